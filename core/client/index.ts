@@ -1,0 +1,337 @@
+/**
+ * The parley client: connect with a token, send with automatic client message ids, receive in
+ * order without duplicates, reconnect with backoff and jitter, and resume from per-chat cursors.
+ * Sends that were not acknowledged when a connection dropped are re-sent with the same cmid after
+ * the reconnect, so the server's idempotency turns them into exactly one message.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import { shouldReconnect } from '../errors.ts';
+import { SUBPROTOCOL, type ChatId, type ChatSummary, type Message } from '../protocol.ts';
+
+export interface ClientOptions {
+  /** ws://host:port/ws */
+  url: string;
+  /** A token, or a function returning a fresh one (called on every connect). */
+  token: string | (() => string | Promise<string>);
+  /** Reconnect after a reconnectable close (default true). */
+  reconnect?: boolean;
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  requestTimeoutMs?: number;
+  /** Cursors to resume from (chat → last seq seen), e.g. persisted by the app. */
+  cursors?: Record<ChatId, number>;
+  /** Report delivered cursors to the server every this many ms (0 disables). Default 1000. */
+  recvReportMs?: number;
+  /** Sync on every connect (default true). */
+  sync?: boolean;
+}
+
+export interface Ack {
+  chat: ChatId;
+  seq: number;
+  cmid: string;
+  ts: number;
+  dup?: boolean;
+}
+
+export class ParleyClientError extends Error {
+  readonly code: string;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(`${code}: ${message}`);
+    this.name = 'ParleyClientError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+interface Pending {
+  resolve: (v: any) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface PendingSend extends Pending {
+  frame: Record<string, unknown>;
+}
+
+type ServerFrameIn = { op: string; id?: number | string; [k: string]: unknown };
+
+export interface ClientEvents {
+  message: [Message];
+  member: [{ chat: ChatId; user: string; event: 'joined' | 'left' }];
+  /** Any server push this client does not interpret (later protocol additions). */
+  event: [ServerFrameIn];
+  ready: [{ session: string; reconnects: number }];
+  disconnect: [{ code: number; reason: string; willReconnect: boolean }];
+  error: [Error];
+}
+
+export class ParleyClient extends EventEmitter<ClientEvents> {
+  readonly #opts: Required<Omit<ClientOptions, 'cursors'>>;
+  readonly #cursors = new Map<ChatId, number>();
+  readonly #requests = new Map<number, Pending>();
+  /** Unacknowledged sends by cmid, in send order; re-sent after a reconnect. */
+  readonly #sends = new Map<string, PendingSend>();
+  readonly #reported = new Map<ChatId, number>();
+  #ws: WebSocket | undefined;
+  #nextId = 1;
+  #attempt = 0;
+  #closed = false;
+  #ready = false;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #reportTimer: NodeJS.Timeout | undefined;
+  #session = '';
+  reconnects = 0;
+  duplicatesDropped = 0;
+  gaps = 0;
+
+  constructor(opts: ClientOptions) {
+    super();
+    this.#opts = {
+      reconnect: true, backoffMinMs: 100, backoffMaxMs: 10_000, requestTimeoutMs: 10_000, recvReportMs: 1000, sync: true,
+      ...opts,
+    };
+    for (const [chat, seq] of Object.entries(opts.cursors ?? {})) this.#cursors.set(chat, seq);
+  }
+
+  get session(): string {
+    return this.#session;
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Last seq seen per chat: persist it to resume in a later process. */
+  get cursors(): Record<ChatId, number> {
+    return Object.fromEntries(this.#cursors);
+  }
+
+  /** Connects and resolves once the session is synced. Rejects on a terminal failure (e.g. 401). */
+  connect(): Promise<void> {
+    this.#closed = false;
+    return new Promise<void>((resolve, reject) => {
+      const onReady = () => { this.off('disconnect', onDisconnect); resolve(); };
+      const onDisconnect = (d: { code: number; reason: string; willReconnect: boolean }) => {
+        if (d.willReconnect) return;
+        this.off('ready', onReady);
+        reject(new ParleyClientError(d.reason || 'closed', `connection closed with ${d.code}`));
+      };
+      this.once('ready', onReady);
+      this.on('disconnect', onDisconnect);
+      void this.#open();
+    });
+  }
+
+  async #open(): Promise<void> {
+    let token: string;
+    try {
+      token = typeof this.#opts.token === 'function' ? await this.#opts.token() : this.#opts.token;
+    } catch (err) {
+      this.emit('error', err as Error);
+      return this.#scheduleReconnect(1006, 'token_unavailable');
+    }
+    const ws = new WebSocket(this.#opts.url, SUBPROTOCOL, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+    this.#ws = ws;
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => {
+        let code = `http_${status}`;
+        try { code = (JSON.parse(body) as { error: { code: string } }).error.code; } catch { /* not ours */ }
+        ws.terminate();
+        // 401/403/400 will not get better by retrying; 5xx (draining node) will.
+        this.#handleClose(status >= 500 ? 1013 : 4501, code, status >= 500);
+      });
+    });
+    ws.on('message', (data) => this.#onFrame(data.toString()));
+    ws.on('close', (code, reason) => {
+      if (this.#ws === ws) this.#handleClose(code, reason.toString(), shouldReconnect(code));
+    });
+    ws.on('error', () => { /* a close follows */ });
+  }
+
+  #handleClose(code: number, reason: string, reconnectable: boolean): void {
+    if (this.#ws === undefined) return;
+    this.#ws = undefined;
+    this.#ready = false;
+    clearInterval(this.#reportTimer);
+    for (const [id, p] of this.#requests) {
+      clearTimeout(p.timer);
+      p.reject(new ParleyClientError('disconnected', `connection closed (${code}) before the reply`));
+      this.#requests.delete(id);
+    }
+    const willReconnect = reconnectable && this.#opts.reconnect && !this.#closed;
+    if (!willReconnect) {
+      for (const s of this.#sends.values()) { clearTimeout(s.timer); s.reject(new ParleyClientError('disconnected', `connection closed (${code}) before the ack`)); }
+      this.#sends.clear();
+    }
+    this.emit('disconnect', { code, reason, willReconnect });
+    if (willReconnect) this.#scheduleReconnect(code, reason);
+  }
+
+  #scheduleReconnect(_code: number, _reason: string): void {
+    if (this.#closed) return;
+    const ceiling = Math.min(this.#opts.backoffMaxMs, this.#opts.backoffMinMs * 2 ** this.#attempt);
+    this.#attempt++;
+    // Equal jitter: half fixed, half random, so a node's clients do not return in lockstep.
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    this.#reconnectTimer = setTimeout(() => { this.reconnects++; void this.#open(); }, delay);
+  }
+
+  #onFrame(text: string): void {
+    let f: ServerFrameIn;
+    try { f = JSON.parse(text) as ServerFrameIn; } catch { return; }
+    switch (f.op) {
+      case 'welcome':
+        this.#session = String(f.session);
+        return void this.#afterWelcome();
+      case 'msg':
+        return this.#onMessage(f as unknown as Message);
+      case 'ack': {
+        const ack = f as unknown as Ack;
+        this.#advance(ack.chat, ack.seq, true);
+        const s = this.#sends.get(ack.cmid);
+        if (s) { this.#sends.delete(ack.cmid); clearTimeout(s.timer); s.resolve({ chat: ack.chat, seq: ack.seq, cmid: ack.cmid, ts: ack.ts, ...(ack.dup ? { dup: true } : {}) }); }
+        return;
+      }
+      case 'reply': case 'synced': case 'pong':
+        return this.#settle(f, f.op === 'reply' ? f.result : f);
+      case 'error': {
+        const err = new ParleyClientError(String(f.code), String(f.message), f.details as Record<string, unknown> | undefined);
+        if (typeof f.id === 'number' && this.#requests.has(f.id)) return this.#settle(f, undefined, err);
+        const send = typeof f.id === 'string' ? this.#sends.get(f.id) : undefined;
+        if (send) { this.#sends.delete(f.id as string); clearTimeout(send.timer); send.reject(err); return; }
+        this.emit('error', err);
+        return;
+      }
+      case 'member':
+        this.emit('member', f as never);
+        return;
+      default:
+        this.emit('event', f);
+    }
+  }
+
+  #settle(f: ServerFrameIn, value: unknown, err?: Error): void {
+    if (typeof f.id !== 'number') return;
+    const p = this.#requests.get(f.id);
+    if (!p) return;
+    this.#requests.delete(f.id);
+    clearTimeout(p.timer);
+    if (err) p.reject(err); else p.resolve(value);
+  }
+
+  #onMessage(m: Message): void {
+    const cur = this.#cursors.get(m.chat);
+    if (cur !== undefined && m.seq <= cur) { this.duplicatesDropped++; return; }
+    if (cur !== undefined && m.seq > cur + 1) this.gaps++;
+    this.#cursors.set(m.chat, m.seq);
+    this.emit('message', m);
+  }
+
+  #advance(chat: ChatId, seq: number, own: boolean): void {
+    const cur = this.#cursors.get(chat);
+    if (cur === undefined || (own && seq === cur + 1)) this.#cursors.set(chat, seq);
+  }
+
+  async #afterWelcome(): Promise<void> {
+    try {
+      if (this.#opts.sync) await this.request('sync', this.#cursors.size ? { cursors: this.cursors } : {});
+    } catch (err) {
+      this.emit('error', err as Error);
+      return;
+    }
+    this.#attempt = 0;
+    this.#ready = true;
+    if (this.#opts.recvReportMs > 0) {
+      this.#reportTimer = setInterval(() => this.#reportDelivered(), this.#opts.recvReportMs);
+      this.#reportTimer.unref();
+    }
+    // Re-send what the previous connection did not get acknowledged, in the original order.
+    for (const s of this.#sends.values()) this.#ws?.send(JSON.stringify(s.frame));
+    this.emit('ready', { session: this.#session, reconnects: this.reconnects });
+  }
+
+  #reportDelivered(): void {
+    for (const [chat, seq] of this.#cursors) {
+      if ((this.#reported.get(chat) ?? 0) >= seq) continue;
+      this.#reported.set(chat, seq);
+      this.#ws?.send(JSON.stringify({ op: 'recv', chat, seq }));
+    }
+  }
+
+  /** Sends a request frame and resolves with its reply's result. */
+  request<T = unknown>(op: string, fields: Record<string, unknown> = {}): Promise<T> {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new ParleyClientError('disconnected', 'not connected'));
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#requests.delete(id);
+        reject(new ParleyClientError('timeout', `${op} got no reply within ${this.#opts.requestTimeoutMs} ms`));
+      }, this.#opts.requestTimeoutMs);
+      this.#requests.set(id, { resolve, reject, timer });
+      ws.send(JSON.stringify({ ...fields, op, id }));
+    });
+  }
+
+  /**
+   * Sends a message and resolves with its ack once the server committed it. Survives reconnects:
+   * an unacknowledged send is repeated with the same cmid on the next connection.
+   */
+  send(target: { chat: ChatId } | { to: string }, body: string, cmid = randomBytes(9).toString('base64url')): Promise<Ack> {
+    const frame = { op: 'send', id: cmid, ...target, cmid, body };
+    return new Promise<Ack>((resolve, reject) => {
+      const timer = this.#opts.reconnect ? undefined : setTimeout(() => {
+        this.#sends.delete(cmid);
+        reject(new ParleyClientError('timeout', `send got no ack within ${this.#opts.requestTimeoutMs} ms`));
+      }, this.#opts.requestTimeoutMs);
+      this.#sends.set(cmid, { frame, resolve, reject, timer });
+      if (this.#ready && this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(frame));
+    });
+  }
+
+  history(chat: ChatId, opts: { before?: number; limit?: number } = {}): Promise<{ chat: ChatId; messages: Message[]; more: boolean }> {
+    return this.request('history', { chat, ...opts });
+  }
+
+  async chats(): Promise<ChatSummary[]> {
+    return (await this.request<{ chats: ChatSummary[] }>('chats')).chats;
+  }
+
+  createRoom(name?: string, members?: string[]): Promise<{ chat: ChatId; members: string[] }> {
+    return this.request('room.create', { ...(name ? { name } : {}), ...(members ? { members } : {}) });
+  }
+
+  join(chat: ChatId): Promise<unknown> { return this.request('room.join', { chat }); }
+  leave(chat: ChatId): Promise<unknown> { return this.request('room.leave', { chat }); }
+  invite(chat: ChatId, user: string): Promise<unknown> { return this.request('room.invite', { chat, user }); }
+  async members(chat: ChatId): Promise<string[]> {
+    return (await this.request<{ members: string[] }>('room.members', { chat })).members;
+  }
+
+  /** Sends a raw frame (tests and tools). */
+  raw(data: string | Buffer): void {
+    this.#ws?.send(data);
+  }
+
+  /** Closes for good: no reconnect; pending sends are rejected. */
+  close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#reconnectTimer);
+    clearInterval(this.#reportTimer);
+    const ws = this.#ws;
+    if (!ws) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      if (ws.readyState === WebSocket.CLOSED) return resolve();
+      ws.once('close', () => resolve());
+      ws.close(1000);
+      setTimeout(() => { ws.terminate(); resolve(); }, 2000).unref();
+    });
+  }
+}

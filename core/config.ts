@@ -1,0 +1,134 @@
+/**
+ * Server configuration: one table of settings with defaults, units and docs. Values come from
+ * `--flag value`, `--flag=value` or `PARLEY_*` variables (flags win), are validated once with every
+ * problem reported together, and the result is frozen.
+ */
+import os from 'node:os';
+import path from 'node:path';
+
+type Kind = 'int' | 'string' | 'enum' | 'bool';
+
+interface Setting {
+  readonly kind: Kind;
+  readonly default: string | number | boolean | undefined;
+  readonly doc: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly values?: readonly string[];
+}
+
+export const SETTINGS = {
+  host: { kind: 'string', default: '0.0.0.0', doc: 'public interface to bind (WebSocket + REST)' },
+  port: { kind: 'int', default: 8080, min: 0, max: 65535, doc: 'public port; 0 picks a free one' },
+  opsHost: { kind: 'string', default: '127.0.0.1', doc: 'ops interface to bind (/healthz, /readyz, /metrics, /admin)' },
+  opsPort: { kind: 'int', default: 9464, min: 0, max: 65535, doc: 'ops port; 0 picks a free one' },
+  wsPath: { kind: 'string', default: '/ws', doc: 'WebSocket path' },
+  dataDir: { kind: 'string', default: './data', doc: 'directory for the SQLite file and the generated secret' },
+  store: { kind: 'enum', default: 'sqlite', values: ['sqlite'], doc: 'message store engine' },
+  sqliteSync: { kind: 'enum', default: 'full', values: ['full', 'normal'], doc: 'SQLite synchronous mode: full survives power loss, normal survives process crashes' },
+  bus: { kind: 'enum', default: 'local', values: ['local'], doc: 'fan-out bus between nodes' },
+  secret: { kind: 'string', default: undefined, doc: 'HMAC secret for access tokens (>= 32 chars); generated into dataDir when unset' },
+  adminToken: { kind: 'string', default: undefined, doc: 'bearer token for /admin routes on the ops port' },
+  tokenTtlSec: { kind: 'int', default: 86_400, min: 1, max: 31_536_000, doc: 'lifetime of tokens minted by `parley token`' },
+  maxQueueBytes: { kind: 'int', default: 1_048_576, min: 4096, max: 1 << 30, doc: 'per-connection outbound queue bound; overflow closes with 4008 slow' },
+  pingIntervalMs: { kind: 'int', default: 25_000, min: 100, max: 600_000, doc: 'server ping interval; a peer silent for two intervals is reaped' },
+  sendRatePerSec: { kind: 'int', default: 50, min: 1, max: 1_000_000, doc: 'per-session token bucket refill for sends' },
+  sendBurst: { kind: 'int', default: 100, min: 1, max: 1_000_000, doc: 'per-session token bucket size for sends' },
+  abuseLimit: { kind: 'int', default: 200, min: 1, max: 1_000_000, doc: 'rate-limited sends within 10 s that close the connection with 4029' },
+  badFrameLimit: { kind: 'int', default: 1000, min: 1, max: 10_000_000, doc: 'bad frames within 60 s that close the connection with 4503' },
+  drainTimeoutMs: { kind: 'int', default: 10_000, min: 0, max: 600_000, doc: 'bound on graceful drain after SIGTERM' },
+  liveHoldMs: { kind: 'int', default: 1000, min: 0, max: 60_000, doc: 'how long live delivery waits for a fresh session to send its first frame (its sync)' },
+  batchMax: { kind: 'int', default: 512, min: 1, max: 100_000, doc: 'most messages committed in one store transaction' },
+  logLevel: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'log level' },
+  nodeId: { kind: 'string', default: undefined, doc: 'node name in logs and metrics; defaults to host-pid' },
+} as const satisfies Record<string, Setting>;
+
+type Settings = typeof SETTINGS;
+type ValueOf<S extends Setting> = S['kind'] extends 'int' ? number : S['kind'] extends 'bool' ? boolean
+  : S extends { values: readonly (infer V)[] } ? V : string;
+export type Config = { readonly [K in keyof Settings]: Settings[K]['default'] extends undefined ? ValueOf<Settings[K]> | undefined : ValueOf<Settings[K]> };
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const envName = (name: string) => `PARLEY_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Reads `--name value` / `--name=value` pairs; returns them and the words that are not flags. */
+export function parseArgs(argv: readonly string[]): { flags: Map<string, string>; rest: string[] } {
+  const flags = new Map<string, string>();
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) { rest.push(arg); continue; }
+    const eq = arg.indexOf('=');
+    if (eq > 0) { flags.set(arg.slice(2, eq), arg.slice(eq + 1)); continue; }
+    const next = argv[i + 1];
+    if (next !== undefined && !next.startsWith('--')) { flags.set(arg.slice(2), next); i++; } else flags.set(arg.slice(2), 'true');
+  }
+  return { flags, rest };
+}
+
+/**
+ * Builds the configuration from flags, environment and overrides (overrides win; tests use them).
+ * Throws ConfigError listing every problem.
+ */
+export function loadConfig(
+  flags: Map<string, string> = new Map(),
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Record<keyof Settings, string | number | boolean>> = {},
+): Config {
+  const problems: string[] = [];
+  const known = new Set(Object.keys(SETTINGS).map(kebab));
+  for (const flag of flags.keys()) if (!known.has(flag)) problems.push(`unknown flag --${flag}`);
+  const out: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(SETTINGS) as [keyof Settings, Setting][]) {
+    const raw = overrides[name] ?? flags.get(kebab(name)) ?? env[envName(name)];
+    const source = overrides[name] !== undefined ? name : flags.has(kebab(name)) ? `--${kebab(name)}` : envName(name);
+    if (raw === undefined || raw === '') { out[name] = s.default; continue; }
+    const text = String(raw);
+    switch (s.kind) {
+      case 'int': {
+        const n = Number(text.replace(/_/g, ''));
+        if (!Number.isSafeInteger(n)) problems.push(`${source} must be an integer, got "${text}"`);
+        else if ((s.min !== undefined && n < s.min) || (s.max !== undefined && n > s.max)) problems.push(`${source} must be in [${s.min}, ${s.max}], got ${n}`);
+        else out[name] = n;
+        break;
+      }
+      case 'enum':
+        if (!s.values!.includes(text)) problems.push(`${source} must be one of ${s.values!.join(', ')}, got "${text}"`);
+        else out[name] = text;
+        break;
+      case 'bool':
+        if (!['true', 'false', '1', '0'].includes(text)) problems.push(`${source} must be true or false, got "${text}"`);
+        else out[name] = text === 'true' || text === '1';
+        break;
+      default:
+        out[name] = text;
+    }
+  }
+  if (typeof out.secret === 'string' && out.secret.length < 32) problems.push('secret must be at least 32 characters');
+  if (typeof out.adminToken === 'string' && out.adminToken.length < 16) problems.push('adminToken must be at least 16 characters');
+  if (typeof out.wsPath === 'string' && !out.wsPath.startsWith('/')) problems.push(`wsPath must start with "/", got "${out.wsPath}"`);
+  if (out.port !== 0 && out.port === out.opsPort && out.host === out.opsHost) problems.push('port and opsPort must differ');
+  if (problems.length) throw new ConfigError(problems);
+  out.dataDir = path.resolve(String(out.dataDir));
+  out.nodeId ??= `${os.hostname()}-${process.pid}`;
+  return Object.freeze(out) as Config;
+}
+
+/** The settings table as help text: one line per flag with its variable and default. */
+export function settingsHelp(): string {
+  return Object.entries(SETTINGS as Record<string, Setting>)
+    .map(([name, s]) => {
+      const def = s.default === undefined ? '' : ` (default ${s.default})`;
+      return `  --${kebab(name).padEnd(18)} ${envName(name).padEnd(26)} ${s.doc}${def}`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,85 @@
+/**
+ * The catalog: every error code and close code parley emits, with its meaning and whether a client
+ * should retry or reconnect. Code throws or returns these; nobody builds ad-hoc error strings.
+ * docs/protocol.md renders this table; the metrics layer pre-creates one series per code.
+ */
+
+export interface ErrorSpec {
+  /** HTTP status used when the same error is answered over REST. */
+  readonly status: number;
+  /** Whether repeating the same request later can succeed. */
+  readonly retry: boolean;
+  readonly meaning: string;
+}
+
+export const ERRORS = {
+  bad_json: { status: 400, retry: false, meaning: 'The frame or body is not valid JSON.' },
+  bad_frame: { status: 400, retry: false, meaning: 'The frame is valid JSON but not an object with a string "op".' },
+  unknown_op: { status: 400, retry: false, meaning: 'The "op" names no operation of this protocol version.' },
+  bad_field: { status: 400, retry: false, meaning: 'A field is missing, of the wrong type, or out of range; the message names it.' },
+  frame_too_large: { status: 413, retry: false, meaning: 'The frame exceeds the protocol frame limit (limits.maxFrameBytes).' },
+  body_too_large: { status: 413, retry: false, meaning: 'A message body exceeds limits.maxBodyChars.' },
+  binary_not_supported: { status: 400, retry: false, meaning: 'Binary frames are not part of the protocol; send JSON text.' },
+  unauthorized: { status: 401, retry: false, meaning: 'No valid access token was presented.' },
+  forbidden: { status: 403, retry: false, meaning: 'The token is valid but lacks the right for this request.' },
+  not_member: { status: 403, retry: false, meaning: 'The user is not a member of the conversation (or it does not exist).' },
+  not_found: { status: 404, retry: false, meaning: 'The addressed object does not exist.' },
+  self_chat: { status: 400, retry: false, meaning: 'A 1:1 conversation needs two different users.' },
+  already_member: { status: 409, retry: false, meaning: 'The user is already a member of the room.' },
+  cmid_conflict: { status: 409, retry: false, meaning: 'A client message id was reused for a different conversation.' },
+  unsupported_protocol: { status: 400, retry: false, meaning: 'The client offered WebSocket subprotocols, none of them parley.v1.' },
+  payload_too_large: { status: 413, retry: false, meaning: 'A REST request body exceeds 64 KiB.' },
+  rate_limited: { status: 429, retry: true, meaning: 'The session sent faster than its rate limit; retry after retryAfterMs.' },
+  shutting_down: { status: 503, retry: true, meaning: 'The node is draining; reconnect and retry.' },
+  internal: { status: 500, retry: true, meaning: 'The server failed; the request was not applied. Retry with the same cmid.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface CloseSpec {
+  readonly code: number;
+  readonly reconnect: boolean;
+  readonly meaning: string;
+}
+
+/**
+ * WebSocket close codes. 4000-4499: the client should reconnect (with backoff and jitter);
+ * 4500-4999: terminal, reconnecting with the same credentials will fail the same way.
+ */
+export const CLOSES = {
+  shutdown: { code: 4000, reconnect: true, meaning: 'The node is draining (restart or deploy); reconnect to any node.' },
+  slow: { code: 4008, reconnect: true, meaning: 'The outbound queue exceeded its byte bound; reconnect and resume from your cursors.' },
+  stale: { code: 4010, reconnect: true, meaning: 'No pong within the heartbeat window.' },
+  rate_abuse: { code: 4029, reconnect: true, meaning: 'Sustained sends over the rate limit; reconnect after a backoff.' },
+  kicked: { code: 4100, reconnect: true, meaning: 'An operator disconnected the user.' },
+  token_expired: { code: 4500, reconnect: false, meaning: 'The access token expired; obtain a new one before reconnecting.' },
+  policy: { code: 4503, reconnect: false, meaning: 'The connection broke protocol rules repeatedly (too many bad frames).' },
+} as const satisfies Record<string, CloseSpec>;
+
+export type CloseName = keyof typeof CLOSES;
+
+/** Whether a close code (ours or RFC 6455's) asks the client to reconnect. */
+export function shouldReconnect(code: number): boolean {
+  if (code >= 4500 && code <= 4999) return false;
+  if (code === 1008 || code === 1002 || code === 1003) return false;
+  return true;
+}
+
+/** The error every layer throws: a catalog code plus a message saying what was expected and what came. */
+export class ParleyError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'ParleyError';
+    this.code = code;
+    this.details = details;
+  }
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+}
+
+export function isParleyError(err: unknown): err is ParleyError {
+  return err instanceof ParleyError;
+}

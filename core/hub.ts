@@ -1,0 +1,88 @@
+/**
+ * The node's registry of live sessions, and the receiving end of the bus: each event is encoded
+ * once and handed to every local session of every recipient.
+ */
+import type { BusEvent } from './bus/types.ts';
+import type { Message } from './protocol.ts';
+
+/** What the hub needs from a session. */
+export interface HubSession {
+  readonly id: string;
+  readonly user: string;
+  deliver(message: Message, text: string): void;
+  /** Sends an already encoded event frame. */
+  push(text: string): void;
+  close(name: 'shutdown' | 'kicked' | 'stale'): void;
+  /** Heartbeat: returns false when the peer missed its pong and was reaped. */
+  heartbeat(): boolean;
+}
+
+export class Hub {
+  readonly #byUser = new Map<string, Set<HubSession>>();
+  readonly #byId = new Map<string, HubSession>();
+
+  add(s: HubSession): void {
+    this.#byId.set(s.id, s);
+    let set = this.#byUser.get(s.user);
+    if (!set) this.#byUser.set(s.user, (set = new Set()));
+    set.add(s);
+  }
+
+  remove(s: HubSession): void {
+    this.#byId.delete(s.id);
+    const set = this.#byUser.get(s.user);
+    if (set?.delete(s) && set.size === 0) this.#byUser.delete(s.user);
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  sessionsOf(user: string): ReadonlySet<HubSession> {
+    return this.#byUser.get(user) ?? new Set();
+  }
+
+  session(id: string): HubSession | undefined {
+    return this.#byId.get(id);
+  }
+
+  all(): IterableIterator<HubSession> {
+    return this.#byId.values();
+  }
+
+  /** Handles one bus event; returns how many sessions it reached. */
+  dispatch(event: BusEvent): number {
+    let reached = 0;
+    switch (event.kind) {
+      case 'msg': {
+        const text = JSON.stringify({ op: 'msg', ...event.message });
+        for (const user of event.to) {
+          const set = this.#byUser.get(user);
+          if (!set) continue;
+          for (const s of set) {
+            if (s.id === event.origin) continue;
+            s.deliver(event.message, text);
+            reached++;
+          }
+        }
+        break;
+      }
+      case 'member': {
+        const text = JSON.stringify({ op: 'member', chat: event.chat, user: event.user, event: event.event });
+        for (const user of event.to) for (const s of this.#byUser.get(user) ?? []) { s.push(text); reached++; }
+        break;
+      }
+      case 'kick':
+        for (const s of [...(this.#byUser.get(event.user) ?? [])]) { s.close('kicked'); reached++; }
+        break;
+    }
+    return reached;
+  }
+
+  /** One sweep of the heartbeat over every session; returns how many were reaped. */
+  sweep(): number {
+    let reaped = 0;
+    for (const s of [...this.#byId.values()]) if (!s.heartbeat()) reaped++;
+    return reaped;
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The wire protocol: JSON text frames over a WebSocket negotiated with subprotocol `parley.v1`.
+ * Pure functions only: decode, validate, encode. docs/protocol.md is the prose contract.
+ */
+import { ParleyError, type ErrorCode } from './errors.ts';
+
+export const PROTOCOL_VERSION = 1;
+export const SUBPROTOCOL = `parley.v${PROTOCOL_VERSION}`;
+
+export const LIMITS = Object.freeze({
+  /** Frames above this many bytes are refused with frame_too_large (the socket stays open). */
+  maxFrameBytes: 64 * 1024,
+  /** Hard socket limit: ws closes with 1009 above it, before parsing. */
+  maxPayloadBytes: 1024 * 1024,
+  maxBodyChars: 4000,
+  maxIdChars: 64,
+  maxUserIdChars: 64,
+  maxRoomNameChars: 100,
+  maxSyncChats: 1000,
+  maxHistoryLimit: 200,
+  defaultHistoryLimit: 50,
+  maxSyncLimit: 1000,
+  defaultSyncLimit: 500,
+  maxInitialMembers: 500,
+});
+
+/** User ids are restricted so that derived 1:1 chat ids are unambiguous. */
+export const USER_ID_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
+export const CHAT_ID_RE = /^(d:[A-Za-z0-9_.@-]{1,64}:[A-Za-z0-9_.@-]{1,64}|r:[a-z0-9]{1,40})$/;
+
+export type ChatId = string;
+export type ReqId = string | number;
+
+// ── client → server ─────────────────────────────────────────────────────────────────────────────
+
+export interface SendReq { op: 'send'; id?: ReqId; chat?: ChatId; to?: string; cmid: string; body: string }
+export interface SyncReq { op: 'sync'; id?: ReqId; cursors?: Record<ChatId, number>; limit?: number }
+export interface HistoryReq { op: 'history'; id?: ReqId; chat: ChatId; before?: number; limit?: number }
+export interface ChatsReq { op: 'chats'; id?: ReqId }
+export interface RecvReq { op: 'recv'; id?: ReqId; chat: ChatId; seq: number }
+export interface RoomCreateReq { op: 'room.create'; id?: ReqId; name?: string; members?: string[] }
+export interface RoomJoinReq { op: 'room.join'; id?: ReqId; chat: ChatId }
+export interface RoomLeaveReq { op: 'room.leave'; id?: ReqId; chat: ChatId }
+export interface RoomInviteReq { op: 'room.invite'; id?: ReqId; chat: ChatId; user: string }
+export interface RoomMembersReq { op: 'room.members'; id?: ReqId; chat: ChatId }
+export interface PingReq { op: 'ping'; id?: ReqId }
+
+export type Request =
+  | SendReq | SyncReq | HistoryReq | ChatsReq | RecvReq | RoomCreateReq | RoomJoinReq
+  | RoomLeaveReq | RoomInviteReq | RoomMembersReq | PingReq;
+
+export type RequestOp = Request['op'];
+
+// ── server → client ─────────────────────────────────────────────────────────────────────────────
+
+export interface Message { chat: ChatId; seq: number; from: string; cmid: string; body: string; ts: number }
+export interface ChatSummary { chat: ChatId; kind: 'direct' | 'room'; name?: string; lastSeq: number; readSeq: number; unread: number; last?: Message }
+
+export type ServerFrame =
+  | { op: 'welcome'; session: string; user: string; protocol: number; heartbeatMs: number; limits: typeof LIMITS }
+  | { op: 'ack'; id?: ReqId; chat: ChatId; seq: number; cmid: string; ts: number; dup?: true }
+  | ({ op: 'msg' } & Message)
+  | { op: 'reply'; id?: ReqId; result: unknown }
+  | { op: 'synced'; id?: ReqId; chats: Record<ChatId, { last: number; more: boolean }> }
+  | { op: 'member'; chat: ChatId; user: string; event: 'joined' | 'left' }
+  | { op: 'error'; id?: ReqId; code: ErrorCode; message: string; details?: Record<string, unknown> }
+  | { op: 'pong'; id?: ReqId };
+
+// ── decode and validate ─────────────────────────────────────────────────────────────────────────
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isWellFormed = (s: string): boolean => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `a string of ${v.length} chars`;
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v).slice(0, 20)}`;
+}
+
+function fieldError(field: string, expected: string, got: unknown): ParleyError {
+  return new ParleyError('bad_field', `"${field}" must be ${expected}, got ${describe(got)}`, { field });
+}
+
+export function isUserId(v: unknown): v is string {
+  return typeof v === 'string' && USER_ID_RE.test(v);
+}
+
+export function isChatId(v: unknown): v is ChatId {
+  return typeof v === 'string' && v.length <= 140 && CHAT_ID_RE.test(v);
+}
+
+/** The one 1:1 chat of two users: both ids sorted, so either side derives the same id. */
+export function directChatId(a: string, b: string): ChatId {
+  return a < b ? `d:${a}:${b}` : `d:${b}:${a}`;
+}
+
+/** The two members of a 1:1 chat id, or undefined for a room id. */
+export function directMembers(chat: ChatId): [string, string] | undefined {
+  if (!chat.startsWith('d:')) return undefined;
+  const [, a, b] = chat.split(':');
+  return a && b ? [a, b] : undefined;
+}
+
+const reqId = (o: Obj): ReqId | undefined => {
+  const id = o.id;
+  if (id === undefined) return undefined;
+  if ((typeof id === 'string' && id.length <= LIMITS.maxIdChars) || Number.isSafeInteger(id)) return id as ReqId;
+  throw fieldError('id', `a string of at most ${LIMITS.maxIdChars} chars or an integer`, id);
+};
+
+function chatField(o: Obj, name = 'chat'): ChatId {
+  const v = o[name];
+  if (!isChatId(v)) throw fieldError(name, 'a chat id ("d:<a>:<b>" or "r:<id>")', v);
+  return v;
+}
+
+function optInt(o: Obj, name: string, min: number, max: number): number | undefined {
+  const v = o[name];
+  if (v === undefined) return undefined;
+  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) {
+    throw fieldError(name, `an integer in [${min}, ${max}]`, v);
+  }
+  return v as number;
+}
+
+function userField(o: Obj, name: string): string {
+  const v = o[name];
+  if (!isUserId(v)) throw fieldError(name, 'a user id (1-64 of A-Z a-z 0-9 _ . @ -)', v);
+  return v;
+}
+
+function cmidField(o: Obj): string {
+  const v = o.cmid;
+  if (typeof v !== 'string' || v.length === 0 || v.length > LIMITS.maxIdChars || !isWellFormed(v)) {
+    throw fieldError('cmid', `a non-empty string of at most ${LIMITS.maxIdChars} chars`, v);
+  }
+  return v;
+}
+
+/** Validates a message body; shared by the socket and REST. */
+export function validateBody(v: unknown): string {
+  if (typeof v !== 'string' || v.length === 0) throw fieldError('body', 'a non-empty string', v);
+  if (v.length > LIMITS.maxBodyChars) {
+    throw new ParleyError('body_too_large', `"body" must be at most ${LIMITS.maxBodyChars} chars, got ${v.length}`, { field: 'body', max: LIMITS.maxBodyChars });
+  }
+  if (!isWellFormed(v)) throw new ParleyError('bad_field', '"body" must be well-formed Unicode, got an unpaired surrogate', { field: 'body' });
+  return v;
+}
+
+type Validator = (o: Obj, id: ReqId | undefined) => Request;
+
+const VALIDATORS: Record<RequestOp, Validator> = {
+  send(o, id) {
+    const hasChat = o.chat !== undefined;
+    const hasTo = o.to !== undefined;
+    if (hasChat === hasTo) throw new ParleyError('bad_field', 'send needs exactly one of "chat" or "to"', { field: hasChat ? 'to' : 'chat' });
+    const cmid = cmidField(o);
+    const body = validateBody(o.body);
+    return hasChat ? { op: 'send', id, chat: chatField(o), cmid, body } : { op: 'send', id, to: userField(o, 'to'), cmid, body };
+  },
+  sync(o, id) {
+    const limit = optInt(o, 'limit', 1, LIMITS.maxSyncLimit);
+    if (o.cursors === undefined) return { op: 'sync', id, limit };
+    if (!isObj(o.cursors)) throw fieldError('cursors', 'an object of chat id → seq', o.cursors);
+    const entries = Object.entries(o.cursors);
+    if (entries.length > LIMITS.maxSyncChats) throw fieldError('cursors', `at most ${LIMITS.maxSyncChats} entries`, o.cursors);
+    const cursors: Record<ChatId, number> = {};
+    for (const [chat, seq] of entries) {
+      if (!isChatId(chat)) throw fieldError(`cursors.${String(chat).slice(0, 40)}`, 'keyed by a chat id', chat);
+      if (!isSeq(seq)) throw fieldError(`cursors.${chat}`, 'a non-negative integer seq', seq);
+      cursors[chat] = seq;
+    }
+    return { op: 'sync', id, cursors, limit };
+  },
+  history(o, id) {
+    return { op: 'history', id, chat: chatField(o), before: optInt(o, 'before', 1, Number.MAX_SAFE_INTEGER), limit: optInt(o, 'limit', 1, LIMITS.maxHistoryLimit) };
+  },
+  chats: (_o, id) => ({ op: 'chats', id }),
+  recv(o, id) {
+    if (!isSeq(o.seq)) throw fieldError('seq', 'a non-negative integer', o.seq);
+    return { op: 'recv', id, chat: chatField(o), seq: o.seq };
+  },
+  'room.create'(o, id) {
+    let name: string | undefined;
+    if (o.name !== undefined) {
+      if (typeof o.name !== 'string' || o.name.length > LIMITS.maxRoomNameChars || !isWellFormed(o.name)) {
+        throw fieldError('name', `a string of at most ${LIMITS.maxRoomNameChars} chars`, o.name);
+      }
+      name = o.name;
+    }
+    let members: string[] | undefined;
+    if (o.members !== undefined) {
+      if (!Array.isArray(o.members) || o.members.length > LIMITS.maxInitialMembers || !o.members.every(isUserId)) {
+        throw fieldError('members', `an array of at most ${LIMITS.maxInitialMembers} user ids`, o.members);
+      }
+      members = o.members as string[];
+    }
+    return { op: 'room.create', id, name, members };
+  },
+  'room.join': (o, id) => ({ op: 'room.join', id, chat: chatField(o) }),
+  'room.leave': (o, id) => ({ op: 'room.leave', id, chat: chatField(o) }),
+  'room.invite': (o, id) => ({ op: 'room.invite', id, chat: chatField(o), user: userField(o, 'user') }),
+  'room.members': (o, id) => ({ op: 'room.members', id, chat: chatField(o) }),
+  ping: (_o, id) => ({ op: 'ping', id }),
+};
+
+export const REQUEST_OPS = Object.freeze(Object.keys(VALIDATORS) as RequestOp[]);
+
+export type Decoded = { ok: true; req: Request } | { ok: false; error: ParleyError; id?: ReqId; op?: string };
+
+/**
+ * Decodes one text frame. Never throws: a bad frame yields the error to send back, with the
+ * request id when it could be read so the client can match the error to its request.
+ */
+export function decode(text: string): Decoded {
+  if (Buffer.byteLength(text) > LIMITS.maxFrameBytes) {
+    return { ok: false, error: new ParleyError('frame_too_large', `frames must be at most ${LIMITS.maxFrameBytes} bytes, got ${Buffer.byteLength(text)}`) };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, error: new ParleyError('bad_json', `expected a JSON object: ${(err as Error).message}`) };
+  }
+  if (!isObj(raw) || typeof raw.op !== 'string') {
+    return { ok: false, error: new ParleyError('bad_frame', `expected an object with a string "op", got ${describe(raw)}`) };
+  }
+  const op = raw.op;
+  let id: ReqId | undefined;
+  try {
+    id = reqId(raw);
+    const validate = Object.hasOwn(VALIDATORS, op) ? VALIDATORS[op as RequestOp] : undefined;
+    if (!validate) {
+      return { ok: false, id, op: op.slice(0, 32), error: new ParleyError('unknown_op', `unknown op "${op.slice(0, 32)}"; expected one of ${REQUEST_OPS.join(', ')}`) };
+    }
+    return { ok: true, req: validate(raw, id) };
+  } catch (err) {
+    if (err instanceof ParleyError) return { ok: false, error: err, id, op };
+    throw err;
+  }
+}
+
+export function encode(frame: ServerFrame): string {
+  return JSON.stringify(frame);
+}
+
+export function errorFrame(err: ParleyError, id?: ReqId): ServerFrame {
+  const frame: ServerFrame = { op: 'error', code: err.code, message: err.message };
+  if (id !== undefined) frame.id = id;
+  if (err.details) frame.details = err.details;
+  return frame;
+}

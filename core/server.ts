@@ -1,0 +1,157 @@
+/**
+ * Composition at the edge: the node is assembled from subsystems passed in (store, bus, log) and
+ * exposes the public port (WebSocket + REST) and the ops port (health, readiness).
+ * `close()` drains: stop accepting, tell clients to reconnect, finish in-flight commits.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import pino, { type Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { resolveSecret, TokenAuthority, bearerFrom } from './auth.ts';
+import { LocalBus } from './bus/local.ts';
+import type { Bus } from './bus/types.ts';
+import { ChatService } from './chat.ts';
+import type { Config } from './config.ts';
+import { ERRORS, ParleyError, type ErrorCode } from './errors.ts';
+import { Hub } from './hub.ts';
+import { LIMITS, SUBPROTOCOL } from './protocol.ts';
+import { API_PREFIX, RestApi, sendError, sendJson } from './rest.ts';
+import { Session } from './session.ts';
+import { SqliteStore } from './store/sqlite.ts';
+import type { Store } from './store/types.ts';
+
+export interface ServerParts {
+  store?: Store;
+  bus?: Bus;
+  log?: Logger;
+}
+
+export interface ParleyServer {
+  readonly config: Config;
+  readonly port: number;
+  readonly opsPort: number;
+  /** ws://host:port/ws */
+  readonly wsUrl: string;
+  readonly httpUrl: string;
+  readonly opsUrl: string;
+  readonly auth: TokenAuthority;
+  readonly hub: Hub;
+  readonly chat: ChatService;
+  readonly log: Logger;
+  /** Graceful drain; idempotent. Resolves when every connection is closed and the store is closed. */
+  close(): Promise<void>;
+}
+
+function rejectUpgrade(socket: Duplex, code: ErrorCode, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  const status = ERRORS[code].status;
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startServer(config: Config, parts: ServerParts = {}): Promise<ParleyServer> {
+  const log = parts.log ?? pino({ level: config.logLevel, base: { node: config.nodeId } });
+  const store = parts.store ?? new SqliteStore({ file: path.join(config.dataDir, 'parley.db'), sync: config.sqliteSync, batchMax: config.batchMax });
+  const bus = parts.bus ?? new LocalBus();
+  const auth = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
+  const chat = new ChatService(store, bus);
+  const hub = new Hub();
+  const rest = new RestApi(chat, auth);
+  const unsubscribe = bus.subscribe((event) => hub.dispatch(event));
+  let draining = false;
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: LIMITS.maxPayloadBytes,
+    perMessageDeflate: false,
+    handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+
+  const publicServer = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (draining) return sendError(res, new ParleyError('shutting_down', 'the node is draining; retry on another node'));
+    if (url.pathname.startsWith(`${API_PREFIX}/`)) return void rest.handle(req, res, url);
+    sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
+  });
+  publicServer.keepAliveTimeout = 5_000;
+
+  publicServer.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== config.wsPath) return rejectUpgrade(socket, 'not_found', `WebSocket endpoint is ${config.wsPath}`);
+    if (draining) return rejectUpgrade(socket, 'shutting_down', 'the node is draining; reconnect to another node');
+    const offered = req.headers['sec-websocket-protocol'];
+    if (offered && !offered.split(',').map((p) => p.trim()).includes(SUBPROTOCOL)) {
+      return rejectUpgrade(socket, 'unsupported_protocol', `expected subprotocol ${SUBPROTOCOL}, got "${offered.slice(0, 80)}"`);
+    }
+    auth.verify(bearerFrom(req.headers, url)).then(
+      (identity) => {
+        if (draining) return rejectUpgrade(socket, 'shutting_down', 'the node is draining; reconnect to another node');
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          new Session(ws, identity.user, identity.expiresAt, { chat, hub, config, log });
+        });
+      },
+      (err: unknown) => rejectUpgrade(socket, 'unauthorized', err instanceof ParleyError ? err.message : 'invalid token'),
+    );
+  });
+
+  const opsServer = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', node: config.nodeId });
+    if (url.pathname === '/readyz') {
+      return draining ? sendJson(res, 503, { status: 'draining' }) : sendJson(res, 200, { status: 'ready', sessions: hub.size });
+    }
+    sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
+  });
+
+  const heartbeat = setInterval(() => hub.sweep(), config.pingIntervalMs);
+  heartbeat.unref();
+
+  const port = await listen(publicServer, config.port, config.host);
+  const opsPort = await listen(opsServer, config.opsPort, config.opsHost);
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  log.info({ port, opsPort, wsPath: config.wsPath, dataDir: config.dataDir }, 'parley listening');
+
+  let closing: Promise<void> | undefined;
+  async function drain(): Promise<void> {
+    draining = true;
+    const deadline = Date.now() + config.drainTimeoutMs;
+    publicServer.close();
+    publicServer.closeIdleConnections();
+    // Commits already started finish and are acknowledged before clients are told to leave.
+    await Promise.race([chat.idle(), sleep(config.drainTimeoutMs)]);
+    for (const s of hub.all()) s.close('shutdown');
+    while (hub.size > 0 && Date.now() < deadline) await sleep(20);
+    for (const client of wss.clients) client.terminate();
+    await chat.idle();
+    await store.close();
+    clearInterval(heartbeat);
+    unsubscribe();
+    await bus.close();
+    publicServer.closeAllConnections();
+    await new Promise<void>((resolve) => opsServer.close(() => resolve()));
+    opsServer.closeAllConnections();
+    log.info('parley drained');
+  }
+
+  return {
+    config, port, opsPort, auth, hub, chat, log,
+    wsUrl: `ws://${host}:${port}${config.wsPath}`,
+    httpUrl: `http://${host}:${port}`,
+    opsUrl: `http://${config.opsHost}:${opsPort}`,
+    close: () => (closing ??= drain()),
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,0 +1,326 @@
+/**
+ * One WebSocket connection of one user: decodes frames, applies limits, runs requests, and keeps
+ * the per-chat delivery cursor that guarantees each session sees every message in order, once.
+ *
+ * Outbound frames pass a byte-bounded queue: frames go to the socket while its buffer is below a
+ * high-water mark and wait in the queue otherwise; when the queue exceeds maxQueueBytes the
+ * session is closed with 4008 slow. Nothing is lost by that: every message is in the store and
+ * the client resumes from its cursors.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { WebSocket, RawData } from 'ws';
+import type { ChatService } from './chat.ts';
+import type { Config } from './config.ts';
+import { CLOSES, ParleyError, type CloseName } from './errors.ts';
+import type { Hub, HubSession } from './hub.ts';
+import { TokenBucket, WindowCounter } from './limiter.ts';
+import { decode, encode, errorFrame, LIMITS, PROTOCOL_VERSION, type ChatId, type Message, type Request, type ServerFrame } from './protocol.ts';
+
+const HIGH_WATER_BYTES = 64 * 1024;
+const FILL_PAGE = 500;
+/** setTimeout's ceiling; longer token lifetimes are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface SessionDeps {
+  chat: ChatService;
+  hub: Hub;
+  config: Config;
+  log: Logger;
+}
+
+/** Per-chat delivery state: the last seq this session was sent, and what waits behind a fill. */
+interface ChatCursor {
+  seq: number;
+  filling: boolean;
+  pending: Message[];
+}
+
+export class Session implements HubSession {
+  readonly id = randomBytes(9).toString('base64url');
+  readonly user: string;
+  readonly #ws: WebSocket;
+  readonly #deps: SessionDeps;
+  readonly #log: Logger;
+  readonly #cursors = new Map<ChatId, ChatCursor>();
+  readonly #sendBucket: TokenBucket;
+  readonly #abuse = new WindowCounter(10_000);
+  readonly #badFrames = new WindowCounter(60_000);
+  #queue: string[] = [];
+  #queueBytes = 0;
+  #writableWaiters: (() => void)[] = [];
+  #alive = true;
+  #closing = false;
+  /** Live deliveries wait for the session's first frame (normally its sync), bounded by liveHoldMs. */
+  #holding: Message[] | undefined;
+  #holdTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  readonly #onWritten = (): void => this.#pump();
+
+  constructor(ws: WebSocket, user: string, expiresAt: number, deps: SessionDeps) {
+    this.#ws = ws;
+    this.user = user;
+    this.#deps = deps;
+    this.#log = deps.log.child({ session: this.id, user });
+    const { config } = deps;
+    this.#sendBucket = new TokenBucket(config.sendRatePerSec, config.sendBurst);
+    if (config.liveHoldMs > 0) {
+      this.#holding = [];
+      this.#holdTimer = setTimeout(() => this.#release(), config.liveHoldMs);
+    }
+    this.#armExpiry(expiresAt);
+    ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary));
+    ws.on('pong', () => { this.#alive = true; });
+    ws.on('close', (code) => this.#onClose(code));
+    ws.on('error', (err) => this.#log.debug({ err }, 'socket error'));
+    deps.hub.add(this);
+    this.#write(encode({ op: 'welcome', session: this.id, user, protocol: PROTOCOL_VERSION, heartbeatMs: config.pingIntervalMs, limits: LIMITS }));
+  }
+
+  // ── outbound ──────────────────────────────────────────────────────────────────────────────────
+
+  #write(text: string): void {
+    if (this.#closing) return;
+    if (this.#queue.length === 0 && this.#ws.bufferedAmount < HIGH_WATER_BYTES) {
+      this.#ws.send(text, this.#onWritten);
+      return;
+    }
+    this.#queue.push(text);
+    this.#queueBytes += text.length;
+    if (this.#queueBytes + this.#ws.bufferedAmount > this.#deps.config.maxQueueBytes) this.close('slow');
+  }
+
+  #pump(): void {
+    while (this.#queue.length && this.#ws.bufferedAmount < HIGH_WATER_BYTES && !this.#closing) {
+      const text = this.#queue.shift()!;
+      this.#queueBytes -= text.length;
+      this.#ws.send(text, this.#onWritten);
+    }
+    if (this.#writableWaiters.length && this.#isWritable()) for (const w of this.#writableWaiters.splice(0)) w();
+  }
+
+  #isWritable(): boolean {
+    return this.#closing || (this.#queueBytes === 0 && this.#ws.bufferedAmount < HIGH_WATER_BYTES);
+  }
+
+  /** Resolves when the outbound queue has drained (or the session closed): used to pace fills. */
+  #whenWritable(): Promise<void> {
+    if (this.#isWritable()) return Promise.resolve();
+    return new Promise((resolve) => this.#writableWaiters.push(resolve));
+  }
+
+  #send(frame: ServerFrame): void {
+    this.#write(encode(frame));
+  }
+
+  push(text: string): void {
+    this.#write(text);
+  }
+
+  // ── delivery with per-chat cursors ────────────────────────────────────────────────────────────
+
+  deliver(message: Message, text?: string): void {
+    if (this.#holding) {
+      this.#holding.push(message);
+      return;
+    }
+    const cur = this.#cursors.get(message.chat);
+    if (!cur) {
+      // The session never synced this chat: it has no cursor to check against, so start one here.
+      this.#cursors.set(message.chat, { seq: message.seq, filling: false, pending: [] });
+      this.#write(text ?? encode({ op: 'msg', ...message }));
+      return;
+    }
+    if (cur.filling) {
+      cur.pending.push(message);
+      return;
+    }
+    if (message.seq <= cur.seq) return;
+    if (message.seq === cur.seq + 1) {
+      cur.seq = message.seq;
+      this.#write(text ?? encode({ op: 'msg', ...message }));
+      return;
+    }
+    // A gap: something between reached this node later or not at all; read it from the store.
+    cur.pending.push(message);
+    void this.#fill(message.chat, cur);
+  }
+
+  /** Sends everything after the cursor from the store, paced by the outbound queue, then what waited. */
+  async #fill(chat: ChatId, cur: ChatCursor): Promise<void> {
+    if (cur.filling) return;
+    cur.filling = true;
+    try {
+      for (;;) {
+        await this.#whenWritable();
+        if (this.#closing) return;
+        const page = await this.#deps.chat.store.after(chat, cur.seq, FILL_PAGE);
+        for (const m of page) if (m.seq === cur.seq + 1) { cur.seq = m.seq; this.#write(encode({ op: 'msg', ...m })); }
+        if (page.length < FILL_PAGE) break;
+      }
+    } finally {
+      cur.filling = false;
+    }
+    const pending = cur.pending.splice(0).sort((a, b) => a.seq - b.seq);
+    for (const m of pending) this.deliver(m);
+  }
+
+  #release(): void {
+    if (!this.#holding) return;
+    clearTimeout(this.#holdTimer);
+    const held = this.#holding;
+    this.#holding = undefined;
+    for (const m of held) this.deliver(m);
+  }
+
+  // ── inbound ───────────────────────────────────────────────────────────────────────────────────
+
+  #onFrame(data: RawData, isBinary: boolean): void {
+    this.#alive = true;
+    if (isBinary) return this.#reject(new ParleyError('binary_not_supported', 'expected a JSON text frame, got a binary frame'));
+    const decoded = decode(data.toString());
+    if (!decoded.ok) return this.#reject(decoded.error, decoded.id);
+    const req = decoded.req;
+    if (this.#holding && req.op !== 'sync') this.#release();
+    this.#run(req).catch((err: unknown) => {
+      if (err instanceof ParleyError) this.#send(errorFrame(err, req.id));
+      else {
+        this.#log.error({ err, op: req.op }, 'request failed');
+        this.#send(errorFrame(new ParleyError('internal', `the server failed to apply ${req.op}; retry`), req.id));
+      }
+    });
+  }
+
+  #reject(err: ParleyError, id?: string | number): void {
+    this.#send(errorFrame(err, id));
+    if (this.#badFrames.hit() >= this.#deps.config.badFrameLimit) this.close('policy');
+  }
+
+  async #run(req: Request): Promise<void> {
+    const { chat } = this.#deps;
+    switch (req.op) {
+      case 'send': {
+        const limited = this.#sendBucket.take();
+        if (!limited.ok) {
+          this.#send(errorFrame(new ParleyError('rate_limited', `send rate is limited to ${this.#deps.config.sendRatePerSec}/s; retry after ${limited.retryAfterMs} ms`, { retryAfterMs: limited.retryAfterMs }), req.id));
+          if (this.#abuse.hit() >= this.#deps.config.abuseLimit) this.close('rate_abuse');
+          return;
+        }
+        if (this.#closing) throw new ParleyError('shutting_down', 'the connection is closing; reconnect and retry with the same cmid');
+        const { message, dup } = await chat.send(this.user, req, this.id);
+        this.#acked(message);
+        const ack: ServerFrame = { op: 'ack', chat: message.chat, seq: message.seq, cmid: message.cmid, ts: message.ts };
+        if (req.id !== undefined) ack.id = req.id;
+        if (dup) ack.dup = true;
+        this.#send(ack);
+        return;
+      }
+      case 'sync': {
+        const plan = await chat.resumePlan(this.user, req.cursors);
+        const fills: Promise<void>[] = [];
+        for (const [c, seq] of plan) {
+          const cur = this.#cursors.get(c);
+          if (!cur) {
+            const fresh: ChatCursor = { seq, filling: false, pending: [] };
+            this.#cursors.set(c, fresh);
+            fills.push(this.#fill(c, fresh));
+          } else if (!cur.filling && seq < cur.seq) {
+            // Already live past the client's cursor: resend from its cursor; the client drops what it has.
+            cur.seq = seq;
+            fills.push(this.#fill(c, cur));
+          }
+        }
+        this.#release();
+        await Promise.all(fills);
+        const chats: Record<ChatId, { last: number; more: boolean }> = {};
+        for (const c of plan.keys()) chats[c] = { last: this.#cursors.get(c)?.seq ?? 0, more: false };
+        this.#send(req.id === undefined ? { op: 'synced', chats } : { op: 'synced', id: req.id, chats });
+        return;
+      }
+      case 'history': {
+        const page = await chat.history(this.user, req.chat, req.before, req.limit);
+        return this.#reply(req, { chat: req.chat, ...page });
+      }
+      case 'chats':
+        return this.#reply(req, { chats: await chat.chats(this.user) });
+      case 'recv':
+        await chat.markDelivered(this.user, req.chat, req.seq);
+        if (req.id !== undefined) this.#reply(req, {});
+        return;
+      case 'room.create':
+        return this.#reply(req, await chat.createRoom(this.user, req.name, req.members));
+      case 'room.join':
+        await chat.join(this.user, req.chat);
+        return this.#reply(req, { chat: req.chat });
+      case 'room.leave':
+        await chat.leave(this.user, req.chat);
+        this.#cursors.delete(req.chat);
+        return this.#reply(req, { chat: req.chat });
+      case 'room.invite':
+        await chat.invite(this.user, req.chat, req.user);
+        return this.#reply(req, { chat: req.chat, user: req.user });
+      case 'room.members':
+        return this.#reply(req, { chat: req.chat, members: await chat.members(this.user, req.chat) });
+      case 'ping':
+        return this.#send(req.id === undefined ? { op: 'pong' } : { op: 'pong', id: req.id });
+    }
+  }
+
+  #reply(req: Request, result: unknown): void {
+    this.#send(req.id === undefined ? { op: 'reply', result } : { op: 'reply', id: req.id, result });
+  }
+
+  /** The sender's own session saw its message through the ack: advance its cursor when contiguous. */
+  #acked(m: Message): void {
+    const cur = this.#cursors.get(m.chat);
+    if (!cur) this.#cursors.set(m.chat, { seq: m.seq, filling: false, pending: [] });
+    else if (!cur.filling && cur.seq === m.seq - 1) cur.seq = m.seq;
+    else if (m.seq > cur.seq + 1) {
+      cur.pending.push(m);
+      void this.#fill(m.chat, cur);
+    }
+  }
+
+  // ── lifecycle ─────────────────────────────────────────────────────────────────────────────────
+
+  #armExpiry(expiresAt: number): void {
+    const ms = expiresAt - Date.now();
+    if (ms <= 0) { this.close('token_expired'); return; }
+    this.#expiryTimer = setTimeout(() => this.#armExpiry(expiresAt), Math.min(ms, MAX_TIMER_MS));
+  }
+
+  heartbeat(): boolean {
+    if (!this.#alive) {
+      this.#log.debug('no pong within the heartbeat window; reaping');
+      this.close('stale');
+      return false;
+    }
+    this.#alive = false;
+    if (!this.#closing) this.#ws.ping();
+    return true;
+  }
+
+  /** Closes with a catalog close code; idempotent. A stale peer is terminated without a handshake. */
+  close(name: CloseName): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    const spec = CLOSES[name];
+    this.#queue = [];
+    this.#queueBytes = 0;
+    this.#log.debug({ close: spec.code, reason: name }, 'closing session');
+    if (name === 'stale') this.#ws.terminate();
+    else this.#ws.close(spec.code, name);
+    for (const w of this.#writableWaiters.splice(0)) w();
+    // A peer that never answers the close handshake is cut off.
+    setTimeout(() => this.#ws.terminate(), 5_000).unref();
+  }
+
+  #onClose(code: number): void {
+    this.#closing = true;
+    clearTimeout(this.#holdTimer);
+    clearTimeout(this.#expiryTimer);
+    for (const w of this.#writableWaiters.splice(0)) w();
+    this.#deps.hub.remove(this);
+    this.#log.debug({ code }, 'session closed');
+  }
+}

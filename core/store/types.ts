@@ -1,0 +1,58 @@
+/**
+ * The store interface: everything messaging needs from durable storage. SQLite implements it for
+ * one machine; another engine (PostgreSQL) implements the same contract for many.
+ */
+import type { ChatId, ChatSummary, Message } from '../protocol.ts';
+
+export interface AppendItem {
+  chat: ChatId;
+  from: string;
+  cmid: string;
+  body: string;
+  ts: number;
+}
+
+/** The committed message; `dup` when (from, cmid) already existed and nothing new was written. */
+export type AppendResult =
+  | { ok: true; message: Message; dup: boolean }
+  | { ok: false; code: 'cmid_conflict' | 'not_member'; message: string };
+
+export interface ChatInfo {
+  chat: ChatId;
+  kind: 'direct' | 'room';
+  name?: string;
+  lastSeq: number;
+}
+
+export type CursorKind = 'delivered' | 'read';
+
+export interface Store {
+  /** Creates the 1:1 chat of `a` and `b` if it does not exist. Idempotent. */
+  ensureDirect(chat: ChatId, a: string, b: string): Promise<void>;
+  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[]): Promise<void>;
+  /** Adds a member; false when already a member. */
+  addMember(chat: ChatId, user: string): Promise<boolean>;
+  /** Removes a member; false when not a member. */
+  removeMember(chat: ChatId, user: string): Promise<boolean>;
+  /** Members of a chat, or undefined when it does not exist. */
+  members(chat: ChatId): Promise<string[] | undefined>;
+  chatInfo(chat: ChatId): Promise<ChatInfo | undefined>;
+  /**
+   * Commits a batch in one transaction, assigning each new message the next seq of its chat.
+   * Results are in input order. A repeated (from, cmid) returns the original message with dup.
+   */
+  append(items: readonly AppendItem[]): Promise<AppendResult[]>;
+  /** Messages with seq > after, ascending, at most limit. */
+  after(chat: ChatId, after: number, limit: number): Promise<Message[]>;
+  /** Messages with seq < before (or the newest), ascending, at most limit. */
+  before(chat: ChatId, before: number | undefined, limit: number): Promise<Message[]>;
+  /** Every chat of a user with its last message and unread count, newest activity first. */
+  userChats(user: string): Promise<ChatSummary[]>;
+  /** Moves a cursor forward (never back); returns the cursor after the move. */
+  advanceCursor(user: string, chat: ChatId, kind: CursorKind, seq: number): Promise<number>;
+  /** The user's delivered cursor of every chat. */
+  deliveredCursors(user: string): Promise<Map<ChatId, number>>;
+  /** Resolves once everything written so far is durable; the store stays open. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}

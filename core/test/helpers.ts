@@ -1,0 +1,76 @@
+/** Test fixtures: real servers on port 0 with a fresh data dir, real clients, real processes. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ParleyClient, type ClientOptions } from '../client/index.ts';
+import { loadConfig, type SETTINGS } from '../config.ts';
+import { startServer, type ParleyServer } from '../server.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
+
+export function tempDir(prefix = 'parley-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+type Overrides = Partial<Record<keyof typeof SETTINGS, string | number | boolean>>;
+
+/** Starts an in-process node on free ports with a fresh data dir. */
+export async function testServer(overrides: Overrides = {}): Promise<ParleyServer> {
+  const config = loadConfig(new Map(), {}, {
+    port: 0, opsPort: 0, host: '127.0.0.1', dataDir: tempDir(), secret: TEST_SECRET, logLevel: 'silent', sqliteSync: 'normal', ...overrides,
+  });
+  return startServer(config);
+}
+
+/** A connected client for `user`; closed by the caller. */
+export async function connect(server: ParleyServer, user: string, opts: Partial<ClientOptions> = {}): Promise<ParleyClient> {
+  const client = new ParleyClient({ url: server.wsUrl, token: await server.auth.mint(user, 3600), backoffMinMs: 20, backoffMaxMs: 200, ...opts });
+  await client.connect();
+  return client;
+}
+
+/** Waits until `check` returns true, polling; fails with `what` after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  port: number;
+  opsPort: number;
+  wsUrl: string;
+  exited: Promise<number | null>;
+}
+
+/** Runs `parley serve` from source in a child process and waits until it listens. */
+export async function spawnServer(dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'core/main.ts'), 'serve', '--port', '0', '--ops-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...args], {
+    cwd: ROOT, env: { ...process.env, PARLEY_SECRET: TEST_SECRET, PARLEY_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      for (const line of buf.split('\n')) {
+        if (!line.includes('parley listening')) continue;
+        const rec = JSON.parse(line) as { port: number; opsPort: number };
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve({ child, port: rec.port, opsPort: rec.opsPort, wsUrl: `ws://127.0.0.1:${rec.port}/ws`, exited });
+        return;
+      }
+    };
+    child.stdout!.on('data', onData);
+    void exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${stderr}`)));
+  });
+}
