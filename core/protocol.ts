@@ -75,6 +75,7 @@ const isWellFormed = (s: string): boolean => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF]
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
+  if (v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return `a string of ${v.length} chars`;
   return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v).slice(0, 20)}`;
@@ -140,13 +141,24 @@ function cmidField(o: Obj): string {
   return v;
 }
 
-/** Validates a message body; shared by the socket and REST. */
+/** Unicode code points in a well-formed string: what every client language agrees a "char" is. */
+function codePoints(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) n--;
+  }
+  return n;
+}
+
+/** Validates a message body; shared by the socket and REST. Its length counts code points, not UTF-16 units. */
 export function validateBody(v: unknown): string {
   if (typeof v !== 'string' || v.length === 0) throw fieldError('body', 'a non-empty string', v);
-  if (v.length > LIMITS.maxBodyChars) {
-    throw new ParleyError('body_too_large', `"body" must be at most ${LIMITS.maxBodyChars} chars, got ${v.length}`, { field: 'body', max: LIMITS.maxBodyChars });
-  }
   if (!isWellFormed(v)) throw new ParleyError('bad_field', '"body" must be well-formed Unicode, got an unpaired surrogate', { field: 'body' });
+  const chars = v.length > LIMITS.maxBodyChars ? codePoints(v) : v.length;
+  if (chars > LIMITS.maxBodyChars) {
+    throw new ParleyError('body_too_large', `"body" must be at most ${LIMITS.maxBodyChars} chars (code points), got ${chars}`, { field: 'body', max: LIMITS.maxBodyChars });
+  }
   return v;
 }
 
