@@ -152,10 +152,13 @@ export class Session implements HubSession {
     cur.filling = true;
     try {
       for (;;) {
-        await this.#whenWritable();
-        if (this.#closing) return;
         const page = await this.#deps.chat.store.after(chat, cur.seq, FILL_PAGE);
-        for (const m of page) if (m.seq === cur.seq + 1) { cur.seq = m.seq; this.#write(encode({ op: 'msg', ...m })); }
+        for (const m of page) {
+          // A fill is paced by the socket so that catching up never counts as a slow consumer.
+          if (!this.#isWritable()) await this.#whenWritable();
+          if (this.#closing) return;
+          if (m.seq === cur.seq + 1) { cur.seq = m.seq; this.#write(encode({ op: 'msg', ...m })); }
+        }
         if (page.length < FILL_PAGE) break;
       }
     } finally {

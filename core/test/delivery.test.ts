@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { ParleyClient } from '../client/index.ts';
+import { SUBPROTOCOL, type Message } from '../protocol.ts';
+import type { ParleyServer } from '../server.ts';
+import { connect, testServer, until } from './helpers.ts';
+
+let server: ParleyServer;
+const clients: ParleyClient[] = [];
+const open = async (user: string, opts = {}) => {
+  const c = await connect(server, user, opts);
+  clients.push(c);
+  return c;
+};
+const NO_LIMITS = { sendRatePerSec: 1_000_000, sendBurst: 1_000_000, abuseLimit: 1_000_000 };
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await server?.close();
+});
+
+describe('offline delivery and resume', () => {
+  it('gives a recipient who was offline during 1,000 messages all of them on connect, in order, once', async () => {
+    server = await testServer(NO_LIMITS);
+    const alice = await open('alice');
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => alice.send({ to: 'bob' }, `m${i + 1}`)));
+    const bob = await open('bob', { sync: false });
+    const got: Message[] = [];
+    bob.on('message', (m) => got.push(m));
+    await bob.request('sync');
+    await until(() => got.length >= 1000, '1000 messages');
+    expect(got.map((m) => m.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(got.map((m) => m.body)).toEqual(Array.from({ length: 1000 }, (_, i) => `m${i + 1}`));
+    expect(bob.duplicatesDropped).toBe(0);
+  });
+
+  it('resumes from the client cursor and from the server delivered cursor without gaps or repeats', async () => {
+    server = await testServer(NO_LIMITS);
+    const alice = await open('alice');
+    const bob1 = await open('bob', { recvReportMs: 20 });
+    const first: Message[] = [];
+    bob1.on('message', (m) => first.push(m));
+    for (let i = 1; i <= 10; i++) await alice.send({ to: 'bob' }, `a${i}`);
+    await until(() => first.length === 10, 'first ten');
+    const cursors = bob1.cursors;
+    await new Promise((r) => setTimeout(r, 100)); // let the delivered cursor report land
+    await bob1.close();
+    for (let i = 11; i <= 20; i++) await alice.send({ to: 'bob' }, `a${i}`);
+
+    // With the cursor the app persisted.
+    const bob2 = await open('bob', { cursors, sync: false });
+    const second: Message[] = [];
+    bob2.on('message', (m) => second.push(m));
+    await bob2.request('sync', { cursors });
+    await until(() => second.length === 10, 'ten more');
+    expect(second.map((m) => m.seq)).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+    await bob2.close();
+
+    // A device with no cursor relies on the server's delivered cursor (10, reported by bob1).
+    const bob3 = await open('bob', { sync: false });
+    const third: Message[] = [];
+    bob3.on('message', (m) => third.push(m));
+    await bob3.request('sync');
+    await until(() => third.length === 10, 'from the delivered cursor');
+    expect(third[0]!.seq).toBe(11);
+  });
+
+  it('holds live delivery until the first frame so a sync sees older messages before newer ones', async () => {
+    server = await testServer({ ...NO_LIMITS, liveHoldMs: 5000 });
+    const alice = await open('alice');
+    for (let i = 1; i <= 5; i++) await alice.send({ to: 'bob' }, `old${i}`);
+    const bob = await open('bob', { sync: false });
+    const got: Message[] = [];
+    bob.on('message', (m) => got.push(m));
+    await alice.send({ to: 'bob' }, 'new'); // arrives while bob's session holds live delivery
+    await bob.request('sync');
+    await until(() => got.length === 6, 'six');
+    expect(got.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+});
+
+describe('slow consumers', () => {
+  it('closes a peer that stops reading with 4008 slow, and it loses nothing after reconnecting', async () => {
+    server = await testServer({ ...NO_LIMITS, maxQueueBytes: 256 * 1024 });
+    const token = await server.auth.mint('bob', 3600);
+    const raw = new WebSocket(server.wsUrl, SUBPROTOCOL, { headers: { authorization: `Bearer ${token}` } });
+    const seen: number[] = [];
+    let closeCode = 0;
+    raw.on('message', (d) => {
+      const f = JSON.parse(d.toString()) as { op: string; seq?: number };
+      if (f.op === 'msg') seen.push(f.seq!);
+    });
+    raw.on('close', (code) => (closeCode = code));
+    await new Promise((r) => raw.once('open', r));
+    raw.send(JSON.stringify({ op: 'sync' }));
+    await new Promise((r) => setTimeout(r, 50));
+    // Stop reading: the kernel buffers fill, then the server's queue grows past its bound.
+    (raw as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+
+    const alice = await open('alice');
+    const body = 'x'.repeat(3900);
+    const total = 3000;
+    for (let i = 0; i < total; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, k) => alice.send({ to: 'bob' }, `${i + k}:${body}`)));
+    }
+    (raw as unknown as { _socket: { resume(): void } })._socket.resume();
+    await until(() => closeCode !== 0, 'the slow close', 20_000);
+    expect(closeCode).toBe(4008);
+    expect(seen.length).toBeLessThan(total);
+    expect(seen).toEqual(seen.map((_, i) => i + 1));
+
+    const last = seen.at(-1) ?? 0;
+    const bob = await open('bob', { cursors: { 'd:alice:bob': last }, sync: false });
+    const rest: number[] = [];
+    bob.on('message', (m) => rest.push(m.seq));
+    await bob.request('sync', { cursors: bob.cursors });
+    await until(() => last + rest.length >= total, 'the rest after reconnecting', 20_000);
+    expect([...seen, ...rest]).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+  });
+});
