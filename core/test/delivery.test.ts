@@ -118,3 +118,23 @@ describe('slow consumers', () => {
     expect([...seen, ...rest]).toEqual(Array.from({ length: total }, (_, i) => i + 1));
   });
 });
+
+describe('heartbeats', () => {
+  it('reaps a peer that stops answering pings within two intervals', async () => {
+    server = await testServer({ pingIntervalMs: 200 });
+    const token = await server.auth.mint('zed', 3600);
+    const raw = new WebSocket(server.wsUrl, SUBPROTOCOL, { headers: { authorization: `Bearer ${token}` } });
+    await new Promise((r) => raw.once('open', r));
+    raw.send(JSON.stringify({ op: 'sync' }));
+    await until(() => server.hub.size === 1, 'the session to register');
+    const alive = await open('alive');
+    // A paused socket reads no pings and so sends no pongs; the live client keeps answering.
+    (raw as unknown as { _socket: { pause(): void } })._socket.pause();
+    const t0 = Date.now();
+    await until(() => server.hub.sessionsOf('zed').size === 0, 'the silent peer to be reaped', 5_000);
+    expect(Date.now() - t0).toBeLessThan(1_500);
+    expect(server.hub.sessionsOf('alive').size).toBe(1);
+    await alive.request('ping');
+    raw.terminate();
+  });
+});
