@@ -56,6 +56,9 @@ export class ChatService {
     this.#inFlight++;
     try {
       const chat = input.chat ?? (await this.openDirect(user, input.to!));
+      // A 1:1 chat addressed by id is created by its first message, like one addressed by user.
+      const pair = directMembers(chat);
+      if (pair && !this.#members.has(chat) && pair.includes(user)) await this.openDirect(user, pair[0] === user ? pair[1] : pair[0]);
       const members = await this.#requireMember(user, chat);
       const [result] = await this.#store.append([{ chat, from: user, cmid: input.cmid, body: input.body, ts: Date.now() }]);
       if (!result!.ok) throw new ParleyError(result!.code, result!.message);

@@ -22,6 +22,14 @@ export const LIMITS = Object.freeze({
   maxSyncLimit: 1000,
   defaultSyncLimit: 500,
   maxInitialMembers: 500,
+  /** Roster notes, in chars; stored encrypted. */
+  maxNoteChars: 1000,
+  maxStatusChars: 140,
+  maxBlocks: 10_000,
+  maxBlocksPage: 500,
+  defaultBlocksPage: 100,
+  /** Most seqs one readby request or push covers. */
+  maxReadByRange: 200,
 });
 
 /** User ids are restricted so that derived 1:1 chat ids are unambiguous. */
@@ -45,9 +53,26 @@ export interface RoomInviteReq { op: 'room.invite'; id?: ReqId; chat: ChatId; us
 export interface RoomMembersReq { op: 'room.members'; id?: ReqId; chat: ChatId }
 export interface PingReq { op: 'ping'; id?: ReqId }
 
+// Friends, blocks, presence, typing, receipts, privacy settings (see docs/protocol.md "## Friends" onwards).
+export type FriendAction = 'request' | 'accept' | 'decline' | 'cancel' | 'remove';
+export type PresenceState = 'available' | 'away' | 'idle' | 'offline';
+export interface FriendReq { op: `friend.${FriendAction}`; id?: ReqId; user: string }
+export interface RosterReq { op: 'roster'; id?: ReqId; ver?: number }
+export interface NoteSetReq { op: 'note.set'; id?: ReqId; user: string; note: string | null }
+export interface BlockReq { op: 'block' | 'unblock'; id?: ReqId; user: string }
+export interface BlocksReq { op: 'blocks'; id?: ReqId; after?: string; limit?: number }
+export interface PresenceReq { op: 'presence'; id?: ReqId; state: Exclude<PresenceState, 'offline'>; status?: string }
+export interface TypingReq { op: 'typing'; id?: ReqId; chat: ChatId; state: 'start' | 'stop' }
+export interface ReadReq { op: 'read'; id?: ReqId; chat: ChatId; seq: number }
+export interface ReadByReq { op: 'readby'; id?: ReqId; chat: ChatId; from: number; to: number }
+export interface SettingsReq { op: 'settings'; id?: ReqId; typing?: boolean; receipts?: boolean }
+
+export type SocialRequest =
+  | FriendReq | RosterReq | NoteSetReq | BlockReq | BlocksReq | PresenceReq | TypingReq | ReadReq | ReadByReq | SettingsReq;
+
 export type Request =
   | SendReq | SyncReq | HistoryReq | ChatsReq | RecvReq | RoomCreateReq | RoomJoinReq
-  | RoomLeaveReq | RoomInviteReq | RoomMembersReq | PingReq;
+  | RoomLeaveReq | RoomInviteReq | RoomMembersReq | PingReq | SocialRequest;
 
 export type RequestOp = Request['op'];
 
@@ -90,7 +115,10 @@ export function isUserId(v: unknown): v is string {
 }
 
 export function isChatId(v: unknown): v is ChatId {
-  return typeof v === 'string' && v.length <= 140 && CHAT_ID_RE.test(v);
+  if (typeof v !== 'string' || v.length > 140 || !CHAT_ID_RE.test(v)) return false;
+  // A 1:1 id is canonical: its two users sorted and distinct, so each pair has exactly one chat.
+  if (v.startsWith('d:')) { const [, a, b] = v.split(':'); return a! < b!; }
+  return true;
 }
 
 /** The one 1:1 chat of two users: both ids sorted, so either side derives the same id. */
@@ -114,7 +142,7 @@ const reqId = (o: Obj): ReqId | undefined => {
 
 function chatField(o: Obj, name = 'chat'): ChatId {
   const v = o[name];
-  if (!isChatId(v)) throw fieldError(name, 'a chat id ("d:<a>:<b>" or "r:<id>")', v);
+  if (!isChatId(v)) throw fieldError(name, 'a chat id ("d:<a>:<b>" with a < b, or "r:<id>")', v);
   return v;
 }
 
@@ -217,6 +245,56 @@ const VALIDATORS: Record<RequestOp, Validator> = {
   'room.invite': (o, id) => ({ op: 'room.invite', id, chat: chatField(o), user: userField(o, 'user') }),
   'room.members': (o, id) => ({ op: 'room.members', id, chat: chatField(o) }),
   ping: (_o, id) => ({ op: 'ping', id }),
+  'friend.request': (o, id) => ({ op: 'friend.request', id, user: userField(o, 'user') }),
+  'friend.accept': (o, id) => ({ op: 'friend.accept', id, user: userField(o, 'user') }),
+  'friend.decline': (o, id) => ({ op: 'friend.decline', id, user: userField(o, 'user') }),
+  'friend.cancel': (o, id) => ({ op: 'friend.cancel', id, user: userField(o, 'user') }),
+  'friend.remove': (o, id) => ({ op: 'friend.remove', id, user: userField(o, 'user') }),
+  roster: (o, id) => ({ op: 'roster', id, ver: optInt(o, 'ver', 0, Number.MAX_SAFE_INTEGER) }),
+  'note.set'(o, id) {
+    const note = o.note;
+    if (note !== null && (typeof note !== 'string' || !isWellFormed(note))) throw fieldError('note', 'a string or null', note);
+    if (typeof note === 'string' && note.length > LIMITS.maxNoteChars) throw fieldError('note', `at most ${LIMITS.maxNoteChars} chars`, note);
+    return { op: 'note.set', id, user: userField(o, 'user'), note: note === '' ? null : note };
+  },
+  block: (o, id) => ({ op: 'block', id, user: userField(o, 'user') }),
+  unblock: (o, id) => ({ op: 'unblock', id, user: userField(o, 'user') }),
+  blocks(o, id) {
+    const after = o.after === undefined ? undefined : userField(o, 'after');
+    return { op: 'blocks', id, after, limit: optInt(o, 'limit', 1, LIMITS.maxBlocksPage) };
+  },
+  presence(o, id) {
+    if (o.state !== 'available' && o.state !== 'away' && o.state !== 'idle') throw fieldError('state', 'one of "available", "away", "idle"', o.state);
+    const status = o.status;
+    if (status !== undefined && (typeof status !== 'string' || status.length > LIMITS.maxStatusChars || !isWellFormed(status))) {
+      throw fieldError('status', `a string of at most ${LIMITS.maxStatusChars} chars`, status);
+    }
+    return status === undefined ? { op: 'presence', id, state: o.state } : { op: 'presence', id, state: o.state, status };
+  },
+  typing(o, id) {
+    if (o.state !== 'start' && o.state !== 'stop') throw fieldError('state', 'one of "start", "stop"', o.state);
+    return { op: 'typing', id, chat: chatField(o), state: o.state };
+  },
+  read(o, id) {
+    if (!isSeq(o.seq)) throw fieldError('seq', 'a non-negative integer', o.seq);
+    return { op: 'read', id, chat: chatField(o), seq: o.seq };
+  },
+  readby(o, id) {
+    const from = optInt(o, 'from', 1, Number.MAX_SAFE_INTEGER);
+    const to = optInt(o, 'to', 1, Number.MAX_SAFE_INTEGER);
+    if (from === undefined || to === undefined) throw fieldError(from === undefined ? 'from' : 'to', 'a positive integer seq', from === undefined ? o.from : o.to);
+    if (to < from || to - from >= LIMITS.maxReadByRange) throw fieldError('to', `a seq in [from, from + ${LIMITS.maxReadByRange - 1}]`, to);
+    return { op: 'readby', id, chat: chatField(o), from, to };
+  },
+  settings(o, id) {
+    const out: SettingsReq = { op: 'settings', id };
+    for (const key of ['typing', 'receipts'] as const) {
+      if (o[key] === undefined) continue;
+      if (typeof o[key] !== 'boolean') throw fieldError(key, 'true or false', o[key]);
+      out[key] = o[key];
+    }
+    return out;
+  },
 };
 
 export const REQUEST_OPS = Object.freeze(Object.keys(VALIDATORS) as RequestOp[]);

@@ -98,3 +98,25 @@ describe('chat', () => {
     expect(p3.more).toBe(false);
   });
 });
+
+describe('1:1 chat ids', () => {
+  it('creates a 1:1 chat on the first message addressed by its id, over REST and socket', async () => {
+    server = await testServer();
+    const token = await server.auth.mint('alice', 60);
+    const res = await fetch(`${server.httpUrl}/api/v1/chats/d:alice:bob/messages`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ cmid: 'r1', body: 'hi' }),
+    });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ chat: 'd:alice:bob', seq: 1 });
+    const carol = await user('carol');
+    expect(await carol.send({ chat: 'd:carol:dave' }, 'yo')).toMatchObject({ seq: 1 });
+    await expect(carol.send({ chat: 'd:alice:bob' }, 'let me in')).rejects.toMatchObject({ code: 'not_member' });
+  });
+
+  it('refuses a non-canonical 1:1 id with bad_field', async () => {
+    server = await testServer();
+    const carol = await user('carol');
+    await expect(carol.send({ chat: 'd:dave:carol' }, 'x')).rejects.toMatchObject({ code: 'bad_field' });
+    await expect(carol.send({ chat: 'd:carol:carol' }, 'x')).rejects.toMatchObject({ code: 'bad_field' });
+  });
+});
