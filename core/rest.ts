@@ -50,6 +50,15 @@ function intParam(url: URL, name: string, min: number, max: number): number | un
   return n;
 }
 
+/** decodeURIComponent that answers malformed escapes with bad_field instead of a URIError (a 500). */
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ParleyError('bad_field', `the path is not valid percent-encoding: "${part.slice(0, 40)}"`, { field: 'path' });
+  }
+}
+
 export class RestApi {
   readonly #chat: ChatService;
   readonly #auth: TokenAuthority;
@@ -63,7 +72,7 @@ export class RestApi {
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     try {
       const { user } = await this.#auth.verify(bearerFrom(req.headers, url));
-      const parts = url.pathname.slice(API_PREFIX.length).split('/').filter(Boolean).map(decodeURIComponent);
+      const parts = url.pathname.slice(API_PREFIX.length).split('/').filter(Boolean).map(decodePart);
       await this.#route(req.method ?? 'GET', parts, user, req, res, url);
     } catch (err) {
       if (err instanceof ParleyError) sendError(res, err);
