@@ -38,17 +38,18 @@ export function mannWhitneyExact(x: readonly number[], y: readonly number[]): Ma
   if (n === 0 || m === 0) return { u: NaN, pGreater: 1, pLess: 1, pTwoSided: 1 };
   const ranks = doubledMidRanks([...x, ...y]);
   const total = ranks.reduce((s, r) => s + r, 0);
-  // count[k][s]: number of k-subsets of the items seen so far with doubled rank sum s.
-  let count: Float64Array[] = Array.from({ length: n + 1 }, () => new Float64Array(total + 1));
+  // count[k][s]: number of k-subsets of the items seen so far with doubled rank sum s (0/1 knapsack,
+  // k descending so each item is used once).
+  const count: Float64Array[] = Array.from({ length: n + 1 }, () => new Float64Array(total + 1));
   count[0]![0] = 1;
+  let reach = 0;
   for (const r of ranks) {
-    const next = count.map((row) => row.slice());
-    for (let k = 0; k < n; k++) {
+    reach += r;
+    for (let k = n - 1; k >= 0; k--) {
       const from = count[k]!;
-      const to = next[k + 1]!;
-      for (let s = 0; s + r <= total; s++) if (from[s]) to[s + r]! += from[s]!;
+      const to = count[k + 1]!;
+      for (let s = Math.min(reach - r, total - r); s >= 0; s--) if (from[s]) to[s + r]! += from[s]!;
     }
-    count = next;
   }
   const dist = count[n]!;
   let all = 0;

@@ -4,7 +4,7 @@
  * (after Benjamini-Hochberg over `tests` comparisons) and a ratio of medians beyond the practical
  * threshold, so the MDE is the larger of the two requirements, each met with power sqrt(power).
  */
-import { madSd } from './describe.ts';
+import { sd } from './describe.ts';
 import { minAttainableP } from './mannwhitney.ts';
 import { normPpf } from './normal.ts';
 
@@ -24,13 +24,17 @@ export interface MdeInput {
   power?: number;
 }
 
-/** Pooled robust spread of log values of both sides (MAD-based), the noise the MDE is measured in. */
+/**
+ * Pooled standard deviation of log values of both sides, the noise the MDE is measured in. The
+ * classical (not MAD) spread on purpose: with outliers or two modes a robust spread understates how
+ * much the medians of a few runs move, and the printed MDE must not promise more than it delivers.
+ */
 export function logSpread(base: readonly number[], head: readonly number[]): number {
   const la = base.filter((v) => v > 0).map(Math.log);
   const lb = head.filter((v) => v > 0).map(Math.log);
   if (la.length < 2 || lb.length < 2) return NaN;
-  const sa = madSd(la);
-  const sb = madSd(lb);
+  const sa = sd(la);
+  const sb = sd(lb);
   return Math.sqrt((sa * sa * (la.length - 1) + sb * sb * (lb.length - 1)) / (la.length + lb.length - 2));
 }
 

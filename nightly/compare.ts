@@ -1,0 +1,100 @@
+/**
+ * The decision for every scenario x metric of a battery: ratio of medians head/base with a seeded
+ * bootstrap interval, an exact Mann-Whitney U p-value adjusted by Benjamini-Hochberg across the
+ * battery, Cliff's delta, and the minimum detectable effect. Verdicts (direction-aware):
+ * - regression: q <= alpha and the ratio is worse than the practical threshold;
+ * - improvement: q <= alpha and the ratio is better than the threshold (passes the gate);
+ * - unchanged: the whole interval lies within +-threshold;
+ * - inconclusive: anything else (the battery adds rounds, up to its cap).
+ */
+import { bootstrapRatioOfMedians, type Interval } from './stats/bootstrap.ts';
+import { median } from './stats/describe.ts';
+import { cliffsDelta } from './stats/effect.ts';
+import { mannWhitneyExact } from './stats/mannwhitney.ts';
+import { logSpread, minimumDetectableEffect } from './stats/mde.ts';
+import { benjaminiHochberg } from './stats/multiple.ts';
+import { seedFrom } from './stats/prng.ts';
+import type { MetricSpec } from './metrics.ts';
+
+export type Verdict = 'regression' | 'improvement' | 'unchanged' | 'inconclusive' | 'missing';
+
+export interface Sample {
+  scenario: string;
+  spec: MetricSpec;
+  base: number[];
+  head: number[];
+}
+
+export interface CompareOptions {
+  /** FDR level across the battery (default 0.05). */
+  alpha?: number;
+  /** Bootstrap resamples (default 10 000). */
+  resamples?: number;
+  /** Mixed into every bootstrap seed, e.g. the two commit ids, so verdicts are reproducible. */
+  seed?: string;
+  /** Per-metric thresholds from A/A calibration, by metric key; the larger of spec and calibration wins. */
+  calibrated?: Record<string, number>;
+}
+
+export interface Row {
+  scenario: string;
+  metric: string;
+  label: string;
+  unit: string;
+  better: MetricSpec['better'];
+  gate: boolean;
+  nBase: number;
+  nHead: number;
+  baseMedian: number;
+  headMedian: number;
+  /** head / base. */
+  ratio: number;
+  ci: Interval;
+  p: number;
+  q: number;
+  cliffsDelta: number;
+  threshold: number;
+  mde: number;
+  verdict: Verdict;
+}
+
+/** Ratio expressed as "how much worse": > 1 is worse whatever the metric's direction. */
+export function badness(ratio: number, better: MetricSpec['better']): number {
+  return better === 'lower' ? ratio : 1 / ratio;
+}
+
+/** Compares every sample; the BH adjustment spans all samples given together. */
+export function compareBattery(samples: readonly Sample[], opts: CompareOptions = {}): Row[] {
+  const alpha = opts.alpha ?? 0.05;
+  const usable = samples.filter((s) => s.base.length >= 2 && s.head.length >= 2);
+  const pvals = usable.map((s) => mannWhitneyExact(s.head, s.base).pTwoSided);
+  const qvals = benjaminiHochberg(pvals);
+  return samples.map((s) => {
+    const threshold = Math.max(s.spec.threshold, opts.calibrated?.[s.spec.key] ?? 0);
+    const common = {
+      scenario: s.scenario, metric: s.spec.key, label: s.spec.label, unit: s.spec.unit, better: s.spec.better, gate: s.spec.gate,
+      nBase: s.base.length, nHead: s.head.length, threshold,
+    };
+    const i = usable.indexOf(s);
+    if (i < 0) {
+      return { ...common, baseMedian: NaN, headMedian: NaN, ratio: NaN, ci: { lo: NaN, hi: NaN }, p: NaN, q: NaN, cliffsDelta: NaN, mde: Infinity, verdict: 'missing' as const };
+    }
+    const baseMedian = median(s.base);
+    const headMedian = median(s.head);
+    const ratio = baseMedian === 0 ? (headMedian === 0 ? 1 : Infinity) : headMedian / baseMedian;
+    const ci = bootstrapRatioOfMedians(s.base, s.head, { seed: seedFrom(`${opts.seed ?? ''}|${s.scenario}|${s.spec.key}`), resamples: opts.resamples });
+    const q = qvals[i]!;
+    const mde = minimumDetectableEffect({ nBase: s.base.length, nHead: s.head.length, sigmaLog: logSpread(s.base, s.head), threshold, alpha, tests: usable.length });
+    return { ...common, baseMedian, headMedian, ratio, ci, p: pvals[i]!, q, cliffsDelta: cliffsDelta(s.base, s.head), mde, verdict: verdictOf(ratio, ci, q, threshold, s.spec.better, alpha) };
+  });
+}
+
+/** The three-way (plus improvement) decision for one metric. */
+export function verdictOf(ratio: number, ci: Interval, q: number, threshold: number, better: MetricSpec['better'], alpha: number): Verdict {
+  const worse = badness(ratio, better);
+  const [lo, hi] = better === 'lower' ? [ci.lo, ci.hi] : [1 / ci.hi, 1 / ci.lo];
+  if (q <= alpha && worse >= 1 + threshold) return 'regression';
+  if (q <= alpha && worse <= 1 / (1 + threshold)) return 'improvement';
+  if (lo >= 1 / (1 + threshold) && hi <= 1 + threshold) return 'unchanged';
+  return 'inconclusive';
+}
