@@ -1,0 +1,161 @@
+/**
+ * The metrics layer: builds the application registry from the catalog, pre-creating every label
+ * combination, and offers the small `Meter` interface the hot path bumps. Node runtime metrics live
+ * in a separate registry so the application's own series can be linted on their own.
+ */
+import client from 'prom-client';
+import { METRICS, type CounterName, type GaugeName, type HistogramName, type Labels, type MetricDef, type MetricName } from './catalog.ts';
+
+type LabelValues = Record<string, string>;
+
+/** What subsystems see of the metrics layer: bump, set, observe by catalog name. */
+export interface Meter {
+  inc<N extends CounterName>(name: N, labels?: Labels<N>, by?: number): void;
+  add<N extends GaugeName>(name: N, delta: number, labels?: Labels<N>): void;
+  set<N extends GaugeName>(name: N, value: number, labels?: Labels<N>): void;
+  observe<N extends HistogramName>(name: N, value: number, labels?: Labels<N>): void;
+}
+
+/** A meter that records nothing: for subsystems built without a metrics layer (unit tests). */
+export const NOOP_METER: Meter = { inc() {}, add() {}, set() {}, observe() {} };
+
+/** One sample as Prometheus would scrape it: full series name (with _bucket/_sum/_count), labels, value. */
+export interface Sample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+export interface MetricsOptions {
+  /** Collect Node runtime metrics (event-loop lag, GC, heap, handles) into the runtime registry. */
+  runtime?: boolean;
+  version?: string;
+}
+
+function combinations(labels: Readonly<Record<string, readonly string[]>>): LabelValues[] {
+  let out: LabelValues[] = [{}];
+  for (const [name, values] of Object.entries(labels)) {
+    out = out.flatMap((partial) => values.map((v) => ({ ...partial, [name]: v })));
+  }
+  return out;
+}
+
+export class Metrics implements Meter {
+  /** The application's own series (`parley_*`); this is what `promtool check metrics` lints. */
+  readonly registry = new client.Registry();
+  /** Node runtime series from prom-client's default collectors. */
+  readonly runtime = new client.Registry();
+  readonly #counters = new Map<string, client.Counter>();
+  readonly #gauges = new Map<string, client.Gauge>();
+  readonly #histograms = new Map<string, client.Histogram>();
+  /** Per metric, per label: the allowed values; only labels that have an "other" bucket are checked. */
+  readonly #bounded = new Map<string, [string, Set<string>][]>();
+  readonly #readers = new Map<string, () => number>();
+
+  constructor(opts: MetricsOptions = {}) {
+    for (const [name, def] of Object.entries(METRICS) as [MetricName, MetricDef][]) this.#define(name, def);
+    this.set('parley_build_info', 1, { version: 'current' });
+    if (opts.version) {
+      this.#gauges.get('parley_build_info')!.reset();
+      this.#gauges.get('parley_build_info')!.set({ version: opts.version }, 1);
+    }
+    if (opts.runtime !== false) client.collectDefaultMetrics({ register: this.runtime });
+  }
+
+  #define(name: string, def: MetricDef): void {
+    const labelNames = Object.keys(def.labels ?? {});
+    const combos = def.labels ? combinations(def.labels) : [];
+    const checks = Object.entries(def.labels ?? {}).filter(([, v]) => v.includes('other')).map(([k, v]) => [k, new Set(v)] as [string, Set<string>]);
+    if (checks.length) this.#bounded.set(name, checks);
+    const common = { name, help: def.help, labelNames, registers: [this.registry] };
+    if (def.type === 'counter') {
+      const c = new client.Counter(common);
+      for (const l of combos) c.inc(l, 0);
+      this.#counters.set(name, c);
+    } else if (def.type === 'gauge') {
+      const readers = this.#readers;
+      const g = new client.Gauge({
+        ...common,
+        // A gauge with a reader is sampled at scrape time instead of being kept up to date.
+        collect(this: client.Gauge) { const read = readers.get(name); if (read) this.set(read()); },
+      });
+      for (const l of combos) g.set(l, 0);
+      this.#gauges.set(name, g);
+    } else {
+      const h = new client.Histogram({ ...common, buckets: [...(def.buckets ?? client.exponentialBuckets(0.001, 2, 12))] });
+      if (combos.length) for (const l of combos) h.zero(l);
+      this.#histograms.set(name, h);
+    }
+  }
+
+  /** Maps label values outside a label's closed set to "other", so label sets stay bounded. */
+  #bound(name: string, labels: LabelValues | undefined): LabelValues | undefined {
+    const checks = labels && this.#bounded.get(name);
+    if (!checks) return labels;
+    let out = labels;
+    for (const [k, allowed] of checks) {
+      const v = labels[k];
+      if (v !== undefined && !allowed.has(v)) out = { ...out, [k]: 'other' };
+    }
+    return out;
+  }
+
+  inc<N extends CounterName>(name: N, labels?: Labels<N>, by = 1): void {
+    const l = this.#bound(name, labels as LabelValues | undefined);
+    if (l) this.#counters.get(name)!.inc(l, by);
+    else this.#counters.get(name)!.inc(by);
+  }
+
+  add<N extends GaugeName>(name: N, delta: number, labels?: Labels<N>): void {
+    const l = this.#bound(name, labels as LabelValues | undefined);
+    if (l) this.#gauges.get(name)!.inc(l, delta);
+    else this.#gauges.get(name)!.inc(delta);
+  }
+
+  set<N extends GaugeName>(name: N, value: number, labels?: Labels<N>): void {
+    const l = this.#bound(name, labels as LabelValues | undefined);
+    if (l) this.#gauges.get(name)!.set(l, value);
+    else this.#gauges.get(name)!.set(value);
+  }
+
+  observe<N extends HistogramName>(name: N, value: number, labels?: Labels<N>): void {
+    const l = this.#bound(name, labels as LabelValues | undefined);
+    if (l) this.#histograms.get(name)!.observe(l, value);
+    else this.#histograms.get(name)!.observe(value);
+  }
+
+  /** Makes an unlabelled gauge read its value from `read` at scrape time. */
+  read(name: GaugeName, read: () => number): void {
+    this.#readers.set(name, read);
+  }
+
+  /** The application registry alone, in the Prometheus text format. */
+  appText(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** What GET /metrics serves: the application registry followed by the runtime registry. */
+  async exposition(): Promise<string> {
+    const [app, rt] = await Promise.all([this.registry.metrics(), this.runtime.metrics()]);
+    return `${app}\n${rt}`;
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Every current sample of both registries, as a scrape would see them. */
+  async samples(): Promise<Sample[]> {
+    const out: Sample[] = [];
+    for (const reg of [this.registry, this.runtime]) {
+      for (const m of await reg.getMetricsAsJSON()) {
+        for (const v of m.values) {
+          const labels: Record<string, string> = {};
+          for (const [k, x] of Object.entries(v.labels)) labels[k] = String(x);
+          out.push({ name: (v as { metricName?: string }).metricName ?? m.name, labels, value: v.value });
+        }
+      }
+    }
+    return out;
+  }
+}
