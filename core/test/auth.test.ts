@@ -68,6 +68,15 @@ describe('upgrade refusals', () => {
     });
   });
 
+  it('serves a client that offers no subprotocol as parley.v1', async () => {
+    const token = await server.auth.mint('noproto', 60);
+    const sock = new WebSocket(server.wsUrl, { headers: bearer(token) });
+    const welcome = await new Promise<any>((resolve, reject) => { sock.once('message', (d) => resolve(JSON.parse(d.toString()))); sock.once('error', reject); });
+    expect(welcome).toMatchObject({ op: 'welcome', user: 'noproto', protocol: 1 });
+    expect(sock.protocol).toBe('');
+    sock.close();
+  });
+
   it('refuses an upgrade on another path with 404 not_found', async () => {
     const token = await server.auth.mint('alice', 60);
     expect(await refusal(`${server.httpUrl.replace('http', 'ws')}/other`, { headers: bearer(token) })).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
