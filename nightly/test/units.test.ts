@@ -1,0 +1,126 @@
+/** History, change points, calibration, verdicts and the gate on literal inputs. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { calibrate, loadThresholds, saveCalibration } from '../calibrate.ts';
+import { changePoints } from '../changepoint.ts';
+import { compareBattery, verdictOf, type Row } from '../compare.ts';
+import { decideGate, GATE_EXIT, validateWaivers } from '../gate.ts';
+import { appendNight, historyFile, previousBuild, readHistory, type NightRecord } from '../history.ts';
+import { METRIC_SPECS } from '../metrics.ts';
+import { blockOrder } from '../session.ts';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'parley-nightly-'));
+const p50 = METRIC_SPECS.find((s) => s.key === 'deliver_ms.p50')!;
+
+function row(over: Partial<Row>): Row {
+  return {
+    scenario: 'chat', metric: 'deliver_ms.p50', label: 'x', unit: 'ms', better: 'lower', gate: true, nBase: 8, nHead: 8, baseMedian: 10, headMedian: 10,
+    ratio: 1, ci: { lo: 0.98, hi: 1.02 }, p: 1, q: 1, cliffsDelta: 0, threshold: 0.1, mde: 0.12, verdict: 'unchanged', ...over,
+  };
+}
+
+function night(i: number, over: Partial<NightRecord> = {}): NightRecord {
+  return {
+    schemaVersion: 1, id: `n${i}`, at: `2026-11-${String(i + 1).padStart(2, '0')}T02:00:00Z`, battery: 'smoke', mode: 'build', aa: false,
+    base: { ref: 'a', commit: `c${i - 1}` }, head: { ref: 'b', commit: `c${i}` }, blocks: 4, runs: [], discarded: [], rows: [row({})],
+    gate: { status: 'pass', exitCode: 0, reasons: [] }, environment: {}, ...over,
+  };
+}
+
+describe('verdicts', () => {
+  it('calls a significant 20% slowdown of a lower-is-better metric a regression', () => {
+    expect(verdictOf(1.2, { lo: 1.15, hi: 1.25 }, 0.001, 0.1, 'lower', 0.05)).toBe('regression');
+  });
+  it('calls a significant 20% drop of a higher-is-better metric a regression', () => {
+    expect(verdictOf(0.8, { lo: 0.75, hi: 0.85 }, 0.001, 0.1, 'higher', 0.05)).toBe('regression');
+  });
+  it('calls a significant change smaller than the threshold neither regression nor improvement', () => {
+    expect(verdictOf(1.04, { lo: 1.02, hi: 1.06 }, 0.001, 0.1, 'lower', 0.05)).toBe('unchanged');
+    expect(verdictOf(1.04, { lo: 0.95, hi: 1.15 }, 0.001, 0.1, 'lower', 0.05)).toBe('inconclusive');
+  });
+  it('compares a clearly separated sample pair as a regression with the exact p and Cliff delta of 1', () => {
+    const [r] = compareBattery([{ scenario: 'chat', spec: p50, base: [10, 10.2, 9.9, 10.1, 10, 9.8, 10.3, 10.1], head: [13, 13.2, 12.9, 13.1, 13, 12.8, 13.3, 13.1] }], { seed: 'x' });
+    expect(r!.verdict).toBe('regression');
+    expect(r!.p).toBeCloseTo(2 / 12870, 12);
+    expect(r!.cliffsDelta).toBe(1);
+    expect(r!.ratio).toBeCloseTo(13.05 / 10.05, 12);
+  });
+  it('marks a metric with fewer than two runs a side as missing', () => {
+    expect(compareBattery([{ scenario: 'chat', spec: p50, base: [1], head: [1, 2] }])[0]!.verdict).toBe('missing');
+  });
+  it('alternates blocks A B B A and B A A B', () => {
+    expect([blockOrder(0), blockOrder(1)]).toEqual([['base', 'head', 'head', 'base'], ['head', 'base', 'base', 'head']]);
+  });
+});
+
+describe('the gate', () => {
+  it('passes unchanged rows with exit 0', () => {
+    expect(decideGate([row({})], [], '2026-11-28').exitCode).toBe(GATE_EXIT.pass);
+  });
+  it('fails a regression with exit 1 unless a live waiver names it', () => {
+    const reg = row({ verdict: 'regression', ratio: 1.3, q: 0.001 });
+    expect(decideGate([reg], [], '2026-11-28')).toMatchObject({ status: 'regression', exitCode: 1 });
+    const waiver = { scenario: 'chat', metric: 'deliver_ms.p50', reason: 'accepted cost of durable writes', expires: '2026-12-31' };
+    expect(decideGate([reg], [waiver], '2026-11-28')).toMatchObject({ status: 'pass', waived: [{ scenario: 'chat', metric: 'deliver_ms.p50', reason: waiver.reason }] });
+    expect(decideGate([reg], [{ ...waiver, expires: '2026-11-01' }], '2026-11-28')).toMatchObject({ status: 'regression', expiredWaivers: [{ expires: '2026-11-01' }] });
+  });
+  it('reports an inconclusive gating metric with exit 3 and ignores inconclusive non-gating ones', () => {
+    expect(decideGate([row({ verdict: 'inconclusive' })], [], '2026-11-28').exitCode).toBe(3);
+    expect(decideGate([row({ verdict: 'inconclusive', gate: false })], [], '2026-11-28').exitCode).toBe(0);
+  });
+  it('reports an infrastructure failure with exit 4 whatever the rows say', () => {
+    expect(decideGate([row({ verdict: 'regression' })], [], '2026-11-28', 'build of head failed')).toMatchObject({ exitCode: 4, reasons: ['build of head failed'] });
+  });
+  it('rejects a waivers file naming every bad field', () => {
+    expect(() => validateWaivers({ waivers: [{ scenario: 'chat', metric: '', reason: 'r', expires: '31/12/2026' }] })).toThrow(
+      'waivers: invalid waivers:\n  waivers[0].metric must be a non-empty string\n  waivers[0].expires must be YYYY-MM-DD, got "31/12/2026"');
+  });
+});
+
+describe('history', () => {
+  it('appends nights as JSON lines, reads them back and skips lines of another schema', () => {
+    const dir = tmp();
+    appendNight(dir, night(1, { rows: [row({ mde: Infinity })] }));
+    fs.appendFileSync(historyFile(dir), '{"schemaVersion":99}\nnot json\n');
+    appendNight(dir, night(2));
+    const { nights, skipped } = readHistory(dir);
+    expect(nights.map((n) => n.id)).toEqual(['n1', 'n2']);
+    expect(nights[0]!.rows[0]!.mde).toBeNull();
+    expect(skipped).toBe(2);
+  });
+  it('takes the head of the latest built night as the previous build, skipping url-mode and failed nights', () => {
+    expect(previousBuild([night(1), night(2, { mode: 'url' }), night(3, { gate: { status: 'infrastructure', exitCode: 4, reasons: [] } })])).toEqual({ ref: 'b', commit: 'c1' });
+  });
+});
+
+describe('change points', () => {
+  it('finds a 6% step at the first point after it and names nothing in flat noise', () => {
+    const noise = [0.3, -0.5, 0.1, 0.6, -0.2, -0.4, 0.2, 0.5, -0.1, 0, -0.3, 0.4];
+    const xs = [...noise.map((e) => 100 + e), ...noise.map((e) => 106 + e)];
+    const cps = changePoints(xs);
+    expect(cps.map((c) => c.index)).toEqual([12]);
+    expect(cps[0]!.ratio).toBeCloseTo(106 / 100, 2);
+    expect(changePoints([...noise, ...noise].map((e) => 100 + e))).toEqual([]);
+  });
+  it('finds slow creep of 1% a night only as a change, not per night', () => {
+    const xs = Array.from({ length: 24 }, (_, i) => 100 * (i < 12 ? 1 : 1.01 ** (i - 11)) + [0.2, -0.2][i % 2]!);
+    expect(changePoints(xs).length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('calibration', () => {
+  it('raises a threshold to three A/A spreads and stores it', () => {
+    const ratios = [1.03, 0.97, 1.05, 0.95, 1.02, 0.98];
+    const nights = ratios.map((r, i) => night(i, { aa: true, rows: [row({ ratio: r })] }));
+    const cal = calibrate([...nights, night(9, { rows: [row({ ratio: 2 })] })]);
+    expect(cal.sessions).toBe(6);
+    const spread = cal.metrics['deliver_ms.p50']!.spread;
+    expect(cal.metrics['deliver_ms.p50']!.threshold).toBeCloseTo(Math.expm1(3 * spread), 12);
+    expect(spread).toBeGreaterThan(0.025);
+    const dir = tmp();
+    saveCalibration(dir, cal);
+    expect(loadThresholds(dir)).toEqual({ 'deliver_ms.p50': cal.metrics['deliver_ms.p50']!.threshold });
+  });
+});
