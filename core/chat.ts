@@ -21,6 +21,12 @@ export interface SendResult {
   dup: boolean;
 }
 
+/** Policy hooks other subsystems plug in (core/social.ts: blocks). */
+export interface ChatHooks {
+  /** Called before a 1:1 conversation is opened or posted to; throws to refuse. */
+  beforeDirect?: (user: string, peer: string) => Promise<void>;
+}
+
 /** How many chats' member lists stay cached. */
 const MEMBER_CACHE_MAX = 100_000;
 
@@ -32,9 +38,13 @@ export class ChatService {
   #inFlight = 0;
   #idle: (() => void)[] = [];
 
-  constructor(store: Store, bus: Bus) {
+  /** Set once at assembly, before the node accepts connections. */
+  hooks: ChatHooks;
+
+  constructor(store: Store, bus: Bus, hooks: ChatHooks = {}) {
     this.#store = store;
     this.#bus = bus;
+    this.hooks = hooks;
   }
 
   get store(): Store {
@@ -60,6 +70,7 @@ export class ChatService {
       const pair = directMembers(chat);
       if (pair && !this.#members.has(chat) && pair.includes(user)) await this.openDirect(user, pair[0] === user ? pair[1] : pair[0]);
       const members = await this.#requireMember(user, chat);
+      if (pair && input.chat !== undefined) await this.hooks.beforeDirect?.(user, pair[0] === user ? pair[1] : pair[0]);
       const [result] = await this.#store.append([{ chat, from: user, cmid: input.cmid, body: input.body, ts: Date.now() }]);
       if (!result!.ok) throw new ParleyError(result!.code, result!.message);
       // A retried send was delivered the first time; fan out only new messages.
@@ -73,6 +84,7 @@ export class ChatService {
   /** The 1:1 chat of `user` and `to`, created on first use. */
   async openDirect(user: string, to: string): Promise<ChatId> {
     if (to === user) throw new ParleyError('self_chat', `a 1:1 conversation needs two different users, got "${to}" twice`);
+    await this.hooks.beforeDirect?.(user, to);
     const chat = directChatId(user, to);
     if (!this.#members.has(chat)) {
       await this.#store.ensureDirect(chat, user, to);

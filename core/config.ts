@@ -39,6 +39,15 @@ export const SETTINGS = {
   drainTimeoutMs: { kind: 'int', default: 10_000, min: 0, max: 600_000, doc: 'bound on graceful drain after SIGTERM' },
   liveHoldMs: { kind: 'int', default: 1000, min: 0, max: 60_000, doc: 'how long live delivery waits for a fresh session to send its first frame (its sync)' },
   batchMax: { kind: 'int', default: 512, min: 1, max: 100_000, doc: 'most messages committed in one store transaction' },
+  typing: { kind: 'bool', default: true, doc: 'relay typing indicators at all (off: every typing op is dropped and counted)' },
+  typingThrottleMs: { kind: 'int', default: 2_000, min: 0, max: 60_000, doc: 'per user per conversation, at most one "start" relayed per this window; extras are dropped and counted' },
+  typingTtlMs: { kind: 'int', default: 6_000, min: 100, max: 120_000, doc: 'a "start" not renewed or stopped within this time expires and the server relays "stop"' },
+  presenceGraceMs: { kind: 'int', default: 5_000, min: 0, max: 600_000, doc: 'delay before a user whose last connection closed is announced offline; a reconnect within it announces nothing' },
+  presenceCoalesceMs: { kind: 'int', default: 500, min: 0, max: 60_000, doc: 'at most one presence broadcast per user per window; the last state wins' },
+  presenceBatchMs: { kind: 'int', default: 250, min: 0, max: 60_000, doc: 'presence updates for one observer are batched into one frame per window' },
+  readByWindowMs: { kind: 'int', default: 1_000, min: 0, max: 60_000, doc: 'room "read by" counts are pushed at most once per room per window' },
+  notesKeyring: { kind: 'string', default: undefined, doc: 'keyring file (JSON, mode 0600) for roster-note encryption; defaults to <dataDir>/keyring.json, created on first start' },
+  notesReencrypt: { kind: 'bool', default: true, doc: 'move notes under an old key to the current key in the background (on start and after `parley keys rotate`)' },
   logLevel: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'log level' },
   nodeId: { kind: 'string', default: undefined, doc: 'node name in logs and metrics; defaults to host-pid' },
 } as const satisfies Record<string, Setting>;
@@ -120,6 +129,7 @@ export function loadConfig(
   if (problems.length) throw new ConfigError(problems);
   out.dataDir = path.resolve(String(out.dataDir));
   out.nodeId ??= `${os.hostname()}-${process.pid}`;
+  out.notesKeyring = path.resolve(String(out.notesKeyring ?? path.join(String(out.dataDir), 'keyring.json')));
   return Object.freeze(out) as Config;
 }
 

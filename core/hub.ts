@@ -17,21 +17,36 @@ export interface HubSession {
   heartbeat(): boolean;
 }
 
+/** Observes sessions arriving and leaving (presence, social caches). */
+export interface HubWatcher {
+  added(s: HubSession): void;
+  removed(s: HubSession): void;
+}
+
 export class Hub {
   readonly #byUser = new Map<string, Set<HubSession>>();
   readonly #byId = new Map<string, HubSession>();
+  readonly #watchers = new Set<HubWatcher>();
+
+  /** Registers a watcher; returns a function that removes it. */
+  watch(w: HubWatcher): () => void {
+    this.#watchers.add(w);
+    return () => this.#watchers.delete(w);
+  }
 
   add(s: HubSession): void {
     this.#byId.set(s.id, s);
     let set = this.#byUser.get(s.user);
     if (!set) this.#byUser.set(s.user, (set = new Set()));
     set.add(s);
+    for (const w of this.#watchers) w.added(s);
   }
 
   remove(s: HubSession): void {
-    this.#byId.delete(s.id);
+    if (!this.#byId.delete(s.id)) return;
     const set = this.#byUser.get(s.user);
     if (set?.delete(s) && set.size === 0) this.#byUser.delete(s.user);
+    for (const w of this.#watchers) w.removed(s);
   }
 
   get size(): number {

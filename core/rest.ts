@@ -24,7 +24,7 @@ export function sendError(res: ServerResponse, err: ParleyError): void {
   sendJson(res, err.status, { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
 }
 
-async function readJson(req: IncomingMessage): Promise<Json> {
+export async function readJson(req: IncomingMessage): Promise<Json> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -42,7 +42,7 @@ async function readJson(req: IncomingMessage): Promise<Json> {
   return value as Json;
 }
 
-function intParam(url: URL, name: string, min: number, max: number): number | undefined {
+export function intParam(url: URL, name: string, min: number, max: number): number | undefined {
   const raw = url.searchParams.get(name);
   if (raw === null) return undefined;
   const n = Number(raw);
@@ -59,11 +59,17 @@ function decodePart(part: string): string {
   }
 }
 
+/** Extra routes under /api/v1 (core/social-rest.ts); resolves true when it answered the request. */
+export type RestRoutes = (method: string, parts: string[], user: string, req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+
 export class RestApi {
   readonly #chat: ChatService;
   readonly #auth: TokenAuthority;
 
-  constructor(chat: ChatService, auth: TokenAuthority) {
+  readonly #extra: RestRoutes | undefined;
+
+  constructor(chat: ChatService, auth: TokenAuthority, extra?: RestRoutes) {
+    this.#extra = extra;
     this.#chat = chat;
     this.#auth = auth;
   }
@@ -73,6 +79,7 @@ export class RestApi {
     try {
       const { user } = await this.#auth.verify(bearerFrom(req.headers, url));
       const parts = url.pathname.slice(API_PREFIX.length).split('/').filter(Boolean).map(decodePart);
+      if (await this.#extra?.(req.method ?? 'GET', parts, user, req, res, url)) return;
       await this.#route(req.method ?? 'GET', parts, user, req, res, url);
     } catch (err) {
       if (err instanceof ParleyError) sendError(res, err);

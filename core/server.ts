@@ -19,6 +19,8 @@ import { Hub } from './hub.ts';
 import { LIMITS, SUBPROTOCOL } from './protocol.ts';
 import { API_PREFIX, RestApi, sendError, sendJson } from './rest.ts';
 import { Session } from './session.ts';
+import { Social } from './social.ts';
+import { socialRoutes } from './social-rest.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/types.ts';
 
@@ -40,6 +42,8 @@ export interface ParleyServer {
   readonly hub: Hub;
   readonly chat: ChatService;
   readonly log: Logger;
+  /** Friends, blocks, presence, typing, receipts. */
+  readonly social: Social;
   /** Graceful drain; idempotent. Resolves when every connection is closed and the store is closed. */
   close(): Promise<void>;
 }
@@ -67,7 +71,10 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const auth = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
   const chat = new ChatService(store, bus);
   const hub = new Hub();
-  const rest = new RestApi(chat, auth);
+  const social = new Social({ store, bus, hub, chat, config, log });
+  chat.hooks = { beforeDirect: social.beforeDirect };
+  const rest = new RestApi(chat, auth, socialRoutes(social));
+  const unsubscribeSocial = bus.subscribe((event) => social.dispatch(event));
   const unsubscribe = bus.subscribe((event) => hub.dispatch(event));
   let draining = false;
 
@@ -99,7 +106,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       (identity) => {
         if (draining) return rejectUpgrade(socket, 'shutting_down', 'the node is draining; reconnect to another node');
         wss.handleUpgrade(req, socket, head, (ws) => {
-          new Session(ws, identity.user, identity.expiresAt, { chat, hub, config, log });
+          new Session(ws, identity.user, identity.expiresAt, { chat, hub, config, log, social });
         });
       },
       (err: unknown) => rejectUpgrade(socket, 'unauthorized', err instanceof ParleyError ? err.message : 'invalid token'),
@@ -135,6 +142,8 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     while (hub.size > 0 && Date.now() < deadline) await sleep(20);
     for (const client of wss.clients) client.terminate();
     await chat.idle();
+    unsubscribeSocial();
+    await social.close();
     await store.close();
     clearInterval(heartbeat);
     unsubscribe();
@@ -146,7 +155,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   }
 
   return {
-    config, port, opsPort, auth, hub, chat, log,
+    config, port, opsPort, auth, hub, chat, log, social,
     wsUrl: `ws://${host}:${port}${config.wsPath}`,
     httpUrl: `http://${host}:${port}`,
     opsUrl: `http://${config.opsHost}:${opsPort}`,

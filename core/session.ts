@@ -15,6 +15,7 @@ import type { Config } from './config.ts';
 import { CLOSES, ParleyError, type CloseName } from './errors.ts';
 import type { Hub, HubSession } from './hub.ts';
 import { TokenBucket, WindowCounter } from './limiter.ts';
+import { NO_REPLY, type Social } from './social.ts';
 import { decode, encode, errorFrame, LIMITS, PROTOCOL_VERSION, type ChatId, type Message, type Request, type ServerFrame } from './protocol.ts';
 
 const HIGH_WATER_BYTES = 64 * 1024;
@@ -27,6 +28,8 @@ export interface SessionDeps {
   hub: Hub;
   config: Config;
   log: Logger;
+  /** Friends, blocks, presence, typing, receipts; absent in bare unit tests. */
+  social?: Social;
 }
 
 /** Per-chat delivery state: the last seq this session was sent, and what waits behind a fill. */
@@ -128,7 +131,7 @@ export class Session implements HubSession {
     if (!cur) {
       // The session never synced this chat: it has no cursor to check against, so start one here.
       this.#cursors.set(message.chat, { seq: message.seq, filling: false, pending: [] });
-      this.#write(text ?? encode({ op: 'msg', ...message }));
+      if (!this.#hidden(message)) this.#write(text ?? encode({ op: 'msg', ...message }));
       return;
     }
     if (cur.filling) {
@@ -138,12 +141,16 @@ export class Session implements HubSession {
     if (message.seq <= cur.seq) return;
     if (message.seq === cur.seq + 1) {
       cur.seq = message.seq;
-      this.#write(text ?? encode({ op: 'msg', ...message }));
+      if (!this.#hidden(message)) this.#write(text ?? encode({ op: 'msg', ...message }));
       return;
     }
     // A gap: something between reached this node later or not at all; read it from the store.
     cur.pending.push(message);
     void this.#fill(message.chat, cur);
+  }
+
+  #hidden(m: Message): boolean {
+    return this.#deps.social?.hides(this.user, m) ?? false;
   }
 
   /** Sends everything after the cursor from the store, paced by the outbound queue, then what waited. */
@@ -157,7 +164,8 @@ export class Session implements HubSession {
           // A fill is paced by the socket so that catching up never counts as a slow consumer.
           if (!this.#isWritable()) await this.#whenWritable();
           if (this.#closing) return;
-          if (m.seq === cur.seq + 1) { cur.seq = m.seq; this.#write(encode({ op: 'msg', ...m })); }
+          // A hidden message (its sender is blocked) still advances the cursor, so it is not refilled as a gap.
+          if (m.seq === cur.seq + 1) { cur.seq = m.seq; if (!this.#hidden(m)) this.#write(encode({ op: 'msg', ...m })); }
         }
         if (page.length < FILL_PAGE) break;
       }
@@ -266,6 +274,12 @@ export class Session implements HubSession {
         return this.#reply(req, { chat: req.chat, members: await chat.members(this.user, req.chat) });
       case 'ping':
         return this.#send(req.id === undefined ? { op: 'pong' } : { op: 'pong', id: req.id });
+      default: {
+        // Friends, blocks, presence, typing, receipts and settings: core/social.ts.
+        if (!this.#deps.social) throw new ParleyError('unknown_op', `"${req.op}" is not served by this node`);
+        const result = await this.#deps.social.handle(this, req);
+        if (result !== NO_REPLY) this.#reply(req, result);
+      }
     }
   }
 

@@ -33,4 +33,41 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE UNIQUE INDEX messages_by_cmid ON messages(sender, cmid);
   `,
+  // 2: friends (roster with per-owner versions and tombstones), encrypted notes, blocks, privacy
+  // settings, and the shared read marker (read_seq stays private; receipt_seq is what others see).
+  `
+  CREATE TABLE roster (
+    owner TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('friend', 'out', 'in', 'none')),
+    ver INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, peer)
+  ) WITHOUT ROWID;
+  CREATE INDEX roster_by_ver ON roster(owner, ver);
+  CREATE TABLE roster_versions (owner TEXT PRIMARY KEY, ver INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE TABLE notes (
+    owner TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    iv BLOB NOT NULL,
+    ct BLOB NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, peer)
+  ) WITHOUT ROWID;
+  CREATE INDEX notes_by_kid ON notes(kid);
+  CREATE TABLE blocks (
+    owner TEXT NOT NULL,
+    target TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, target)
+  ) WITHOUT ROWID;
+  CREATE INDEX blocks_by_target ON blocks(target, owner);
+  CREATE TABLE user_settings (
+    user TEXT PRIMARY KEY,
+    typing INTEGER NOT NULL DEFAULT 1,
+    receipts INTEGER NOT NULL DEFAULT 1
+  ) WITHOUT ROWID;
+  ALTER TABLE members ADD COLUMN receipt_seq INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

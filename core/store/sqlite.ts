@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import type { ChatId, ChatSummary, Message } from '../protocol.ts';
 import type { AppendItem, AppendResult, ChatInfo, CursorKind, Store } from './types.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { SqliteSocial } from './sqlite-social.ts';
 
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
@@ -40,6 +41,7 @@ export class SqliteStore implements Store {
   /** Last seq per chat, authoritative while this process is the only writer. */
   readonly #lastSeq = new Map<ChatId, number>();
   readonly #stmt;
+  readonly social: SqliteSocial;
 
   constructor(opts: SqliteOptions) {
     if (opts.file !== ':memory:') fs.mkdirSync(path.dirname(opts.file), { recursive: true });
@@ -52,6 +54,7 @@ export class SqliteStore implements Store {
     this.#onCommit = opts.onCommit;
     migrate(this.#db);
     const db = this.#db;
+    this.social = new SqliteSocial(db, (run) => this.#write(run));
     this.#stmt = {
       insertChat: db.prepare('INSERT OR IGNORE INTO chats(id, kind, name, created_by, created_at) VALUES (?, ?, ?, ?, ?)'),
       insertMember: db.prepare('INSERT OR IGNORE INTO members(chat, user, joined_at) VALUES (?, ?, ?)'),

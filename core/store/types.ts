@@ -3,6 +3,7 @@
  * one machine; another engine (PostgreSQL) implements the same contract for many.
  */
 import type { ChatId, ChatSummary, Message } from '../protocol.ts';
+import type { SocialStore } from './social.ts';
 
 export interface AppendItem {
   chat: ChatId;
@@ -27,6 +28,8 @@ export interface ChatInfo {
 export type CursorKind = 'delivered' | 'read';
 
 export interface Store {
+  /** Rosters, notes, blocks, privacy settings and read markers (store/social.ts). */
+  readonly social: SocialStore;
   /** Creates the 1:1 chat of `a` and `b` if it does not exist. Idempotent. */
   ensureDirect(chat: ChatId, a: string, b: string): Promise<void>;
   createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[]): Promise<void>;

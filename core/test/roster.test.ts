@@ -1,0 +1,153 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ParleyServer } from '../server.ts';
+import { testServer, until } from './helpers.ts';
+import { befriend, ofOp, person, type Person } from './social-fixtures.ts';
+
+let server: ParleyServer;
+const people: Person[] = [];
+async function user(name: string): Promise<Person> {
+  const p = await person(server, name);
+  people.push(p);
+  return p;
+}
+
+afterEach(async () => {
+  await Promise.all(people.splice(0).map((p) => p.client.close()));
+  await server?.close();
+});
+
+describe('friends (roster)', () => {
+  it('makes a friendship from request and accept, notifying both sides each time', async () => {
+    server = await testServer();
+    const alice = await user('alice');
+    const bob = await user('bob');
+    expect(await alice.social.requestFriend('bob')).toEqual({ user: 'bob', state: 'sent' });
+    await until(() => ofOp(bob, 'roster.push').length === 1 && ofOp(alice, 'roster.push').length === 1, 'request pushes');
+    expect(ofOp(bob, 'roster.push')[0]).toEqual({ op: 'roster.push', ver: 1, item: { user: 'alice', state: 'received' } });
+    expect(ofOp(alice, 'roster.push')[0]).toEqual({ op: 'roster.push', ver: 1, item: { user: 'bob', state: 'sent' } });
+    expect(await bob.social.accept('alice')).toEqual({ user: 'alice', state: 'friend' });
+    await until(() => ofOp(alice, 'roster.push').length === 2 && ofOp(bob, 'roster.push').length === 2, 'accept pushes');
+    expect(ofOp(alice, 'roster.push')[1]).toEqual({ op: 'roster.push', ver: 2, item: { user: 'bob', state: 'friend' } });
+    expect((await alice.social.fetchRoster()).items).toEqual([{ user: 'bob', state: 'friend' }]);
+    expect((await bob.social.fetchRoster()).items).toEqual([{ user: 'alice', state: 'friend' }]);
+  });
+
+  it('turns a request back into a friendship, and supports decline, cancel and remove', async () => {
+    server = await testServer();
+    const alice = await user('alice');
+    const bob = await user('bob');
+    await alice.social.requestFriend('bob');
+    expect(await bob.social.requestFriend('alice')).toEqual({ user: 'alice', state: 'friend' });
+    expect(await alice.social.removeFriend('bob')).toEqual({ user: 'bob', state: 'none' });
+    expect(await bob.client.request('roster')).toEqual({ ver: 3, full: true, items: [] });
+    await alice.social.requestFriend('bob');
+    expect(await bob.social.decline('alice')).toEqual({ user: 'alice', state: 'none' });
+    await alice.social.requestFriend('bob');
+    expect(await alice.social.cancel('bob')).toEqual({ user: 'bob', state: 'none' });
+    expect((await bob.social.fetchRoster()).items).toEqual([]);
+  });
+
+  it('answers a repeated request with the pending state and no new version', async () => {
+    server = await testServer();
+    const alice = await user('alice');
+    await alice.social.requestFriend('bob');
+    await alice.social.requestFriend('bob');
+    expect(await alice.client.request('roster')).toEqual({ ver: 1, full: true, items: [{ user: 'bob', state: 'sent' }] });
+  });
+
+  it('rejects actions that do not apply with stable codes', async () => {
+    server = await testServer();
+    const alice = await user('alice');
+    await befriend(server, 'alice', 'carol');
+    await expect(alice.social.accept('bob')).rejects.toMatchObject({ code: 'no_request' });
+    await expect(alice.social.decline('bob')).rejects.toMatchObject({ code: 'no_request' });
+    await expect(alice.social.cancel('bob')).rejects.toMatchObject({ code: 'no_request' });
+    await expect(alice.social.removeFriend('bob')).rejects.toMatchObject({ code: 'no_request' });
+    await expect(alice.social.requestFriend('carol')).rejects.toMatchObject({ code: 'already_friends' });
+    await expect(alice.social.requestFriend('alice')).rejects.toMatchObject({ code: 'self_target' });
+    await expect(alice.client.request('friend.request', {})).rejects.toMatchObject({ code: 'bad_field', details: { field: 'user' } });
+    await expect(alice.client.request('friend.accept', { user: 'no spaces' })).rejects.toMatchObject({ code: 'bad_field' });
+    await expect(alice.client.request('roster', { ver: -1 })).rejects.toMatchObject({ code: 'bad_field', details: { field: 'ver' } });
+    await expect(alice.client.request('roster', { ver: '3' })).rejects.toMatchObject({ code: 'bad_field' });
+  });
+
+  it('sends only the changes since a known version, and the whole roster for an unknown one', async () => {
+    server = await testServer();
+    for (let i = 0; i < 20; i++) await befriend(server, 'alice', `f${String(i).padStart(2, '0')}`);
+    const alice = await user('alice');
+    const full = await alice.social.fetchRoster();
+    expect(full).toMatchObject({ ver: 20, full: true });
+    expect(full.items).toHaveLength(20);
+    await alice.social.requestFriend('zed');
+    await alice.social.removeFriend('f03');
+    const diff = await alice.client.request('roster', { ver: 20 });
+    expect(diff).toEqual({ ver: 22, full: false, items: [{ user: 'zed', state: 'sent' }, { user: 'f03', state: 'none' }] });
+    expect(await alice.client.request('roster', { ver: 22 })).toEqual({ ver: 22, full: false, items: [] });
+    const unknown = await alice.client.request<{ full: boolean; items: unknown[] }>('roster', { ver: 999 });
+    expect(unknown.full).toBe(true);
+    expect(unknown.items).toHaveLength(20);
+  });
+
+  it('lets a reconnecting client resume its roster from its version without a full resend', async () => {
+    server = await testServer();
+    await befriend(server, 'alice', 'bob');
+    await befriend(server, 'alice', 'carol');
+    const alice = await user('alice');
+    await alice.social.fetchRoster();
+    const ver = alice.social.rosterVer;
+    await alice.client.close();
+    const carol = await user('carol');
+    await carol.social.removeFriend('alice');
+    const again = await user('alice');
+    again.social.rosterVer = ver;
+    expect(await again.social.fetchRoster()).toEqual({ ver: 3, full: false, items: [{ user: 'carol', state: 'none' }] });
+  });
+
+  it('keeps a note only for its author, pushed to the author\'s other devices', async () => {
+    server = await testServer();
+    await befriend(server, 'alice', 'bob');
+    const alice = await user('alice');
+    const alice2 = await user('alice');
+    const bob = await user('bob');
+    expect(await alice.social.setNote('bob', 'met at the climbing gym')).toEqual({ user: 'bob', state: 'friend', note: 'met at the climbing gym' });
+    await until(() => ofOp(alice2, 'roster.push').length === 1, 'note push');
+    expect(ofOp(alice2, 'roster.push')[0]!.item).toEqual({ user: 'bob', state: 'friend', note: 'met at the climbing gym' });
+    expect((await alice.social.fetchRoster()).items).toEqual([{ user: 'bob', state: 'friend', note: 'met at the climbing gym' }]);
+    expect((await bob.social.fetchRoster()).items).toEqual([{ user: 'alice', state: 'friend' }]);
+    expect(ofOp(bob, 'roster.push')).toEqual([]);
+    expect(await alice.social.setNote('bob', null)).toEqual({ user: 'bob', state: 'friend' });
+    await expect(alice.social.setNote('stranger', 'x')).rejects.toMatchObject({ code: 'not_friend' });
+    await expect(alice.social.setNote('bob', 'x'.repeat(1001))).rejects.toMatchObject({ code: 'bad_field', details: { field: 'note' } });
+    await expect(alice.client.request('note.set', { user: 'bob', note: 42 })).rejects.toMatchObject({ code: 'bad_field' });
+  });
+
+  it('drops the notes of a pair when the friendship ends', async () => {
+    server = await testServer();
+    await befriend(server, 'alice', 'bob');
+    const alice = await user('alice');
+    await alice.social.setNote('bob', 'secret');
+    await alice.social.removeFriend('bob');
+    await alice.social.requestFriend('bob');
+    expect((await alice.social.fetchRoster()).items).toEqual([{ user: 'bob', state: 'sent' }]);
+  });
+
+  it('serves the roster and the friendship check over REST', async () => {
+    server = await testServer();
+    await befriend(server, 'alice', 'bob');
+    const token = await server.auth.mint('alice', 60);
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${server.httpUrl}/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    expect(await call('GET', '/roster/bob')).toEqual({ status: 200, body: { user: 'bob', state: 'friend' } });
+    expect(await call('GET', '/roster/eve')).toEqual({ status: 200, body: { user: 'eve', state: 'none' } });
+    expect(await call('POST', '/roster/eve/request')).toEqual({ status: 200, body: { item: { user: 'eve', state: 'sent' } } });
+    expect(await call('PUT', '/roster/bob/note', { note: 'n' })).toEqual({ status: 200, body: { item: { user: 'bob', state: 'friend', note: 'n' } } });
+    expect((await call('GET', '/roster?ver=1')).body).toEqual({ ver: 3, full: false, items: [{ user: 'eve', state: 'sent' }, { user: 'bob', state: 'friend', note: 'n' }] });
+    expect(await call('DELETE', '/roster/bob')).toEqual({ status: 200, body: { item: { user: 'bob', state: 'none' } } });
+    expect((await call('POST', '/roster/bob/accept')).body.error.code).toBe('no_request');
+    expect((await call('GET', '/roster/bad%20id')).body.error).toMatchObject({ code: 'bad_field' });
+    expect((await call('GET', '/roster?ver=x')).status).toBe(400);
+    expect((await call('POST', '/roster/bob/befriend')).status).toBe(404);
+  });
+});
