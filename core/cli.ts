@@ -6,6 +6,10 @@ import { resolveSecret, TokenAuthority } from './auth.ts';
 import { ConfigError, loadConfig, parseArgs, settingsHelp } from './config.ts';
 import { ParleyError } from './errors.ts';
 import { startServer } from './server.ts';
+import { ALERTS_HELP, alertsCommand } from './alerts/cli.ts';
+import { FLAGS_HELP, flagsCommand } from './flags/cli.ts';
+import { LOAD_HELP, load } from '../loadtest/cli.ts';
+import { PROFILE_HELP, profileCommand } from '../loadtest/profile.ts';
 
 type Command = { summary: string; help: string; run: (argv: string[]) => Promise<number> };
 
@@ -29,6 +33,10 @@ Prints an HS256 token for <userId>, signed with the node's secret (--secret / PA
 the one generated in the data dir). Default lifetime: --token-ttl-sec (86400).`,
     run: token,
   },
+  flags: { summary: 'list, evaluate and roll out feature flags (flags/features.json)', help: FLAGS_HELP, run: (argv) => flagsCommand(argv) },
+  alerts: { summary: 'render the alert definitions as Prometheus rules, or list them', help: ALERTS_HELP, run: alertsCommand },
+  load: { summary: 'drive simulated users against a node; thresholds gate the exit code', help: LOAD_HELP, run: load },
+  profile: { summary: 'profile a fresh node (clinic or --cpu-prof) while a scenario drives it', help: PROFILE_HELP, run: profileCommand },
 };
 
 function usage(): string {

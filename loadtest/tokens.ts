@@ -1,0 +1,64 @@
+/**
+ * Access tokens for simulated users against any server: mint locally with the server's HMAC secret,
+ * read them from a file, or fetch each from a URL (`{user}` is replaced by the user id).
+ */
+import fs from 'node:fs';
+import { TokenAuthority } from '../core/auth.ts';
+import { ConfigError } from '../core/config.ts';
+
+export type TokenSource =
+  | { kind: 'secret'; secret: string }
+  | { kind: 'file'; path: string }
+  | { kind: 'url'; template: string };
+
+export type TokenProvider = (user: string) => Promise<string>;
+
+/** Builds the provider; a file is read once, every problem reported as ConfigError. */
+export function tokenProvider(source: TokenSource, ttlSec = 86_400): TokenProvider {
+  switch (source.kind) {
+    case 'secret': {
+      const authority = new TokenAuthority(new TextEncoder().encode(source.secret));
+      return (user) => authority.mint(user, ttlSec);
+    }
+    case 'file': {
+      let text: string;
+      try { text = fs.readFileSync(source.path, 'utf8'); } catch (err) { throw new ConfigError([`--token-file ${source.path}: ${(err as Error).message}`]); }
+      const map = new Map<string, string>();
+      if (text.trimStart().startsWith('{')) {
+        for (const [u, t] of Object.entries(JSON.parse(text) as Record<string, string>)) map.set(u, t);
+      } else {
+        for (const line of text.split('\n')) {
+          const [u, t] = line.trim().split(/\s+/);
+          if (u && t) map.set(u, t);
+        }
+      }
+      return async (user) => {
+        const t = map.get(user);
+        if (!t) throw new Error(`no token for ${user} in ${source.path}`);
+        return t;
+      };
+    }
+    case 'url':
+      return async (user) => {
+        const res = await fetch(source.template.replace('{user}', encodeURIComponent(user)));
+        const body = (await res.text()).trim();
+        if (!res.ok) throw new Error(`token URL answered ${res.status} for ${user}`);
+        return body.startsWith('{') ? (JSON.parse(body) as { token: string }).token : body;
+      };
+  }
+}
+
+/** Picks the token source from flags (--secret, --token-file, --token-url, or PARLEY_SECRET). */
+export function tokenSourceFrom(flags: Map<string, string>, env: NodeJS.ProcessEnv = process.env): TokenSource {
+  const given = ['secret', 'token-file', 'token-url'].filter((f) => flags.has(f));
+  if (given.length > 1) throw new ConfigError([`give one of --secret, --token-file, --token-url, got ${given.map((g) => `--${g}`).join(' and ')}`]);
+  if (flags.has('token-file')) return { kind: 'file', path: flags.get('token-file')! };
+  if (flags.has('token-url')) {
+    const template = flags.get('token-url')!;
+    if (!template.includes('{user}')) throw new ConfigError([`--token-url must contain {user}, got "${template}"`]);
+    return { kind: 'url', template };
+  }
+  const secret = flags.get('secret') ?? env.PARLEY_SECRET;
+  if (!secret) throw new ConfigError(['simulated users need tokens: give --secret (the server\'s PARLEY_SECRET), --token-file or --token-url']);
+  return { kind: 'secret', secret };
+}
