@@ -40,6 +40,8 @@ export class ChatService {
 
   /** Set once at assembly, before the node accepts connections. */
   hooks: ChatHooks;
+  /** Fault injection (setting faultDelayMs): extra delay before each commit, to prove the release gate catches it. */
+  faultDelayMs = 0;
 
   constructor(store: Store, bus: Bus, hooks: ChatHooks = {}) {
     this.#store = store;
@@ -71,6 +73,7 @@ export class ChatService {
       if (pair && !this.#members.has(chat) && pair.includes(user)) await this.openDirect(user, pair[0] === user ? pair[1] : pair[0]);
       const members = await this.#requireMember(user, chat);
       if (pair && input.chat !== undefined) await this.hooks.beforeDirect?.(user, pair[0] === user ? pair[1] : pair[0]);
+      if (this.faultDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.faultDelayMs));
       const [result] = await this.#store.append([{ chat, from: user, cmid: input.cmid, body: input.body, ts: Date.now() }]);
       if (!result!.ok) throw new ParleyError(result!.code, result!.message);
       // A retried send was delivered the first time; fan out only new messages.

@@ -50,6 +50,7 @@ export const SETTINGS = {
   notesReencrypt: { kind: 'bool', default: true, doc: 'move notes under an old key to the current key in the background (on start and after `parley keys rotate`)' },
   logLevel: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'log level' },
   nodeId: { kind: 'string', default: undefined, doc: 'node name in logs and metrics; defaults to host-pid' },
+  faultDelayMs: { kind: 'int', default: 0, min: 0, max: 10_000, doc: 'adds processing delay to every send; for testing the release gate only' },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;

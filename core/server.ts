@@ -70,6 +70,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const bus = parts.bus ?? new LocalBus();
   const auth = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
   const chat = new ChatService(store, bus);
+  chat.faultDelayMs = config.faultDelayMs;
   const hub = new Hub();
   const social = new Social({ store, bus, hub, chat, config, log });
   chat.hooks = { beforeDirect: social.beforeDirect };
