@@ -58,10 +58,10 @@ export class Typing {
 
   async handle(user: string, chat: ChatId, state: 'start' | 'stop'): Promise<TypingResult> {
     if (!this.#opts.enabled()) { this.stats.droppedDisabled++; return { sent: false, reason: 'disabled' }; }
+    const pair = directMembers(chat);
+    if (pair?.includes(user)) await this.#blocks.assertOpen(user, pair[0] === user ? pair[1] : pair[0], 'send typing indicators to them');
     const members = await this.#chat.membersOf(chat);
     if (!members?.has(user)) throw new ParleyError('not_member', `you are not a member of ${chat}`, { chat });
-    const pair = directMembers(chat);
-    if (pair) await this.#blocks.assertOpen(user, pair[0] === user ? pair[1] : pair[0], 'send typing indicators to them');
     if (!(await this.#privacy.get(user)).typing) { this.stats.droppedPrivacy++; return { sent: false, reason: 'privacy' }; }
     const key = `${user}\0${chat}`;
     const now = Date.now();
