@@ -144,8 +144,9 @@ export class ChatService {
   async resumePlan(user: string, cursors: Record<ChatId, number> | undefined): Promise<Map<ChatId, number>> {
     const plan = await this.#store.deliveredCursors(user);
     for (const [chat, seq] of Object.entries(cursors ?? {})) {
-      if (!plan.has(chat)) throw new ParleyError('not_member', `you are not a member of ${chat}`, { chat });
-      plan.set(chat, seq);
+      // A cursor of a conversation the user left is stale client state, not an error: failing the
+      // whole sync would keep the client from ever resuming. Its absence from `synced` says so.
+      if (plan.has(chat)) plan.set(chat, seq);
     }
     return plan;
   }

@@ -162,7 +162,11 @@ function userField(o: Obj, name: string): string {
 }
 
 function cmidField(o: Obj): string {
-  const v = o.cmid;
+  return validateCmid(o.cmid);
+}
+
+/** Validates a client message id; shared by the socket and REST. */
+export function validateCmid(v: unknown): string {
   if (typeof v !== 'string' || v.length === 0 || v.length > LIMITS.maxIdChars || !isWellFormed(v)) {
     throw fieldError('cmid', `a non-empty string of at most ${LIMITS.maxIdChars} chars`, v);
   }

@@ -7,7 +7,7 @@ import type { TokenAuthority } from './auth.ts';
 import { bearerFrom } from './auth.ts';
 import type { ChatService } from './chat.ts';
 import { ParleyError } from './errors.ts';
-import { isChatId, isUserId, LIMITS, validateBody } from './protocol.ts';
+import { isChatId, isUserId, LIMITS, validateBody, validateCmid } from './protocol.ts';
 
 export const API_PREFIX = '/api/v1';
 const MAX_BODY_BYTES = 64 * 1024;
@@ -110,10 +110,8 @@ export class RestApi {
     }
     if (id !== undefined && sub === 'messages' && method === 'POST') {
       const body = await readJson(req);
-      if (typeof body.cmid !== 'string' || body.cmid.length === 0 || body.cmid.length > LIMITS.maxIdChars) {
-        throw new ParleyError('bad_field', `"cmid" must be a non-empty string of at most ${LIMITS.maxIdChars} chars`, { field: 'cmid' });
-      }
-      const { message, dup } = await chat.send(user, { chat: id, cmid: body.cmid, body: validateBody(body.body) });
+      const cmid = validateCmid(body.cmid);
+      const { message, dup } = await chat.send(user, { chat: id, cmid, body: validateBody(body.body) });
       return sendJson(res, dup ? 200 : 201, { chat: message.chat, seq: message.seq, cmid: message.cmid, ts: message.ts, dup });
     }
     if (id !== undefined && sub === 'messages' && method === 'GET') {

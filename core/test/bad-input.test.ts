@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { ERRORS } from '../errors.ts';
 import { LIMITS } from '../protocol.ts';
 import type { ParleyServer } from '../server.ts';
-import { testServer } from './helpers.ts';
+import { connect, testServer, until } from './helpers.ts';
 import { rawConnect, type Frame, type RawClient } from './raw.ts';
 
 let server: ParleyServer;
@@ -134,7 +134,6 @@ describe('conversations the user is not in', () => {
         { op: 'history', id: 2, chat },
         { op: 'recv', id: 3, chat, seq: 1 },
         { op: 'room.members', id: 4, chat },
-        { op: 'sync', id: 5, cursors: { [chat]: 0 } },
       ] as Frame[]) {
         const e = await errorFor(eve, frame);
         expect(e, JSON.stringify(frame)).toEqual({ op: 'error', id: frame.id, code: 'not_member', message: `you are not a member of ${chat}`, details: { chat } });
@@ -148,6 +147,37 @@ describe('conversations the user is not in', () => {
 
     const page = await alice.request({ op: 'history', id: 'h', chat: 'd:nm-alice:nm-bob' });
     expect((page.result as { messages: { body: string }[] }).messages.map((m) => m.body)).toEqual(['private']);
+  });
+
+  it('leaves a cursor of a conversation the user is not in out of the sync instead of failing it', async () => {
+    const alice = await raw('sy-alice');
+    await alice.request({ op: 'send', id: 1, to: 'sy-bob', cmid: 'c1', body: 'one' });
+    const eve = await raw('sy-eve');
+    await eve.request({ op: 'send', id: 1, to: 'sy-bob', cmid: 'e1', body: 'mine' });
+    const synced = await eve.request({ op: 'sync', id: 'sync', cursors: { 'd:sy-alice:sy-bob': 0, 'd:sy-bob:sy-eve': 0 } });
+    expect(synced).toEqual({ op: 'synced', id: 'sync', chats: { 'd:sy-bob:sy-eve': { last: 1, more: false } } });
+    expect(eve.frames.filter((f) => f.op === 'msg').map((f) => f.body)).toEqual(['mine']);
+  });
+
+  it('lets a client that left a room resume after a reconnect (its stale room cursor is ignored)', async () => {
+    const owner = await connect(server, 'lv-owner');
+    const leaver = await connect(server, 'lv-leaver');
+    try {
+      const room = await owner.createRoom('brief', ['lv-leaver']);
+      await owner.send({ chat: room.chat }, 'hello');
+      await until(() => leaver.cursors[room.chat] === 1, 'the leaver to see the room message');
+      await leaver.leave(room.chat);
+      const ready = new Promise((resolve) => leaver.once('ready', resolve));
+      for (const s of server.hub.sessionsOf('lv-leaver')) s.close('kicked');
+      await ready;
+      const got: string[] = [];
+      leaver.on('message', (m) => got.push(m.body));
+      await owner.send({ to: 'lv-leaver' }, 'still friends?');
+      await until(() => got.length === 1, 'the leaver to get a 1:1 message after resuming');
+      expect(got).toEqual(['still friends?']);
+    } finally {
+      await Promise.all([owner.close(), leaver.close()]);
+    }
   });
 
   it('answers cmid_conflict when a cmid is reused in another conversation, and stores nothing', async () => {

@@ -102,7 +102,8 @@ describe('REST bad input', () => {
     const cases: [string, string, unknown, string | undefined, number, string, RegExp][] = [
       ['POST', m, undefined, '{"cmid":', 400, 'bad_json', /^expected a JSON object body: /],
       ['POST', m, undefined, '[1]', 400, 'bad_json', /^expected a JSON object body$/],
-      ['POST', m, { body: 'x' }, undefined, 400, 'bad_field', /^"cmid" must be a non-empty string of at most 64 chars$/],
+      ['POST', m, { body: 'x' }, undefined, 400, 'bad_field', /^"cmid" must be a non-empty string of at most 64 chars, got nothing$/],
+      ['POST', m, undefined, '{"cmid":"\\udc00","body":"x"}', 400, 'bad_field', /^"cmid" must be a non-empty string of at most 64 chars/],
       ['POST', m, { cmid: 'c', body: '' }, undefined, 400, 'bad_field', /^"body" must be a non-empty string, got a string of 0 chars$/],
       ['POST', m, { cmid: 'c', body: 'x'.repeat(4001) }, undefined, 413, 'body_too_large', /^"body" must be at most 4000 chars/],
       ['POST', m, { cmid: 'c', body: 5 }, undefined, 400, 'bad_field', /^"body" must be a non-empty string, got number 5$/],
