@@ -51,6 +51,16 @@ export const SETTINGS = {
   logLevel: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'log level' },
   nodeId: { kind: 'string', default: undefined, doc: 'node name in logs and metrics; defaults to host-pid' },
   faultDelayMs: { kind: 'int', default: 0, min: 0, max: 10_000, doc: 'adds processing delay to every send; for testing the release gate only' },
+  flagsFile: { kind: 'string', default: './flags/features.json', doc: 'feature flags in Unleash client-features format; edits apply within seconds' },
+  flagsPollMs: { kind: 'int', default: 1000, min: 100, max: 600_000, doc: 'polling interval of the flags file (fallback to file-change events)' },
+  unleashUrl: { kind: 'string', default: undefined, doc: 'Unleash server API URL (also UNLEASH_URL); when set, flags come from it and the file is only the bootstrap' },
+  unleashApiToken: { kind: 'string', default: undefined, doc: 'Unleash client API token (also UNLEASH_API_TOKEN)' },
+  alertIntervalMs: { kind: 'int', default: 5000, min: 100, max: 600_000, doc: 'how often the embedded evaluator checks the alert rules' },
+  alertWebhookUrl: { kind: 'string', default: undefined, doc: 'Alertmanager-compatible URL (…/api/v2/alerts) that firing and resolved alerts are posted to' },
+  debugMinutes: { kind: 'int', default: 15, min: 1, max: 1440, doc: 'default length of a per-session debug period' },
+  debugMaxMinutes: { kind: 'int', default: 60, min: 1, max: 1440, doc: 'upper bound of any per-session debug period' },
+  debugRingSize: { kind: 'int', default: 1000, min: 10, max: 1_000_000, doc: 'entries kept in each debugged session\'s ring buffer (GET /admin/debug/<session>)' },
+  debugLogFile: { kind: 'string', default: undefined, doc: 'destination of per-session debug lines; defaults to <dataDir>/debug.log' },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;

@@ -16,6 +16,7 @@ import { ChatService } from './chat.ts';
 import type { Config } from './config.ts';
 import { ERRORS, ParleyError, type ErrorCode } from './errors.ts';
 import { Hub } from './hub.ts';
+import { startOps, type Ops } from './ops.ts';
 import { LIMITS, SUBPROTOCOL } from './protocol.ts';
 import { API_PREFIX, RestApi, sendError, sendJson } from './rest.ts';
 import { Session } from './session.ts';
@@ -42,6 +43,8 @@ export interface ParleyServer {
   readonly hub: Hub;
   readonly chat: ChatService;
   readonly log: Logger;
+  /** Metrics, flags, debug logging and alerts of this node. */
+  readonly ops: Ops;
   /** Friends, blocks, presence, typing, receipts. */
   readonly social: Social;
   /** Graceful drain; idempotent. Resolves when every connection is closed and the store is closed. */
@@ -66,7 +69,10 @@ function listen(server: http.Server, port: number, host: string): Promise<number
 
 export async function startServer(config: Config, parts: ServerParts = {}): Promise<ParleyServer> {
   const log = parts.log ?? pino({ level: config.logLevel, base: { node: config.nodeId } });
-  const store = parts.store ?? new SqliteStore({ file: path.join(config.dataDir, 'parley.db'), sync: config.sqliteSync, batchMax: config.batchMax });
+  const ops = await startOps(config, log);
+  const { metrics } = ops;
+  const onCommit = (n: number, ms: number) => { metrics.observe('parley_store_commit_seconds', ms / 1000); metrics.observe('parley_store_batch_operations', n); };
+  const store = parts.store ?? new SqliteStore({ file: path.join(config.dataDir, 'parley.db'), sync: config.sqliteSync, batchMax: config.batchMax, onCommit });
   const bus = parts.bus ?? new LocalBus();
   const auth = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
   const chat = new ChatService(store, bus);
@@ -76,7 +82,8 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   chat.hooks = { beforeDirect: social.beforeDirect };
   const rest = new RestApi(chat, auth, socialRoutes(social));
   const unsubscribeSocial = bus.subscribe((event) => social.dispatch(event));
-  const unsubscribe = bus.subscribe((event) => hub.dispatch(event));
+  const bound = ops.bind(hub, bus);
+  const unsubscribe = bus.subscribe(bound.dispatch);
   let draining = false;
 
   const wss = new WebSocketServer({
@@ -97,20 +104,25 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   publicServer.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== config.wsPath) return rejectUpgrade(socket, 'not_found', `WebSocket endpoint is ${config.wsPath}`);
-    if (draining) return rejectUpgrade(socket, 'shutting_down', 'the node is draining; reconnect to another node');
+    const reject = (code: ErrorCode, message: string) => {
+      metrics.inc('parley_logins_total', { result: code === 'unauthorized' ? 'unauthorized' : 'rejected' });
+      rejectUpgrade(socket, code, message);
+    };
+    if (url.pathname !== config.wsPath) return reject('not_found', `WebSocket endpoint is ${config.wsPath}`);
+    if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node');
     const offered = req.headers['sec-websocket-protocol'];
     if (offered && !offered.split(',').map((p) => p.trim()).includes(SUBPROTOCOL)) {
-      return rejectUpgrade(socket, 'unsupported_protocol', `expected subprotocol ${SUBPROTOCOL}, got "${offered.slice(0, 80)}"`);
+      return reject('unsupported_protocol', `expected subprotocol ${SUBPROTOCOL}, got "${offered.slice(0, 80)}"`);
     }
     auth.verify(bearerFrom(req.headers, url)).then(
       (identity) => {
-        if (draining) return rejectUpgrade(socket, 'shutting_down', 'the node is draining; reconnect to another node');
+        if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node');
+        metrics.inc('parley_logins_total', { result: 'ok' });
         wss.handleUpgrade(req, socket, head, (ws) => {
-          new Session(ws, identity.user, identity.expiresAt, { chat, hub, config, log, social });
+          new Session(ws, identity.user, identity.expiresAt, { chat, hub, config, log, ops, social });
         });
       },
-      (err: unknown) => rejectUpgrade(socket, 'unauthorized', err instanceof ParleyError ? err.message : 'invalid token'),
+      (err: unknown) => reject('unauthorized', err instanceof ParleyError ? err.message : 'invalid token'),
     );
   });
 
@@ -120,8 +132,10 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     if (url.pathname === '/readyz') {
       return draining ? sendJson(res, 503, { status: 'draining' }) : sendJson(res, 200, { status: 'ready', sessions: hub.size });
     }
+    if (bound.routes(req, res, url)) return;
     sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
   });
+  metrics.read('parley_connections', () => wss.clients.size);
 
   const heartbeat = setInterval(() => hub.sweep(), config.pingIntervalMs);
   heartbeat.unref();
@@ -152,11 +166,12 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     publicServer.closeAllConnections();
     await new Promise<void>((resolve) => opsServer.close(() => resolve()));
     opsServer.closeAllConnections();
+    await ops.close();
     log.info('parley drained');
   }
 
   return {
-    config, port, opsPort, auth, hub, chat, log, social,
+    config, port, opsPort, auth, hub, chat, log, ops, social,
     wsUrl: `ws://${host}:${port}${config.wsPath}`,
     httpUrl: `http://${host}:${port}`,
     opsUrl: `http://${config.opsHost}:${opsPort}`,

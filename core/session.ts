@@ -15,6 +15,8 @@ import type { Config } from './config.ts';
 import { CLOSES, ParleyError, type CloseName } from './errors.ts';
 import type { Hub, HubSession } from './hub.ts';
 import { TokenBucket, WindowCounter } from './limiter.ts';
+import type { Ops } from './ops.ts';
+import { SessionProbe } from './probe.ts';
 import { NO_REPLY, type Social } from './social.ts';
 import { decode, encode, errorFrame, LIMITS, PROTOCOL_VERSION, type ChatId, type Message, type Request, type ServerFrame } from './protocol.ts';
 
@@ -28,6 +30,8 @@ export interface SessionDeps {
   hub: Hub;
   config: Config;
   log: Logger;
+  /** Metrics, flags and debug logging; absent in bare unit tests. */
+  ops?: Ops;
   /** Friends, blocks, presence, typing, receipts; absent in bare unit tests. */
   social?: Social;
 }
@@ -45,6 +49,7 @@ export class Session implements HubSession {
   readonly #ws: WebSocket;
   readonly #deps: SessionDeps;
   readonly #log: Logger;
+  readonly #probe: SessionProbe;
   readonly #cursors = new Map<ChatId, ChatCursor>();
   readonly #sendBucket: TokenBucket;
   readonly #abuse = new WindowCounter(10_000);
@@ -65,6 +70,7 @@ export class Session implements HubSession {
     this.user = user;
     this.#deps = deps;
     this.#log = deps.log.child({ session: this.id, user });
+    this.#probe = new SessionProbe(deps.ops, this.id, user, expiresAt);
     const { config } = deps;
     this.#sendBucket = new TokenBucket(config.sendRatePerSec, config.sendBurst);
     if (config.liveHoldMs > 0) {
@@ -84,12 +90,14 @@ export class Session implements HubSession {
 
   #write(text: string): void {
     if (this.#closing) return;
+    this.#probe.out(text);
     if (this.#queue.length === 0 && this.#ws.bufferedAmount < HIGH_WATER_BYTES) {
       this.#ws.send(text, this.#onWritten);
       return;
     }
     this.#queue.push(text);
     this.#queueBytes += text.length;
+    this.#probe.queued(text.length);
     if (this.#queueBytes + this.#ws.bufferedAmount > this.#deps.config.maxQueueBytes) this.close('slow');
   }
 
@@ -97,6 +105,7 @@ export class Session implements HubSession {
     while (this.#queue.length && this.#ws.bufferedAmount < HIGH_WATER_BYTES && !this.#closing) {
       const text = this.#queue.shift()!;
       this.#queueBytes -= text.length;
+      this.#probe.queued(-text.length);
       this.#ws.send(text, this.#onWritten);
     }
     if (this.#writableWaiters.length && this.#isWritable()) for (const w of this.#writableWaiters.splice(0)) w();
@@ -188,8 +197,11 @@ export class Session implements HubSession {
 
   #onFrame(data: RawData, isBinary: boolean): void {
     this.#alive = true;
-    if (isBinary) return this.#reject(new ParleyError('binary_not_supported', 'expected a JSON text frame, got a binary frame'));
-    const decoded = decode(data.toString());
+    const t0 = performance.now();
+    if (isBinary) { this.#probe.in('(binary)', 'invalid'); return this.#reject(new ParleyError('binary_not_supported', 'expected a JSON text frame, got a binary frame')); }
+    const text = data.toString();
+    const decoded = decode(text);
+    this.#probe.in(text, decoded.ok ? decoded.req.op : 'invalid');
     if (!decoded.ok) return this.#reject(decoded.error, decoded.id);
     const req = decoded.req;
     if (this.#holding && req.op !== 'sync') this.#release();
@@ -199,7 +211,7 @@ export class Session implements HubSession {
         this.#log.error({ err, op: req.op }, 'request failed');
         this.#send(errorFrame(new ParleyError('internal', `the server failed to apply ${req.op}; retry`), req.id));
       }
-    });
+    }).finally(() => this.#probe.done(req.op, t0));
   }
 
   #reject(err: ParleyError, id?: string | number): void {
@@ -213,6 +225,7 @@ export class Session implements HubSession {
       case 'send': {
         const limited = this.#sendBucket.take();
         if (!limited.ok) {
+          this.#probe.rateLimited('send', limited.retryAfterMs);
           this.#send(errorFrame(new ParleyError('rate_limited', `send rate is limited to ${this.#deps.config.sendRatePerSec}/s; retry after ${limited.retryAfterMs} ms`, { retryAfterMs: limited.retryAfterMs }), req.id));
           if (this.#abuse.hit() >= this.#deps.config.abuseLimit) this.close('rate_abuse');
           return;
@@ -220,6 +233,7 @@ export class Session implements HubSession {
         if (this.#closing) throw new ParleyError('shutting_down', 'the connection is closing; reconnect and retry with the same cmid');
         const { message, dup } = await chat.send(this.user, req, this.id);
         this.#acked(message);
+        this.#probe.acked(message, dup);
         const ack: ServerFrame = { op: 'ack', chat: message.chat, seq: message.seq, cmid: message.cmid, ts: message.ts };
         if (req.id !== undefined) ack.id = req.id;
         if (dup) ack.dup = true;
@@ -322,6 +336,8 @@ export class Session implements HubSession {
     if (this.#closing) return;
     this.#closing = true;
     const spec = CLOSES[name];
+    this.#probe.closing(name);
+    this.#probe.queued(-this.#queueBytes);
     this.#queue = [];
     this.#queueBytes = 0;
     this.#log.debug({ close: spec.code, reason: name }, 'closing session');
@@ -338,6 +354,9 @@ export class Session implements HubSession {
     clearTimeout(this.#expiryTimer);
     for (const w of this.#writableWaiters.splice(0)) w();
     this.#deps.hub.remove(this);
+    this.#probe.queued(-this.#queueBytes);
+    this.#queueBytes = 0;
+    this.#probe.closed(code);
     this.#log.debug({ code }, 'session closed');
   }
 }

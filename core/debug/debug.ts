@@ -186,7 +186,8 @@ export class DebugLog {
   /** A session's ring buffer (live or recently closed), or undefined when it has none. */
   ring(session: string): DebugEntry[] | undefined {
     const s = this.#slots.get(session) ?? this.#closed.get(session);
-    return s ? s.entries() : undefined;
+    if (!s || (!s.on && s.entries().length === 0)) return undefined;
+    return s.entries();
   }
 
   /** Writes one entry to the sink. */

@@ -22,11 +22,12 @@ export interface MetricDef {
 /** Request ops of the protocol, plus the ones the roster/presence layer adds, plus "invalid" for frames that failed to decode. */
 export const FRAME_IN_OPS = [
   'send', 'sync', 'history', 'chats', 'recv', 'room.create', 'room.join', 'room.leave', 'room.invite', 'room.members', 'ping',
-  'presence', 'typing', 'read', 'friend.request', 'friend.accept', 'friend.decline', 'friend.remove', 'friends', 'block', 'unblock',
-  'invalid', 'other',
+  'friend.request', 'friend.accept', 'friend.decline', 'friend.cancel', 'friend.remove', 'roster', 'note.set', 'block', 'unblock', 'blocks',
+  'presence', 'typing', 'read', 'readby', 'settings', 'invalid', 'other',
 ] as const;
 export const FRAME_OUT_OPS = [
-  'welcome', 'ack', 'msg', 'reply', 'synced', 'member', 'error', 'pong', 'presence', 'typing', 'read', 'friend', 'other',
+  'welcome', 'ack', 'msg', 'reply', 'synced', 'member', 'error', 'pong',
+  'presence', 'typing', 'read', 'readby', 'roster.push', 'block.push', 'settings.push', 'other',
 ] as const;
 /** Close reasons: the catalog's close names plus what the peer or the network did. */
 export const CLOSE_REASONS = [...Object.keys(CLOSES), 'normal', 'going_away', 'abnormal', 'too_large', 'other'] as const;
@@ -59,7 +60,7 @@ export const METRICS = {
   parley_presence_updates_total: { type: 'counter', unit: 'updates', help: 'Presence updates by stage: received from clients, coalesced away, fanned out to sessions.', labels: { stage: ['received', 'coalesced', 'delivered'] } },
   parley_typing_events_total: { type: 'counter', unit: 'events', help: 'Typing indicators by stage: received, throttled or disabled, delivered to sessions.', labels: { stage: ['received', 'dropped', 'delivered'] } },
   parley_receipts_total: { type: 'counter', unit: 'receipts', help: 'Read receipts by stage: received, delivered to sessions.', labels: { stage: ['received', 'delivered'] } },
-  parley_roster_operations_total: { type: 'counter', unit: 'operations', help: 'Friend-list and block operations, by op.', labels: { op: ['request', 'accept', 'decline', 'remove', 'block', 'unblock'] } },
+  parley_roster_operations_total: { type: 'counter', unit: 'operations', help: 'Friend-list and block operations, by op.', labels: { op: ['request', 'accept', 'decline', 'cancel', 'remove', 'note', 'block', 'unblock'] } },
   parley_flag_evaluations_total: { type: 'counter', unit: 'evaluations', help: 'Feature-flag evaluations by flag and result.', labels: { flag: [...FLAG_NAMES, 'other'], result: ['enabled', 'disabled'] } },
   parley_flag_reloads_total: { type: 'counter', unit: 'reloads', help: 'Flag definition reloads by outcome.', labels: { result: ['ok', 'error'] } },
   parley_debug_sessions: { type: 'gauge', unit: 'sessions', help: 'Sessions with debug logging switched on.' },
