@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, parseArgs, settingsHelp } from './config.ts';
 import { ParleyError } from './errors.ts';
 import { startServer } from './server.ts';
 import { ALERTS_HELP, alertsCommand } from './alerts/cli.ts';
+import { KEYS_HELP, keysCommand } from './keys-cli.ts';
 import { FLAGS_HELP, flagsCommand } from './flags/cli.ts';
 import { LOAD_HELP, load } from '../loadtest/cli.ts';
 import { PROFILE_HELP, profileCommand } from '../loadtest/profile.ts';
@@ -37,6 +38,7 @@ the one generated in the data dir). Default lifetime: --token-ttl-sec (86400).`,
   alerts: { summary: 'render the alert definitions as Prometheus rules, or list them', help: ALERTS_HELP, run: alertsCommand },
   load: { summary: 'drive simulated users against a node; thresholds gate the exit code', help: LOAD_HELP, run: load },
   profile: { summary: 'profile a fresh node (clinic or --cpu-prof) while a scenario drives it', help: PROFILE_HELP, run: profileCommand },
+  keys: { summary: 'rotate the roster-note encryption key, re-encrypt old notes, list keys', help: KEYS_HELP, run: keysCommand },
 };
 
 function usage(): string {
