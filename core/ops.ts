@@ -18,6 +18,11 @@ import { Fanout } from './fanout.ts';
 import { FlagLayer, type FlagContext } from './flags/flags.ts';
 import type { Hub } from './hub.ts';
 import { Metrics } from './metrics/metrics.ts';
+import type { PresenceStats } from './presence.ts';
+import type { TypingStats } from './typing.ts';
+
+/** The social layer's plain counters (core/social.ts `stats()`). */
+export interface SocialStats { presence: PresenceStats; typing: TypingStats }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -39,6 +44,8 @@ export interface Ops {
   context(user: string, session: string): FlagContext;
   /** Connects the hub and bus: fan-out, flag-driven debug, admin routes. Returns the bus handler and the ops-route handler. */
   bind(hub: Hub, bus: Bus): { dispatch: Fanout['dispatch']; routes: ReturnType<typeof opsRoutes> };
+  /** Mirrors the social layer's counters (presence, typing) into the registry. */
+  mirrorSocial(stats: () => SocialStats): void;
   /** Called by a new session: switches debug on when the `debug-session` flag lists its user. */
   sessionStarted(slot: DebugSlot): void;
   close(): Promise<void>;
@@ -105,6 +112,18 @@ export async function startOps(config: Config, log: Logger): Promise<Ops> {
         metrics, alerts, debug, flags, hub, bus, log, adminToken: config.adminToken, debugMinutes: config.debugMinutes, debugMaxMinutes: config.debugMaxMinutes,
       });
       return { dispatch: fanout.dispatch, routes };
+    },
+    mirrorSocial(stats) {
+      const m = metrics;
+      m.mirror('parley_presence_updates_total', { outcome: 'published' }, () => stats().presence.published);
+      m.mirror('parley_presence_updates_total', { outcome: 'suppressed' }, () => stats().presence.suppressed);
+      m.mirror('parley_presence_frames_total', { kind: 'batch' }, () => stats().presence.frames);
+      m.mirror('parley_presence_frames_total', { kind: 'bulk' }, () => stats().presence.bulkFrames);
+      m.mirror('parley_presence_items_total', undefined, () => stats().presence.items);
+      const typing = { relayed: 'relayed', droppedDisabled: 'dropped_disabled', droppedPrivacy: 'dropped_privacy', droppedThrottled: 'dropped_throttled', droppedIdle: 'dropped_idle', filtered: 'filtered', expired: 'expired' } as const;
+      for (const [field, outcome] of Object.entries(typing) as [keyof TypingStats, string][]) {
+        m.mirror('parley_typing_events_total', { outcome }, () => stats().typing[field]);
+      }
     },
     sessionStarted(slot) {
       if (!slot.on && flagDebug(slot)) debug.enable('session', slot.session, config.debugMinutes, 'flag:debug-session', 'flag');

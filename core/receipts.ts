@@ -17,19 +17,22 @@ export class Receipts {
   readonly #chat: ChatService;
   readonly #privacy: PrivacySettings;
   readonly #windowMs: number;
+  readonly #relay: (user: string) => boolean;
   /** Rooms whose counts changed: the seq range that changed, flushed once per window. */
   readonly #dirty = new Map<ChatId, { from: number; to: number; timer: NodeJS.Timeout }>();
 
-  constructor(store: SocialStore, bus: Bus, chat: ChatService, privacy: PrivacySettings, windowMs: number) {
+  /** `relay` is the `read-receipts` flag: while it is off for a user, their reads are not shared with others. */
+  constructor(store: SocialStore, bus: Bus, chat: ChatService, privacy: PrivacySettings, windowMs: number, relay: (user: string) => boolean = () => true) {
     this.#store = store;
     this.#bus = bus;
     this.#chat = chat;
     this.#privacy = privacy;
     this.#windowMs = windowMs;
+    this.#relay = relay;
   }
 
   async read(user: string, chat: ChatId, seq: number, origin?: string): Promise<{ chat: ChatId; seq: number; unread: number }> {
-    const share = (await this.#privacy.get(user)).receipts;
+    const share = (await this.#privacy.get(user)).receipts && this.#relay(user);
     const move = await this.#store.markRead(user, chat, seq, share);
     if (move.read > move.prev) this.#bus.publish({ kind: 'read', chat, user, seq: move.read, to: [user], origin });
     if (move.shared > move.prevShared) {

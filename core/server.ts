@@ -78,7 +78,13 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const chat = new ChatService(store, bus);
   chat.faultDelayMs = config.faultDelayMs;
   const hub = new Hub();
-  const social = new Social({ store, bus, hub, chat, config, log });
+  const social = new Social({
+    store, bus, hub, chat, config, log,
+    typingEnabled: (user) => config.typing && ops.flags.isEnabled('typing-indicators', { userId: user }),
+    readReceipts: (user) => ops.flags.isEnabled('read-receipts', { userId: user }),
+    presenceCoalescing: () => ops.flags.isEnabled('presence-coalescing'),
+  });
+  ops.mirrorSocial(() => social.stats());
   chat.hooks = { beforeDirect: social.beforeDirect };
   const rest = new RestApi(chat, auth, socialRoutes(social));
   const unsubscribeSocial = bus.subscribe((event) => social.dispatch(event));

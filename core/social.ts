@@ -25,8 +25,12 @@ export interface SocialDeps {
   chat: ChatService;
   config: Config;
   log: Logger;
-  /** Overrides the `typing` setting (a feature flag layer plugs in here). */
-  typingEnabled?: () => boolean;
+  /** Overrides the `typing` setting per typing user (the `typing-indicators` flag plugs in here). */
+  typingEnabled?: (user: string) => boolean;
+  /** The `read-receipts` flag: false stops a user's reads from being shared with others. */
+  readReceipts?: (user: string) => boolean;
+  /** The `presence-coalescing` flag: false publishes every presence change (coalescing window 0). */
+  presenceCoalescing?: () => boolean;
 }
 
 /** Returned by `handle` when the request asked for no reply (fire-and-forget ops without an id). */
@@ -62,12 +66,13 @@ export class Social {
     this.privacy = new PrivacySettings(store.social, bus);
     this.roster = new Roster(store.social, bus, this.keyring, this.blocks);
     this.presence = new Presence(bus, hub, this.roster, this.blocks, {
-      node: config.nodeId!, graceMs: config.presenceGraceMs, coalesceMs: config.presenceCoalesceMs, batchMs: config.presenceBatchMs,
+      node: config.nodeId!, graceMs: config.presenceGraceMs, batchMs: config.presenceBatchMs,
+      get coalesceMs() { return deps.presenceCoalescing?.() === false ? 0 : config.presenceCoalesceMs; },
     });
     this.typing = new Typing(bus, chat, this.blocks, this.privacy, {
       enabled: deps.typingEnabled ?? (() => config.typing), throttleMs: config.typingThrottleMs, ttlMs: config.typingTtlMs,
     });
-    this.receipts = new Receipts(store.social, bus, chat, this.privacy, config.readByWindowMs);
+    this.receipts = new Receipts(store.social, bus, chat, this.privacy, config.readByWindowMs, deps.readReceipts);
     this.#unwatch = hub.watch({ added: (s) => this.#added(s), removed: (s) => this.#removed(s) });
     this.#keyTimer = setInterval(() => { if (this.keyring.refresh()) this.reencrypt(); }, KEYRING_CHECK_MS);
     this.#keyTimer.unref();

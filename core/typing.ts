@@ -13,8 +13,8 @@ import type { PrivacySettings } from './privacy.ts';
 import { directMembers, type ChatId } from './protocol.ts';
 
 export interface TypingOptions {
-  /** Server-wide switch, read on every typing op (configuration now, a feature flag later). */
-  enabled: () => boolean;
+  /** Switch read on every typing op, per typing user (configuration and the `typing-indicators` flag). */
+  enabled: (user: string) => boolean;
   throttleMs: number;
   ttlMs: number;
 }
@@ -57,7 +57,7 @@ export class Typing {
   }
 
   async handle(user: string, chat: ChatId, state: 'start' | 'stop'): Promise<TypingResult> {
-    if (!this.#opts.enabled()) { this.stats.droppedDisabled++; return { sent: false, reason: 'disabled' }; }
+    if (!this.#opts.enabled(user)) { this.stats.droppedDisabled++; return { sent: false, reason: 'disabled' }; }
     const pair = directMembers(chat);
     if (pair?.includes(user)) await this.#blocks.assertOpen(user, pair[0] === user ? pair[1] : pair[0], 'send typing indicators to them');
     const members = await this.#chat.membersOf(chat);

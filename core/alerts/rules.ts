@@ -94,7 +94,7 @@ export const ALERTS = [
     name: 'ParleyChatterToMessageRatioHigh', severity: 'ticket',
     expr: {
       kind: 'ratio', window: '10m', minDenominator: 0.1,
-      num: [{ metric: 'parley_typing_events_total', where: { stage: 'received' } }, { metric: 'parley_presence_updates_total', where: { stage: 'received' } }],
+      num: [{ metric: 'parley_frames_in_total', where: { op: 'typing' } }, { metric: 'parley_frames_in_total', where: { op: 'presence' } }],
       den: [{ metric: 'parley_messages_stored_total' }],
     },
     threshold: 50, for: '10m', keepFiringFor: '5m',

@@ -32,8 +32,8 @@ describe('the metrics catalog and registry', () => {
     const text = await new Metrics({ runtime: false }).appText();
     for (const code of Object.keys(ERRORS)) expect(text).toContain(`parley_errors_total{code="${code}"} 0`);
     for (const reason of Object.keys(CLOSES)) expect(text).toContain(`parley_closes_total{reason="${reason}"} 0`);
-    expect(text).toContain('parley_typing_events_total{stage="received"} 0');
-    expect(text).toContain('parley_presence_updates_total{stage="coalesced"} 0');
+    expect(text).toContain('parley_typing_events_total{outcome="dropped_throttled"} 0');
+    expect(text).toContain('parley_presence_updates_total{outcome="suppressed"} 0');
     expect(text).toContain('parley_fanout_recipients_bucket{le="1",variant="batched"} 0');
   });
 
@@ -66,6 +66,16 @@ describe('the metrics catalog and registry', () => {
     expect(all).toContain('nodejs_gc_duration_seconds');
     expect(all).toContain('nodejs_heap_size_used_bytes');
     expect(all.startsWith(app)).toBe(true);
+  });
+
+  it('mirrors counters that another module keeps as plain numbers, at scrape time', async () => {
+    const m = new Metrics({ runtime: false });
+    const stats = { relayed: 0 };
+    m.mirror('parley_typing_events_total', { outcome: 'relayed' }, () => stats.relayed);
+    stats.relayed = 4;
+    expect(await m.appText()).toContain('parley_typing_events_total{outcome="relayed"} 4');
+    stats.relayed = 9;
+    expect(await m.appText()).toContain('parley_typing_events_total{outcome="relayed"} 9');
   });
 
   it('reads gauges with a reader at scrape time', async () => {

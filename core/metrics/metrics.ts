@@ -51,6 +51,8 @@ export class Metrics implements Meter {
   /** Per metric, per label: the allowed values; only labels that have an "other" bucket are checked. */
   readonly #bounded = new Map<string, [string, Set<string>][]>();
   readonly #readers = new Map<string, () => number>();
+  /** Counters kept by other modules (plain numbers), mirrored into the registry at scrape time. */
+  readonly #mirrors = new Map<string, { labels: LabelValues | undefined; read: () => number; last: number }[]>();
 
   constructor(opts: MetricsOptions = {}) {
     for (const [name, def] of Object.entries(METRICS) as [MetricName, MetricDef][]) this.#define(name, def);
@@ -69,7 +71,17 @@ export class Metrics implements Meter {
     if (checks.length) this.#bounded.set(name, checks);
     const common = { name, help: def.help, labelNames, registers: [this.registry] };
     if (def.type === 'counter') {
-      const c = new client.Counter(common);
+      const mirrors = this.#mirrors;
+      const c = new client.Counter({
+        ...common,
+        collect(this: client.Counter) {
+          for (const m of mirrors.get(name) ?? []) {
+            const now = m.read();
+            if (now > m.last) { if (m.labels) this.inc(m.labels, now - m.last); else this.inc(now - m.last); }
+            m.last = Math.max(m.last, now);
+          }
+        },
+      });
       for (const l of combos) c.inc(l, 0);
       this.#counters.set(name, c);
     } else if (def.type === 'gauge') {
@@ -127,6 +139,13 @@ export class Metrics implements Meter {
   /** Makes an unlabelled gauge read its value from `read` at scrape time. */
   read(name: GaugeName, read: () => number): void {
     this.#readers.set(name, read);
+  }
+
+  /** Mirrors a counter another module keeps as a plain, only-growing number (read at scrape time). */
+  mirror<N extends CounterName>(name: N, labels: Labels<N> | undefined, read: () => number): void {
+    let list = this.#mirrors.get(name);
+    if (!list) this.#mirrors.set(name, (list = []));
+    list.push({ labels: labels as LabelValues | undefined, read, last: 0 });
   }
 
   /** The application registry alone, in the Prometheus text format. */

@@ -103,6 +103,25 @@ describe('GET /metrics on the ops port', () => {
   });
 });
 
+describe('flags the core obeys', () => {
+  it('drops typing indicators of users for whom typing-indicators is off, counted as dropped_disabled', async () => {
+    const file = flagsFile([{ name: 'typing-indicators', enabled: true, strategies: [{ name: 'userWithId', parameters: { userIds: 'bob' } }] }]);
+    server = await testServer({ flagsFile: file });
+    const alice = await user('alice');
+    const bob = await user('bob');
+    await alice.send({ to: 'bob' }, 'hi');
+    const typing = async () => sample(await server!.ops.metrics.appText(), 'parley_typing_events_total{outcome="dropped_disabled"}');
+    alice.raw(JSON.stringify({ op: 'typing', id: 't1', chat: 'd:alice:bob', state: 'start' }));
+    await until(async () => (await typing()) === 1, 'alice\'s typing to be dropped');
+    bob.raw(JSON.stringify({ op: 'typing', id: 't2', chat: 'd:alice:bob', state: 'start' }));
+    await until(async () => sample(await server!.ops.metrics.appText(), 'parley_typing_events_total{outcome="relayed"}') === 1, 'bob\'s typing to be relayed');
+    expect(await typing()).toBe(1);
+    const m = await server.ops.metrics.appText();
+    expect(sample(m, 'parley_flag_evaluations_total{flag="typing-indicators",result="disabled"}')).toBe(1);
+    expect(sample(m, 'parley_flag_evaluations_total{flag="typing-indicators",result="enabled"}')).toBe(1);
+  });
+});
+
 describe('GET /alerts', () => {
   it('lists every default alert with its state, threshold and runbook', async () => {
     server = await testServer();
