@@ -148,11 +148,18 @@ export class ChatService {
       // whole sync would keep the client from ever resuming. Its absence from `synced` says so.
       if (plan.has(chat)) plan.set(chat, seq);
     }
+    // A cursor past the end (a client ahead of a restored store) would swallow every later
+    // message up to it: resume from the last seq instead.
+    for (const { chat, lastSeq } of await this.#store.userChats(user)) {
+      if ((plan.get(chat) ?? 0) > lastSeq) plan.set(chat, lastSeq);
+    }
     return plan;
   }
 
   async markDelivered(user: string, chat: ChatId, seq: number): Promise<void> {
     await this.#requireMember(user, chat);
+    const lastSeq = (await this.#store.chatInfo(chat))?.lastSeq ?? 0;
+    if (seq > lastSeq) throw new ParleyError('cursor_past_end', `the delivered cursor must be at most the last seq ${lastSeq} of ${chat}, got ${seq}`, { chat, lastSeq });
     await this.#store.advanceCursor(user, chat, 'delivered', seq);
   }
 

@@ -35,6 +35,7 @@ export const ERRORS = {
   block_list_full: { status: 409, retry: false, meaning: 'The block list reached limits.maxBlocks; unblock someone first.' },
   read_past_end: { status: 400, retry: false, meaning: 'A read marker may not pass the last seq of the conversation (details.lastSeq).' },
   note_key_missing: { status: 500, retry: false, meaning: 'A stored note names an encryption key that is not in the keyring; restore the key.' },
+  cursor_past_end: { status: 400, retry: false, meaning: 'A recv cursor may not pass the last seq of the conversation (details.lastSeq); it would hide later messages.' },
   unsupported_protocol: { status: 400, retry: false, meaning: 'The client offered WebSocket subprotocols, none of them parley.v1.' },
   payload_too_large: { status: 413, retry: false, meaning: 'A REST request body exceeds 64 KiB.' },
   rate_limited: { status: 429, retry: true, meaning: 'The session sent faster than its rate limit; retry after retryAfterMs.' },

@@ -180,6 +180,30 @@ describe('conversations the user is not in', () => {
     }
   });
 
+  it('refuses a recv past the last seq with cursor_past_end, so one bad report cannot hide later messages', async () => {
+    const alice = await raw('pe-alice');
+    const bob = await raw('pe-bob');
+    await alice.request({ op: 'send', id: 1, to: 'pe-bob', cmid: 'c1', body: 'one' });
+    expect(await bob.request({ op: 'recv', id: 'r', chat: 'd:pe-alice:pe-bob', seq: 1000 })).toEqual({
+      op: 'error', id: 'r', code: 'cursor_past_end', message: 'the delivered cursor must be at most the last seq 1 of d:pe-alice:pe-bob, got 1000', details: { chat: 'd:pe-alice:pe-bob', lastSeq: 1 },
+    });
+    expect(await bob.request({ op: 'recv', id: 'ok', chat: 'd:pe-alice:pe-bob', seq: 1 })).toEqual({ op: 'reply', id: 'ok', result: {} });
+    await bob.close();
+    await alice.request({ op: 'send', id: 2, to: 'pe-bob', cmid: 'c2', body: 'two' });
+    const again = await raw('pe-bob');
+    expect(await again.request({ op: 'sync', id: 's' })).toEqual({ op: 'synced', id: 's', chats: { 'd:pe-alice:pe-bob': { last: 2, more: false } } });
+    expect(again.frames.filter((f) => f.op === 'msg').map((f) => f.body)).toEqual(['two']);
+  });
+
+  it('resumes a sync cursor past the last seq from the last seq, so later messages still arrive', async () => {
+    const alice = await raw('ahead-alice');
+    await alice.request({ op: 'send', id: 1, to: 'ahead-bob', cmid: 'c1', body: 'one' });
+    const bob = await raw('ahead-bob');
+    expect(await bob.request({ op: 'sync', id: 's', cursors: { 'd:ahead-alice:ahead-bob': 500 } })).toEqual({ op: 'synced', id: 's', chats: { 'd:ahead-alice:ahead-bob': { last: 1, more: false } } });
+    await alice.request({ op: 'send', id: 2, to: 'ahead-bob', cmid: 'c2', body: 'two' });
+    expect(await bob.next((f) => f.op === 'msg', 5000, 0)).toMatchObject({ seq: 2, body: 'two' });
+  });
+
   it('answers cmid_conflict when a cmid is reused in another conversation, and stores nothing', async () => {
     const c = await raw('cc');
     await c.request({ op: 'send', id: 1, to: 'cc-bob', cmid: 'same', body: 'one' });
