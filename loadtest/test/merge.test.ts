@@ -106,7 +106,7 @@ describe('segment runs', () => {
     expect(r2.counters.users).toBe(10);
     const merged = mergeResults([r1, r2]);
     expect(merged.counters.users).toBe(20);
-    expect(merged.counters.acked).toBe(r1.counters.acked + r2.counters.acked);
+    expect(merged.counters.acked).toBe(r1.counters.acked! + r2.counters.acked!);
     expect(merged.counters.lost).toBe(0);
     const sum = decode(r1.metrics.deliver_ms!.hdr);
     sum.add(decode(r2.metrics.deliver_ms!.hdr));
