@@ -26,12 +26,16 @@ export interface SocialStats { presence: PresenceStats; typing: TypingStats }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The package version, from source (core/..) or from the build (dist/core/../..). */
 function version(): string {
-  try {
-    return String((JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
-  } catch {
-    return 'unknown';
+  for (const dir of [ROOT, path.dirname(ROOT)]) {
+    try {
+      return String((JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version);
+    } catch {
+      // try the next candidate
+    }
   }
+  return 'unknown';
 }
 
 export interface Ops {

@@ -185,3 +185,38 @@ describe('the @unleash/client-specification suite through the flag layer', () =>
     });
   }
 });
+
+describe('the flag layer against an Unleash server', () => {
+  it('polls /client/features with the API token instead of reading the file, and applies server changes', async () => {
+    const http = await import('node:http');
+    let users = 'zed';
+    const seen: { path: string; auth: string | undefined }[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push({ path: req.url!, auth: req.headers.authorization });
+      if (req.url!.startsWith('/api/client/features')) {
+        const body = JSON.stringify({ version: 2, features: [{ name: 'debug-session', enabled: true, strategies: [{ name: 'userWithId', parameters: { userIds: users } }] }] });
+        res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      } else {
+        res.writeHead(202).end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/api/`;
+    try {
+      const file = tempFlags({ version: 2, features: [] });
+      const flags = await layer({ file, unleashUrl: url, apiToken: 'client-token-1', refreshMs: 200 });
+      expect(flags.isEnabled('debug-session', { userId: 'zed' })).toBe(true);
+      expect(seen.some((s) => s.path.startsWith('/api/client/features') && s.auth === 'client-token-1')).toBe(true);
+      let changed = 0;
+      flags.onChange(() => changed++);
+      users = 'amy';
+      await until(() => flags.isEnabled('debug-session', { userId: 'amy' }), 'the server change to apply', 5000);
+      expect(flags.isEnabled('debug-session', { userId: 'zed' })).toBe(false);
+      expect(changed).toBeGreaterThanOrEqual(1);
+    } finally {
+      for (const l of open.splice(0)) await l.close();
+      server.close();
+      server.closeAllConnections();
+    }
+  });
+});

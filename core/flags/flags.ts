@@ -55,6 +55,8 @@ export interface FlagOptions {
   /** A real Unleash server (`UNLEASH_URL`) with its client token. */
   unleashUrl?: string;
   apiToken?: string;
+  /** Polling interval against the Unleash server. */
+  refreshMs?: number;
   appName?: string;
   environment?: string;
   /** Added to every context's properties (nodeId, version). */
@@ -124,7 +126,7 @@ export class FlagLayer implements Flags {
       environment: o.environment ?? 'default',
       url: remote ? o.unleashUrl! : 'http://127.0.0.1:1/api/',
       // Without a server: no polling, no metrics posts, no backup files in the temp dir.
-      refreshInterval: remote ? 15_000 : 0,
+      refreshInterval: remote ? (o.refreshMs ?? 15_000) : 0,
       disableMetrics: !remote,
       storageProvider: new InMemStorageProvider(),
       skipInstanceCountWarning: true,
