@@ -9,7 +9,11 @@ import type { Message } from './protocol.ts';
 export interface HubSession {
   readonly id: string;
   readonly user: string;
-  deliver(message: Message, text: string): void;
+  /**
+   * A committed message of one of the user's chats. `own` marks the session that sent it: it gets
+   * no frame (its ack tells the client) but advances its cursor here, in commit order.
+   */
+  deliver(message: Message, text: string, own?: boolean): void;
   /** Sends an already encoded event frame. */
   push(text: string): void;
   close(name: 'shutdown' | 'kicked' | 'stale'): void;
@@ -75,7 +79,10 @@ export class Hub {
           const set = this.#byUser.get(user);
           if (!set) continue;
           for (const s of set) {
-            if (s.id === event.origin) continue;
+            if (s.id === event.origin) {
+              s.deliver(event.message, text, true);
+              continue;
+            }
             s.deliver(event.message, text);
             reached++;
           }

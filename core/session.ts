@@ -131,11 +131,14 @@ export class Session implements HubSession {
 
   // ── delivery with per-chat cursors ────────────────────────────────────────────────────────────
 
-  deliver(message: Message, text?: string): void {
+  deliver(message: Message, text?: string, own = false): void {
     if (this.#holding) {
-      this.#holding.push(message);
+      if (!own) this.#holding.push(message);
       return;
     }
+    // The sender's own message in commit order: without this, a peer's next message would look
+    // like a gap until the ack arrives, costing a store read and an echo of the sender's message.
+    if (own) return this.#acked(message);
     const cur = this.#cursors.get(message.chat);
     if (!cur) {
       // The session never synced this chat: it has no cursor to check against, so start one here.

@@ -26,7 +26,11 @@ interface QueuedWrite {
   run: () => unknown;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
+  /** Reports expected outcomes as values and throws only when the database fails: needs no savepoint. */
+  bare: boolean;
 }
+
+type Outcome = { ok: boolean; v: unknown };
 
 interface MessageRow { chat: string; seq: number; sender: string; cmid: string; body: string; ts: number }
 const toMessage = (r: MessageRow): Message => ({ chat: r.chat, seq: r.seq, from: r.sender, cmid: r.cmid, body: r.body, ts: r.ts });
@@ -40,6 +44,8 @@ export class SqliteStore implements Store {
   #closed = false;
   /** Last seq per chat, authoritative while this process is the only writer. */
   readonly #lastSeq = new Map<ChatId, number>();
+  /** Seqs as they were before the transaction in progress, for a rollback. */
+  readonly #seqUndo = new Map<ChatId, number>();
   readonly #stmt;
   readonly social: SqliteSocial;
 
@@ -81,11 +87,11 @@ export class SqliteStore implements Store {
     };
   }
 
-  /** Queues a write for the next group commit. */
-  #write<T>(run: () => T): Promise<T> {
+  /** Queues a write for the next group commit; `bare` writes skip their savepoint (see QueuedWrite). */
+  #write<T>(run: () => T, bare = false): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('store is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ run, resolve: resolve as (v: unknown) => void, reject, bare });
       if (this.#queue.length >= this.#batchMax) this.#commit();
       else if (!this.#scheduled) {
         this.#scheduled = true;
@@ -98,30 +104,44 @@ export class SqliteStore implements Store {
     this.#scheduled = false;
     while (this.#queue.length) {
       const batch = this.#queue.splice(0, this.#batchMax);
-      const results: { ok: boolean; v: unknown }[] = [];
-      const seqBefore = new Map(this.#lastSeq);
       const t0 = performance.now();
+      let results: Outcome[];
       try {
-        this.#db.transaction(() => {
-          for (const w of batch) {
-            // Each operation gets a savepoint so one failing write does not undo the others.
-            try {
-              results.push({ ok: true, v: this.#db.transaction(w.run)() });
-            } catch (err) {
-              results.push({ ok: false, v: err });
-            }
-          }
-        })();
-      } catch (err) {
-        // The whole transaction failed (disk full, I/O error): nothing is acknowledged.
-        this.#lastSeq.clear();
-        for (const [k, v] of seqBefore) this.#lastSeq.set(k, v);
-        for (const w of batch) w.reject(err);
-        continue;
+        results = this.#runBatch(batch, false);
+      } catch {
+        // A bare write threw, or the transaction failed: retry once with a savepoint per write.
+        this.#undoSeqs();
+        try {
+          results = this.#runBatch(batch, true);
+        } catch (err) {
+          // The whole transaction failed (disk full, I/O error): nothing is acknowledged.
+          this.#undoSeqs();
+          for (const w of batch) w.reject(err);
+          continue;
+        }
       }
+      this.#seqUndo.clear();
       this.#onCommit?.(batch.length, performance.now() - t0);
       batch.forEach((w, i) => (results[i]!.ok ? w.resolve(results[i]!.v) : w.reject(results[i]!.v)));
     }
+  }
+
+  /** One transaction over a batch; each write that may throw gets a savepoint so it fails alone. */
+  #runBatch(batch: QueuedWrite[], savepointAll: boolean): Outcome[] {
+    return this.#db.transaction(() => batch.map((w): Outcome => {
+      if (w.bare && !savepointAll) return { ok: true, v: w.run() };
+      try {
+        return { ok: true, v: this.#db.transaction(w.run)() };
+      } catch (err) {
+        return { ok: false, v: err };
+      }
+    }))();
+  }
+
+  /** Restores the seq cache to its state before a rolled-back transaction. */
+  #undoSeqs(): void {
+    for (const [chat, seq] of this.#seqUndo) this.#lastSeq.set(chat, seq);
+    this.#seqUndo.clear();
   }
 
   #seqOf(chat: ChatId): number {
@@ -174,7 +194,7 @@ export class SqliteStore implements Store {
   }
 
   append(items: readonly AppendItem[]): Promise<AppendResult[]> {
-    return Promise.all(items.map((item) => this.#write(() => this.#appendOne(item))));
+    return Promise.all(items.map((item) => this.#write(() => this.#appendOne(item), true)));
   }
 
   #appendOne(item: AppendItem): AppendResult {
@@ -188,6 +208,7 @@ export class SqliteStore implements Store {
     this.#stmt.insertMessage.run(item.chat, seq, item.from, item.cmid, item.body, item.ts);
     this.#stmt.setLastSeq.run(seq, item.ts, item.chat);
     this.#stmt.senderCursors.run(seq, seq, item.chat, item.from);
+    if (!this.#seqUndo.has(item.chat)) this.#seqUndo.set(item.chat, seq - 1);
     this.#lastSeq.set(item.chat, seq);
     return { ok: true, message: { chat: item.chat, seq, from: item.from, cmid: item.cmid, body: item.body, ts: item.ts }, dup: false };
   }
