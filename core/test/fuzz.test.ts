@@ -3,6 +3,7 @@
  * checks it still serves: a fresh 1:1 exchange works, no stored message was corrupted, and every
  * error frame carried a catalog code. Seeded: PARLEY_FUZZ_SEED=<n> replays a failing run.
  */
+import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ERRORS } from '../errors.ts';
@@ -253,4 +254,88 @@ describe('fuzz', () => {
       await server.close();
     }
   });
+
+  it(`answers ${REST_REQUESTS} random REST requests with catalog errors or success, never a server failure (seed ${SEED})`, { timeout: 60_000 }, async () => {
+    const server = await testServer({ liveHoldMs: 0 });
+    try {
+      const fz = new Fuzzer(SEED, ['d:fz0:fz1', 'd:fz1:fz2', 'r:00000000000000000000']);
+      const tokens = [await server.auth.mint('fz0', 600), await server.auth.mint('fz1', 600)];
+      const seen = new Map<number, number>();
+      const bad: string[] = [];
+      const one = async (): Promise<void> => {
+        const req = restRequest(fz, tokens);
+        const res = await rawHttp(server.httpUrl, req);
+        seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
+        const what = `${req.method} ${req.path} → ${res.status} ${res.text.slice(0, 200)}`;
+        if (req.method === 'HEAD') {
+          if (res.status === 500) bad.push(`server failure: ${what}`);
+          return;
+        }
+        let json: { error?: { code?: string; message?: string } };
+        try { json = JSON.parse(res.text) as typeof json; } catch { bad.push(`not JSON: ${what}`); return; }
+        if (res.status >= 400) {
+          const code = json.error?.code;
+          if (!code || !Object.hasOwn(ERRORS, code) || typeof json.error?.message !== 'string') bad.push(`no catalog error: ${what}`);
+          else if (ERRORS[code as keyof typeof ERRORS].status !== res.status) bad.push(`status differs from the catalog: ${what}`);
+          else if (code === 'internal') bad.push(`server failure: ${what}`);
+        } else if (res.status !== 200 && res.status !== 201) bad.push(`unexpected status: ${what}`);
+      };
+      for (let done = 0; done < REST_REQUESTS; done += 8) await Promise.all(Array.from({ length: 8 }, one));
+      expect(bad).toEqual([]);
+      for (const status of [200, 201, 400, 401, 403, 404]) expect(seen.get(status) ?? 0, `HTTP ${status} seen`).toBeGreaterThan(0);
+      expect((await fetch(`${server.opsUrl}/healthz`)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
 });
+
+const REST_REQUESTS = 2_000;
+
+interface RawRequest { method: string; path: string; headers: Record<string, string>; body?: Buffer }
+
+/** Percent-encodes any string; lone surrogates (which encodeURIComponent refuses) become U+FFFD. */
+const enc = (s: string): string => encodeURIComponent(s.replace(/[\ud800-\udfff]/gu, '\ufffd'));
+
+/** A random request against /api/v1: real routes with mutated segments, queries, bodies and credentials. */
+function restRequest(fz: Fuzzer, tokens: string[]): RawRequest {
+  const seg = (): string => fz.pick(['chats', 'roster', 'blocks', 'settings', 'messages', 'members', 'read', 'note', 'd:fz0:fz1', 'd:fz1:fz0', 'r:00000000000000000000', 'fz1', '%E0%A4%A', '%00', '..', '.', '%2F', enc(fz.text(10)), 'x'.repeat(fz.int(300))]);
+  const templates = [
+    () => '/api/v1/chats',
+    () => `/api/v1/chats/${fz.pick(['d:fz0:fz1', 'd:fz0:fz2', 'r:00000000000000000000', seg()])}/messages`,
+    () => `/api/v1/chats/${seg()}/members`,
+    () => `/api/v1/${Array.from({ length: fz.int(5) }, seg).join('/')}`,
+    () => `/api/v1/roster/${seg()}/${seg()}`,
+    () => `/${seg()}`,
+  ];
+  let path = fz.pick(templates)();
+  if (fz.chance(0.5)) path += `?${fz.pick(['limit', 'before', 'after', 'ver', 'token', 'x'])}=${enc(JSON.stringify(fz.value()))}&limit=${fz.pick(['1', '0', '-1', '1e3', '201', 'abc', '50'])}`;
+  const headers: Record<string, string> = { 'content-type': fz.pick(['application/json', 'text/plain', '']) };
+  const auth = fz.rand();
+  if (auth < 0.8) headers.authorization = `Bearer ${fz.pick(tokens)}`;
+  else if (auth < 0.9) headers.authorization = fz.pick(['Bearer ', 'Basic abc', 'Bearer a.b.c', `Bearer ${tokens[0]!.slice(0, -3)}xyz`]);
+  let body: Buffer | undefined;
+  const b = fz.rand();
+  if (b < 0.4) body = Buffer.from(JSON.stringify({ cmid: `rest-${fz.cmids++}`, body: fz.chance(0.8) ? 'hello over REST' : fz.value(), to: fz.pick(['fz1', 'fz0', 'bad id', 7]), name: fz.value(), members: fz.chance(0.5) ? ['fz1'] : fz.value(), user: fz.pick(['fz2', fz.value()]), seq: fz.value(), note: fz.value(), typing: fz.value() }));
+  else if (b < 0.6) body = Buffer.from(JSON.stringify(fz.value()));
+  else if (b < 0.7) body = Buffer.from(fz.text(100));
+  else if (b < 0.72) body = Buffer.alloc(70 * 1024, 0x20);
+  return { method: fz.pick(['GET', 'GET', 'POST', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']), path, headers, body };
+}
+
+/** Sends a request with the path exactly as given (fetch would normalise it). */
+function rawHttp(base: string, req: RawRequest): Promise<{ status: number; text: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    // An explicit length: without it Node sends a GET body unframed, which is malformed HTTP.
+    const headers = { ...req.headers, 'content-length': String(req.body?.length ?? 0) };
+    const r = http.request({ host: url.hostname, port: url.port, method: req.method, path: req.path, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    r.on('error', reject);
+    r.end(req.body);
+  });
+}
