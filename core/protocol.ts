@@ -194,6 +194,14 @@ export function validateBody(v: unknown): string {
   return v;
 }
 
+/** Validates an optional room name; shared by the socket and REST. */
+export function validateRoomName(v: unknown): string | undefined {
+  if (v !== undefined && (typeof v !== 'string' || v.length > LIMITS.maxRoomNameChars || !isWellFormed(v))) {
+    throw fieldError('name', `a string of at most ${LIMITS.maxRoomNameChars} chars`, v);
+  }
+  return v;
+}
+
 type Validator = (o: Obj, id: ReqId | undefined) => Request;
 
 const VALIDATORS: Record<RequestOp, Validator> = {
@@ -228,13 +236,7 @@ const VALIDATORS: Record<RequestOp, Validator> = {
     return { op: 'recv', id, chat: chatField(o), seq: o.seq };
   },
   'room.create'(o, id) {
-    let name: string | undefined;
-    if (o.name !== undefined) {
-      if (typeof o.name !== 'string' || o.name.length > LIMITS.maxRoomNameChars || !isWellFormed(o.name)) {
-        throw fieldError('name', `a string of at most ${LIMITS.maxRoomNameChars} chars`, o.name);
-      }
-      name = o.name;
-    }
+    const name = validateRoomName(o.name);
     let members: string[] | undefined;
     if (o.members !== undefined) {
       if (!Array.isArray(o.members) || o.members.length > LIMITS.maxInitialMembers || !o.members.every(isUserId)) {

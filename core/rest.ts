@@ -7,7 +7,7 @@ import type { TokenAuthority } from './auth.ts';
 import { bearerFrom } from './auth.ts';
 import type { ChatService } from './chat.ts';
 import { ParleyError } from './errors.ts';
-import { isChatId, isUserId, LIMITS, validateBody, validateCmid } from './protocol.ts';
+import { isChatId, isUserId, LIMITS, validateBody, validateCmid, validateRoomName } from './protocol.ts';
 
 export const API_PREFIX = '/api/v1';
 const MAX_BODY_BYTES = 64 * 1024;
@@ -100,13 +100,12 @@ export class RestApi {
         if (!isUserId(body.to)) throw new ParleyError('bad_field', '"to" must be a user id', { field: 'to' });
         return sendJson(res, 201, { chat: await chat.openDirect(user, body.to), members: [user, body.to].sort() });
       }
-      const name = body.name;
-      if (name !== undefined && (typeof name !== 'string' || name.length > LIMITS.maxRoomNameChars)) throw new ParleyError('bad_field', `"name" must be a string of at most ${LIMITS.maxRoomNameChars} chars`, { field: 'name' });
+      const name = validateRoomName(body.name);
       const members = body.members ?? [];
       if (!Array.isArray(members) || members.length > LIMITS.maxInitialMembers || !members.every(isUserId)) {
         throw new ParleyError('bad_field', `"members" must be an array of at most ${LIMITS.maxInitialMembers} user ids`, { field: 'members' });
       }
-      return sendJson(res, 201, await chat.createRoom(user, name as string | undefined, members as string[]));
+      return sendJson(res, 201, await chat.createRoom(user, name, members as string[]));
     }
     if (id !== undefined && sub === 'messages' && method === 'POST') {
       const body = await readJson(req);
