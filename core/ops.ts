@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import { opsRoutes } from './admin.ts';
 import { AlertEvaluator } from './alerts/evaluator.ts';
-import { ALERTS } from './alerts/rules.ts';
+import { ALERTS, type AlertRule } from './alerts/rules.ts';
 import { AlertWebhook } from './alerts/webhook.ts';
 import type { Bus } from './bus/types.ts';
 import type { Config } from './config.ts';
@@ -56,7 +56,7 @@ export interface Ops {
 }
 
 /** Builds the node's operability layer; resolves once the flags are loaded. */
-export async function startOps(config: Config, log: Logger): Promise<Ops> {
+export async function startOps(config: Config, log: Logger, rules: readonly AlertRule[] = ALERTS): Promise<Ops> {
   const ver = version();
   const metrics = new Metrics({ version: ver });
   const sinkFile = config.debugLogFile ?? path.join(config.dataDir, 'debug.log');
@@ -84,7 +84,7 @@ export async function startOps(config: Config, log: Logger): Promise<Ops> {
     ? new AlertWebhook({ url: config.alertWebhookUrl, labels: { service: 'parley', instance: config.nodeId! }, generatorURL: `http://${config.opsHost}:${config.opsPort}/alerts`, log })
     : undefined;
   const alerts = new AlertEvaluator({
-    rules: ALERTS, source: () => metrics.samples(), intervalMs: config.alertIntervalMs, meter: metrics, log, notify: webhook?.notify,
+    rules, source: () => metrics.samples(), intervalMs: config.alertIntervalMs, meter: metrics, log, notify: webhook?.notify,
   });
   alerts.start();
 

@@ -16,6 +16,7 @@ import { ChatService } from './chat.ts';
 import type { Config } from './config.ts';
 import { ERRORS, ParleyError, type ErrorCode } from './errors.ts';
 import { Hub } from './hub.ts';
+import type { AlertRule } from './alerts/rules.ts';
 import { startOps, type Ops } from './ops.ts';
 import { LIMITS, SUBPROTOCOL } from './protocol.ts';
 import { API_PREFIX, RestApi, sendError, sendJson } from './rest.ts';
@@ -29,6 +30,8 @@ export interface ServerParts {
   store?: Store;
   bus?: Bus;
   log?: Logger;
+  /** Alert rules of the embedded evaluator; defaults to core/alerts/rules.ts. */
+  alertRules?: readonly AlertRule[];
 }
 
 export interface ParleyServer {
@@ -69,7 +72,7 @@ function listen(server: http.Server, port: number, host: string): Promise<number
 
 export async function startServer(config: Config, parts: ServerParts = {}): Promise<ParleyServer> {
   const log = parts.log ?? pino({ level: config.logLevel, base: { node: config.nodeId } });
-  const ops = await startOps(config, log);
+  const ops = await startOps(config, log, parts.alertRules);
   const { metrics } = ops;
   const onCommit = (n: number, ms: number) => { metrics.observe('parley_store_commit_seconds', ms / 1000); metrics.observe('parley_store_batch_operations', n); };
   const store = parts.store ?? new SqliteStore({ file: path.join(config.dataDir, 'parley.db'), sync: config.sqliteSync, batchMax: config.batchMax, onCommit });

@@ -7,7 +7,14 @@ import type { DebugEntry } from '../debug/debug.ts';
 import { ALERTS } from '../alerts/rules.ts';
 import type { ParleyServer } from '../server.ts';
 import { available, hasCommand } from './env.ts';
-import { connect, tempDir, testServer, until } from './helpers.ts';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
+import { loadConfig } from '../config.ts';
+import { startServer } from '../server.ts';
+import type { AlertRule } from '../alerts/rules.ts';
+import type { PostableAlert } from '../alerts/webhook.ts';
+import { connect, tempDir, testServer, TEST_SECRET, until } from './helpers.ts';
 
 const ADMIN = 'admin-token-for-tests-0123456789';
 let server: ParleyServer | undefined;
@@ -129,6 +136,45 @@ describe('GET /alerts', () => {
     expect(status).toBe(200);
     expect(body.alerts.map((a: { name: string }) => a.name)).toEqual(ALERTS.map((a) => a.name));
     expect(body.alerts[0]).toMatchObject({ state: 'inactive', severity: 'ticket', threshold: 0.05 });
+  });
+});
+
+describe('the embedded evaluator in a running node', () => {
+  it('fires on live counters, shows it on /alerts and parley_alerts_firing, and pages the webhook', async () => {
+    const posts: PostableAlert[][] = [];
+    const hook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => { posts.push(JSON.parse(body) as PostableAlert[]); res.writeHead(200).end(); });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const rule: AlertRule = {
+      name: 'ParleyLoginFailuresHigh', severity: 'ticket', expr: { kind: 'rate', of: { metric: 'parley_logins_total', where: { result: 'unauthorized' } }, window: '2s' },
+      threshold: 0.5, for: '0s', keepFiringFor: '0s', summary: 'logins fail', runbook: 'https://example.test/rb',
+    };
+    try {
+      const config = loadConfig(new Map(), {}, {
+        port: 0, opsPort: 0, host: '127.0.0.1', dataDir: tempDir(), secret: TEST_SECRET, logLevel: 'silent', sqliteSync: 'normal',
+        alertIntervalMs: 100, alertWebhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/api/v2/alerts`,
+      });
+      server = await startServer(config, { alertRules: [rule] });
+      const failures = async () => {
+        for (let i = 0; i < 5; i++) {
+          const ws = new WebSocket(server!.wsUrl, 'parley.v1', { headers: { authorization: 'Bearer not-a-token' } });
+          await new Promise<void>((r) => { ws.on('unexpected-response', () => r()); ws.on('error', () => r()); });
+        }
+      };
+      await failures();
+      await until(async () => (await ops('/alerts', { token: null })).body.alerts[0].state === 'firing', 'the alert to fire', 5000);
+      expect(await server.ops.metrics.appText()).toContain('parley_alerts_firing{alertname="ParleyLoginFailuresHigh"} 1');
+      await until(() => posts.length > 0, 'the webhook to be called', 5000);
+      expect(posts[0]![0]).toMatchObject({ labels: { alertname: 'ParleyLoginFailuresHigh', severity: 'ticket', service: 'parley' }, annotations: { summary: 'logins fail' } });
+      await until(async () => (await ops('/alerts', { token: null })).body.alerts[0].state === 'resolved', 'the alert to resolve', 8000);
+      await until(() => posts.some((p) => p.some((a) => a.endsAt !== undefined)), 'the resolution to be posted', 5000);
+    } finally {
+      hook.close();
+      hook.closeAllConnections();
+    }
   });
 });
 
