@@ -102,6 +102,8 @@ export class Social {
     const ready = n === 1 ? this.#load(s.user) : Promise.resolve();
     // After the load (and after the session's welcome frame): count the device, then send the bulk frame.
     ready.then(() => {
+      // The user's last session may have left while a slow store loaded: drop what the load cached.
+      if (!this.#refs.has(s.user)) return this.#unload(s.user);
       if (this.#deps.hub.session(s.id) !== s) return;
       this.presence.opened(s);
       this.presence.bulk(s);
@@ -118,9 +120,13 @@ export class Social {
     if (n > 0) { this.#refs.set(s.user, n); return; }
     this.#refs.delete(s.user);
     this.typing.userGone(s.user);
-    this.roster.unload(s.user);
-    this.blocks.unload(s.user);
-    this.privacy.unload(s.user);
+    this.#unload(s.user);
+  }
+
+  #unload(user: string): void {
+    this.roster.unload(user);
+    this.blocks.unload(user);
+    this.privacy.unload(user);
   }
 
   /** The session delivery filter: room messages from someone the viewer blocks are not delivered. */
