@@ -149,7 +149,7 @@ describe('the embedded evaluator in a running node', () => {
     });
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const rule: AlertRule = {
-      name: 'ParleyLoginFailuresHigh', severity: 'ticket', expr: { kind: 'rate', of: { metric: 'parley_logins_total', where: { result: 'unauthorized' } }, window: '2s' },
+      name: 'ParleyLoginFailuresHigh', severity: 'ticket', expr: { kind: 'rate', of: { metric: 'parley_logins_total', where: { result: 'unauthorized' } }, window: '4s' },
       threshold: 0.5, for: '0s', keepFiringFor: '0s', summary: 'logins fail', runbook: 'https://example.test/rb',
     };
     try {
@@ -165,11 +165,11 @@ describe('the embedded evaluator in a running node', () => {
         }
       };
       await failures();
-      await until(async () => (await ops('/alerts', { token: null })).body.alerts[0].state === 'firing', 'the alert to fire', 5000);
+      await until(async () => (await ops('/alerts', { token: null })).body.alerts[0].state === 'firing', 'the alert to fire', 8000).catch(async (e) => { console.log(JSON.stringify((await ops('/alerts', { token: null })).body), await server!.ops.metrics.appText().then((t) => t.split('\n').filter((l) => l.includes('logins')).join(' '))); throw e; });
       expect(await server.ops.metrics.appText()).toContain('parley_alerts_firing{alertname="ParleyLoginFailuresHigh"} 1');
       await until(() => posts.length > 0, 'the webhook to be called', 5000);
       expect(posts[0]![0]).toMatchObject({ labels: { alertname: 'ParleyLoginFailuresHigh', severity: 'ticket', service: 'parley' }, annotations: { summary: 'logins fail' } });
-      await until(async () => (await ops('/alerts', { token: null })).body.alerts[0].state === 'resolved', 'the alert to resolve', 8000);
+      await until(async () => (await ops('/alerts', { token: null })).body.alerts[0].state === 'resolved', 'the alert to resolve', 15_000);
       await until(() => posts.some((p) => p.some((a) => a.endsAt !== undefined)), 'the resolution to be posted', 5000);
     } finally {
       hook.close();
