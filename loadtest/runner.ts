@@ -80,6 +80,9 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
   let up = 0;
   let resolveUp!: () => void;
   const allUp = new Promise<void>((r) => (resolveUp = r));
+  let ready = 0;
+  let resolveReady!: () => void;
+  const allReady = new Promise<void>((r) => (resolveReady = r));
 
   const broadcast = (m: ParentMessage) => { for (const w of workers) w.post(m); };
   const release = (name: string) => {
@@ -111,6 +114,9 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
       case 'up':
         if (++up === workerCount) resolveUp();
         return;
+      case 'ready':
+        if (++ready === workerCount) resolveReady();
+        return;
       case 'slice':
         agg.add(m.slice.index, m.slice.hdr, m.slice.counters);
         totals.set(m.worker, m.totals);
@@ -132,6 +138,8 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
       }
       case 'fatal':
         infra.push(`worker ${m.worker}: ${m.message.split('\n')[0]}`);
+        // A worker that failed before the start would hold the others forever.
+        if (!startAt && ++ready === workerCount) resolveReady();
         return;
       case 'done':
         agg.add(m.final.index, m.final.hdr, m.final.counters);
@@ -146,7 +154,10 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
     let rt: Runtime | undefined;
     workers.push({
       post: (m) => {
-        if (m.type === 'start') { rt = new Runtime(m.start, onMessage); void rt.run(input.scenario).catch((err: Error) => onMessage({ type: 'fatal', worker: 0, message: err.message })); }
+        if (m.type === 'start') {
+          rt = new Runtime(m.start, onMessage);
+          void rt.prepare().then(() => onMessage({ type: 'ready', worker: 0 }));
+        } else if (m.type === 'go') void rt!.run(input.scenario, m.at).catch((err: Error) => onMessage({ type: 'fatal', worker: 0, message: err.message }));
         else if (m.type === 'release') rt?.release(m.name, m.at);
         else if (m.type === 'abort') rt?.abort();
       },
@@ -164,8 +175,10 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
     }
   }
   await allUp;
+  workers.forEach((w, i) => w.post({ type: 'start', scenarioFile: input.scenarioFile, start: { options: o, tokens: input.tokens, worker: i, workers: workerCount } }));
+  await allReady;
   startAt = now() + 50;
-  workers.forEach((w, i) => w.post({ type: 'start', scenarioFile: input.scenarioFile, start: { options: o, tokens: input.tokens, worker: i, workers: workerCount, startAt } }));
+  if (infra.length) { for (const w of workers) w.kill(); resolveDone(); } else broadcast({ type: 'go', at: startAt });
 
   const progressTimer = setInterval(() => {
     const sum: Record<string, number> = {};

@@ -19,13 +19,12 @@ export interface WorkerStart {
   tokens: TokenSource;
   worker: number;
   workers: number;
-  /** Run start on the shared monotonic clock (clock.ts). */
-  startAt: number;
 }
 
 /** Worker → parent. */
 export type WorkerMessage =
   | { type: 'up' }
+  | { type: 'ready'; worker: number }
   | { type: 'slice'; worker: number; slice: SliceData; totals: Record<string, number> }
   | { type: 'barrier'; worker: number; name: string; reached: number }
   | { type: 'fatal'; worker: number; message: string }
@@ -34,6 +33,7 @@ export type WorkerMessage =
 /** Parent → worker. */
 export type ParentMessage =
   | { type: 'start'; start: WorkerStart; scenarioFile: string }
+  | { type: 'go'; at: number }
   | { type: 'release'; name: string; at: number }
   | { type: 'abort'; reason: string };
 
@@ -64,6 +64,11 @@ export class Runtime {
   readonly #start: WorkerStart;
   readonly #post: (m: WorkerMessage) => void;
   readonly #tokens: TokenProvider;
+  readonly #tokenCache = new Map<string, string>();
+  readonly #groups: Group[];
+  readonly #arrivalsMs: Float64Array;
+  /** Run start on the shared monotonic clock (clock.ts), set by go(). */
+  #startAt = 0;
   readonly #requests = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; op: string }>();
   readonly #barriers = new Map<string, { waiting: number; release: Promise<void>; resolve: () => void }>();
   #nextId = 1;
@@ -77,7 +82,12 @@ export class Runtime {
     this.#start = start;
     this.#post = post;
     this.#tokens = tokenProvider(start.tokens);
-    this.phaseEnd = start.startAt + start.options.durationMs;
+    this.phaseEnd = Infinity;
+    const o = start.options;
+    const plan = buildPlan({ users: o.users, groupSize: o.groupSize, arrivalRate: o.arrivalRate, arrival: o.arrival, seed: o.seed });
+    this.#arrivalsMs = plan.arrivalsMs;
+    this.#groups = workerGroups(segmentGroups(plan.groups, o.segment), start.worker, start.workers);
+    for (const g of this.#groups) for (const m of g.members) this.users.set(m, new SimUser(this, m, g));
     this.#rand = prng(deriveSeed(start.options.seed, `worker-schedule-${start.options.segment.index}-${start.worker}`));
     this.scheduler.onLag = (lag) => { this.health.lag(lag); this.rec.record('schedule_lag_ms', lag); };
   }
@@ -86,16 +96,27 @@ export class Runtime {
     return `${this.options.userPrefix}${index}`;
   }
 
-  token(user: string): Promise<string> {
-    return this.#tokens(user);
+  /** A user's token: fetched before the run starts, so connect_ms never includes minting. */
+  async token(user: string): Promise<string> {
+    const cached = this.#tokenCache.get(user);
+    if (cached) return cached;
+    const t = await this.#tokens(user);
+    this.#tokenCache.set(user, t);
+    return t;
   }
 
-  /** Runs the scenario's users for this worker's groups; resolves after the drain with the report sent. */
-  async run(scenario: Scenario): Promise<void> {
-    const o = this.options;
-    const plan = buildPlan({ users: o.users, groupSize: o.groupSize, arrivalRate: o.arrivalRate, arrival: o.arrival, seed: o.seed });
-    const groups = workerGroups(segmentGroups(plan.groups, o.segment), this.#start.worker, this.#start.workers);
-    for (const g of groups) for (const m of g.members) this.users.set(m, new SimUser(this, m, g));
+  /** Fetches every user's token (in batches) before the start; failures surface at connect. */
+  async prepare(): Promise<void> {
+    const ids = [...this.users.values()].map((u) => u.id);
+    for (let i = 0; i < ids.length; i += 500) await Promise.all(ids.slice(i, i + 500).map((id) => this.token(id).catch(() => undefined)));
+  }
+
+  /** Runs the scenario's users from `startAt`; resolves after the drain with the report sent. */
+  async run(scenario: Scenario, startAt: number): Promise<void> {
+    this.#startAt = startAt;
+    this.phaseEnd = startAt + this.options.durationMs;
+    const groups = this.#groups;
+    const plan = { arrivalsMs: this.#arrivalsMs };
     this.health.start();
     this.#armSlices();
     const done: Promise<void>[] = [];
@@ -103,7 +124,7 @@ export class Runtime {
     const user = scenario.user;
     if (user) {
       for (const u of this.users.values()) {
-        const intended = this.#start.startAt + plan.arrivalsMs[u.index]!;
+        const intended = this.#startAt + plan.arrivalsMs[u.index]!;
         done.push(new Promise<void>((resolve) => this.scheduler.at(intended, (t) => {
           u.arrivedAt = t;
           this.rec.count('users');
@@ -161,7 +182,7 @@ export class Runtime {
   #armSlices(): void {
     const { sliceMs } = this.options;
     const tick = () => {
-      const due = this.#start.startAt + (this.#sliceIndex + 1) * sliceMs;
+      const due = this.#startAt + (this.#sliceIndex + 1) * sliceMs;
       this.#sliceTimer = setTimeout(() => {
         this.health.sample();
         this.#post({ type: 'slice', worker: this.#start.worker, slice: this.rec.cut(this.#sliceIndex++), totals: this.rec.totals });
@@ -222,6 +243,18 @@ export class Runtime {
       this.rooms.set(u.group.index, p);
     }
     return p.then((chat) => (u.chat = chat));
+  }
+
+  /** Resolves when the user has no send in flight or waiting (all acked or failed). */
+  async idle(u: SimUser, timeoutMs = 10_000): Promise<void> {
+    const deadline = now() + timeoutMs;
+    while ((u.inFlight > 0 || u.backlog?.length) && now() < deadline) await sleep(10);
+  }
+
+  /** The canonical 1:1 chat id of a pair (both users sorted). */
+  directChat(u: SimUser): string {
+    const [a, b] = [u.id, this.userId(u.peers[0]!)].sort();
+    return `d:${a}:${b}`;
   }
 
   // ── messaging ─────────────────────────────────────────────────────────────────────────────────

@@ -3,23 +3,28 @@
  * reports slices and the final summary to the parent over IPC.
  */
 import { Runtime, type ParentMessage, type WorkerMessage } from './runtime.ts';
-import { loadScenario } from './scenario.ts';
+import { loadScenario, type Scenario } from './scenario.ts';
 
 const post = (m: WorkerMessage): void => { process.send?.(m); };
 let runtime: Runtime | undefined;
+let scenario: Scenario | undefined;
 
 process.on('message', (m: ParentMessage) => {
   if (m.type === 'start') {
     void (async () => {
       try {
-        const scenario = await loadScenario(m.scenarioFile);
+        scenario = await loadScenario(m.scenarioFile);
         runtime = new Runtime(m.start, post);
-        await runtime.run(scenario);
+        await runtime.prepare();
+        post({ type: 'ready', worker: m.start.worker });
       } catch (err) {
         post({ type: 'fatal', worker: m.start.worker, message: (err as Error).stack ?? String(err) });
+        process.disconnect?.();
       }
-      process.disconnect?.();
     })();
+  } else if (m.type === 'go' && runtime && scenario) {
+    const worker = runtime;
+    worker.run(scenario, m.at).catch((err: Error) => post({ type: 'fatal', worker: 0, message: err.stack ?? String(err) })).finally(() => process.disconnect?.());
   } else if (m.type === 'release') runtime?.release(m.name, m.at);
   else if (m.type === 'abort') runtime?.abort();
 });

@@ -35,6 +35,7 @@ export default { ...base, name: 'lenient', options: { ...base.options, threshold
 `);
     const r = await parley(['load', file, ...common(), '--out', out]);
     expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/VALID run; exit 0/);
     expect(r.code).toBe(EXIT_CODES.pass);
     const result = parseResult(fs.readFileSync(out, 'utf8'));
     expect(result.exitCode).toBe(0);
