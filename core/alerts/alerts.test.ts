@@ -166,6 +166,18 @@ describe('the Prometheus rules rendered from the same definitions', () => {
     expect(spawnSync('promtool', ['test', 'rules', file], { encoding: 'utf8' }).status).not.toBe(0);
   });
 
+  it('are written by `parley alerts render --out --tests`, and the files it writes pass promtool', () => {
+    if (!promtool()) return;
+    const dir = tempDir('parley-render-');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'core/main.ts'), 'alerts', 'render', '--out', path.join(dir, 'r.yml'), '--tests', path.join(dir, 't.yml')], { cwd: ROOT, encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'r.yml'), 'utf8')).toBe(renderRules(ALERTS));
+    expect(fs.readFileSync(path.join(dir, 't.yml'), 'utf8')).toContain('rule_files:\n  - r.yml\n');
+    expect(spawnSync('promtool', ['test', 'rules', path.join(dir, 't.yml')], { encoding: 'utf8' }).status).toBe(0);
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'core/main.ts'), 'alerts', 'draw'], { cwd: ROOT, encoding: 'utf8' });
+    expect([bad.status, bad.stderr.trim()]).toEqual([2, 'parley alerts: invalid configuration:\n  - unknown alerts subcommand "draw"']);
+  });
+
   it('render each condition as PromQL from the definition', () => {
     expect(conditionQL(ALERTS.find((a) => a.name === 'ParleyDeliveryLatencyHigh')!))
       .toBe('histogram_quantile(0.99, sum by (le) (rate(parley_delivery_latency_seconds_bucket[5m]))) > 0.5');
