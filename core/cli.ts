@@ -11,6 +11,7 @@ import { KEYS_HELP, keysCommand } from './keys-cli.ts';
 import { FLAGS_HELP, flagsCommand } from './flags/cli.ts';
 import { LOAD_HELP, load } from '../loadtest/cli.ts';
 import { PROFILE_HELP, profileCommand } from '../loadtest/profile.ts';
+import { NIGHTLY_HELP, nightly } from '../nightly/cli.ts';
 
 type Command = { summary: string; help: string; run: (argv: string[]) => Promise<number> };
 
@@ -38,6 +39,7 @@ the one generated in the data dir). Default lifetime: --token-ttl-sec (86400).`,
   alerts: { summary: 'render the alert definitions as Prometheus rules, or list them', help: ALERTS_HELP, run: alertsCommand },
   load: { summary: 'drive simulated users against a node; thresholds gate the exit code', help: LOAD_HELP, run: load },
   profile: { summary: 'profile a fresh node (clinic or --cpu-prof) while a scenario drives it', help: PROFILE_HELP, run: profileCommand },
+  nightly: { summary: 'build, deploy and load two refs interleaved, compare, publish the report and gate the release', help: NIGHTLY_HELP, run: (argv) => nightly(argv) },
   keys: { summary: 'rotate the roster-note encryption key, re-encrypt old notes, list keys', help: KEYS_HELP, run: keysCommand },
 };
 

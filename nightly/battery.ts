@@ -1,0 +1,166 @@
+/**
+ * Runs a battery between two targets: blocks of A B B A runs (alternating with B A A B), a fresh
+ * server per run when the targets are builds, `parley load` pinned away from the server, server
+ * figures scraped during each run. Runs whose generator fell behind or whose machine was starved
+ * are discarded and redone; a target that cannot be served is an infrastructure failure.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseResult, type LoadResult } from '../loadtest/result.ts';
+import type { Battery, BatteryScenario } from './batteries.ts';
+import { compareBattery, type CompareOptions, type Row, type Sample } from './compare.ts';
+import { pinPrefix, type Target } from './deploy.ts';
+import type { RunRecord } from './history.ts';
+import { METRIC_SPECS } from './metrics.ts';
+import { adaptiveSession, blockOrder, type Side } from './session.ts';
+import { watchRun } from './watch.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A side of the comparison: how to get a server for one run. */
+export interface Provider {
+  /** A fresh server (or the long-running environment) for one run, and how to release it. */
+  acquire(): Promise<Target & { release(): Promise<void> }>;
+}
+
+export class InfrastructureError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InfrastructureError';
+  }
+}
+
+export interface BatteryOptions {
+  battery: Battery;
+  providers: Record<Side, Provider>;
+  secret: string;
+  /** Directory for the per-run result files. */
+  runsDir: string;
+  compare: CompareOptions;
+  /** CPU of the load generator (servers use another). */
+  generatorCpu: number;
+  log: (line: string) => void;
+  /** Load average (1 min) per CPU above which a run counts as starved; unset: recorded, not checked. */
+  maxLoadPerCpu?: number;
+}
+
+export interface BatteryOutcome {
+  runs: RunRecord[];
+  discarded: { side: string; scenario: string; reason: string }[];
+  rows: Row[];
+  blocks: number;
+}
+
+/** The harness's own CLI: the same generator drives both sides. */
+function selfCommand(): string[] {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return fromSource ? [process.execPath, '--import', 'tsx', path.join(ROOT, 'core/main.ts')] : [process.execPath, path.join(ROOT, 'bin/parley.js')];
+}
+
+/** Runs `parley load` once; resolves the parsed result file. */
+export function runLoad(sc: BatteryScenario, target: Target, secret: string, out: string, cpu: number): Promise<{ code: number; result?: LoadResult; output: string }> {
+  const argv = [...pinPrefix(cpu), ...selfCommand(), 'load', sc.scenario, '--target', target.wsUrl, '--workers', '1', '--quiet', '--out', out, ...sc.args];
+  return new Promise((resolve) => {
+    execFile(argv[0]!, argv.slice(1), { cwd: ROOT, env: { ...process.env, PARLEY_SECRET: secret }, maxBuffer: 16 << 20, timeout: 10 * 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      let result: LoadResult | undefined;
+      try { result = parseResult(fs.readFileSync(out, 'utf8'), out); } catch { result = undefined; }
+      resolve({ code, result, output: `${stdout}${stderr}`.slice(-3000) });
+    });
+  });
+}
+
+/** The run's client-side figures, keyed like METRIC_SPECS. */
+export function clientMetrics(r: LoadResult): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const spec of METRIC_SPECS) {
+    const [metric, stat] = spec.key.split('.') as [string, string | undefined];
+    const m = r.metrics[metric];
+    if (m && stat && stat in m.summary && m.summary.count > 0) out[spec.key] = m.summary[stat as 'p50'];
+  }
+  const seconds = Number(r.options.durationMs ?? r.durationMs) / 1000;
+  if (seconds > 0) out.acked_per_s = (r.counters.acked ?? 0) / seconds;
+  return out;
+}
+
+function stealTicks(): number[] {
+  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return cpu;
+}
+
+/** Runs the battery adaptively and compares; throws InfrastructureError when runs cannot be made. */
+export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> {
+  const { battery, log } = opts;
+  const runs: RunRecord[] = [];
+  const discarded: BatteryOutcome['discarded'] = [];
+  const maxLoad = (opts.maxLoadPerCpu ?? Infinity) * os.cpus().length;
+  fs.mkdirSync(opts.runsDir, { recursive: true });
+
+  const oneRun = async (side: Side, sc: BatteryScenario, block: number): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > battery.maxRedos) throw new InfrastructureError(`${sc.name} on ${side}: no healthy run after ${attempt} attempts (last: ${discarded.at(-1)?.reason ?? 'unknown'})`);
+      const file = path.join(opts.runsDir, `${String(runs.length).padStart(3, '0')}-${side}-${sc.name}${attempt ? `-redo${attempt}` : ''}.json`);
+      let target;
+      try {
+        target = await opts.providers[side].acquire();
+      } catch (err) {
+        throw new InfrastructureError(`deploying ${side} failed: ${(err as Error).message}`);
+      }
+      const started = new Date();
+      const stat0 = stealTicks();
+      let reason: string | undefined;
+      let record: RunRecord | undefined;
+      try {
+        const { result, code, server } = await watchRun(target, (t) => runLoad(sc, t, opts.secret, file, opts.generatorCpu));
+        const stat1 = stealTicks();
+        const total = stat1.reduce((s, v, i) => s + v - (stat0[i] ?? 0), 0);
+        const steal = total > 0 ? (100 * ((stat1[7] ?? 0) - (stat0[7] ?? 0))) / total : 0;
+        const load1 = os.loadavg()[0]!;
+        if (!result) reason = `parley load exited ${code} without a result file`;
+        else if (code === 98 || result.exitCode === 98) reason = `load infrastructure failure: ${result.exitReason}`;
+        else if (!result.validity.valid) reason = `generator unhealthy: ${result.validity.reasons.join('; ')}`;
+        else if (steal > 10) reason = `machine starved: ${steal.toFixed(1)}% steal`;
+        else if (load1 > maxLoad) reason = `machine starved: load average ${load1.toFixed(2)} > ${maxLoad}`;
+        if (result && !reason) {
+          const w = result.health.workers;
+          record = {
+            side, scenario: sc.name, block, index: runs.length, startedAt: started.toISOString(), durationMs: result.durationMs,
+            metrics: { ...clientMetrics(result), ...server },
+            health: { scheduleLagP99Ms: Math.max(0, ...w.map((x) => x.scheduleLagP99Ms)), generatorCpuPercent: Math.max(0, ...w.map((x) => x.cpuPercent)), loadavg1: load1, stealPercent: steal },
+          };
+        }
+      } finally {
+        await target.release();
+      }
+      if (record) {
+        runs.push(record);
+        log(`  block ${block + 1} ${side.padEnd(4)} ${sc.name}: ${Object.entries(record.metrics).filter(([k]) => /p50|cpu/.test(k)).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ')}`);
+        return;
+      }
+      discarded.push({ side, scenario: sc.name, reason: reason! });
+      log(`  block ${block + 1} ${side} ${sc.name}: discarded (${reason}); redoing`);
+    }
+  };
+
+  const runBlock = async (block: number) => {
+    for (const side of blockOrder(block)) for (const sc of battery.scenarios) await oneRun(side, sc, block);
+  };
+  const evaluate = (): Row[] => {
+    const samples: Sample[] = [];
+    for (const sc of battery.scenarios) for (const spec of METRIC_SPECS) {
+      const pick = (side: Side) => runs.filter((r) => r.scenario === sc.name && r.side === side && spec.key in r.metrics).map((r) => r.metrics[spec.key]!);
+      const base = pick('base');
+      const head = pick('head');
+      if (base.length || head.length) samples.push({ scenario: sc.name, spec, base, head });
+    }
+    return compareBattery(samples, opts.compare);
+  };
+  const { rows, blocks } = await adaptiveSession(battery.plan, runBlock, evaluate, (b, rows) => {
+    const open = rows.filter((r) => r.gate && r.verdict === 'inconclusive').map((r) => `${r.scenario} ${r.metric}`);
+    log(`after ${b} block(s): ${rows.filter((r) => r.verdict === 'regression').length} regression(s)${open.length ? `, inconclusive: ${open.join(', ')}` : ''}`);
+  });
+  return { runs, discarded, rows, blocks };
+}

@@ -1,0 +1,247 @@
+/**
+ * `parley nightly`: build base and head, deploy, run the battery interleaved, compare, record the
+ * night in the history, publish and gate. Registered in core/cli.ts; the exit code is the gate's.
+ */
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, parseArgs } from '../core/config.ts';
+import { BATTERIES } from './batteries.ts';
+import { InfrastructureError, runBattery, type Provider } from './battery.ts';
+import { BuildError, buildRef, type Build } from './build.ts';
+import { calibrate, loadThresholds, saveCalibration } from './calibrate.ts';
+import { changePoints } from './changepoint.ts';
+import type { Row } from './compare.ts';
+import { deploy, pinPrefix, Teardown, waitReady } from './deploy.ts';
+import { decideGate, GATE_EXIT, loadWaivers } from './gate.ts';
+import { appendNight, previousBuild, readHistory, type BuildRef, type NightRecord } from './history.ts';
+import { publish } from './publish.ts';
+import type { Trend } from './report.ts';
+
+export const NIGHTLY_HELP = `usage: parley nightly [--base <ref>] [--head <ref>] [--battery smoke|nightly] [--out <dir>] [options]
+       parley nightly --base-url ws://a/ws --base-ops-url http://a:9464 --head-url ws://b/ws --head-ops-url http://b:9464 --secret S
+
+Builds each ref in its own git worktree (cached by commit and lockfile hash), starts a fresh server
+per run on loopback (pinned with taskset), runs the battery interleaved A B B A, compares every
+scenario x metric (ratio of medians, bootstrap CI, exact Mann-Whitney U, Cliff's delta, BH, MDE),
+appends the night to <out>/history.jsonl, writes <out>/nights/<id>/{report.html,summary.md,result.json}
+and <out>/index.html, delivers email/webhook, and exits with the gate's code.
+
+refs:
+  --base REF            default: the head of the previous built night in the history
+  --head REF            default: HEAD
+  --repo DIR            git repository to build from (default: the current directory)
+  --cache DIR           worktrees and dependencies (default: <out>/cache)
+  --deps-from DIR       reuse DIR/node_modules when its lockfile matches (default: --repo)
+running environments instead of builds (skips build and deploy; same compare, history, publish, gate):
+  --base-url, --head-url           WebSocket URLs of the two environments
+  --base-ops-url, --head-ops-url   their ops ports (/readyz, /metrics)
+  --secret S            token secret of both environments (default: $PARLEY_SECRET)
+battery and statistics:
+  --battery NAME        ${Object.values(BATTERIES).map((b) => `${b.name}: ${b.description}`).join('\n                        ')}
+  --blocks N            blocks before the first comparison (default: the battery's)
+  --max-blocks N        cap on blocks when verdicts stay inconclusive (default: the battery's)
+  --alpha A             false discovery rate across the battery (default 0.05)
+  --calibrate           after an A/A night (--base X --head X), store thresholds from all A/A nights
+  --waivers FILE        reviewed waivers (default: nightly/waivers.json in the repo)
+  --head-env K=V,...    extra server settings for head runs (e.g. PARLEY_FAULT_DELAY_MS=5)
+output and delivery:
+  --out DIR             default ./nightly-out
+  --smtp-url URL        send the summary by SMTP (default $PARLEY_SMTP_URL); otherwise summary.eml is written
+  --email-to A  --email-from A
+  --webhook-url URL     Slack-compatible webhook (default $PARLEY_NIGHTLY_WEBHOOK)
+
+exit codes: ${GATE_EXIT.pass} pass, ${GATE_EXIT.regression} regression, ${GATE_EXIT.inconclusive} inconclusive (noisy; a human decides),
+            ${GATE_EXIT.infrastructure} infrastructure failure (build, deploy, load generator, interrupted), ${GATE_EXIT.usage} usage error`;
+
+const FLAGS = new Set(['base', 'head', 'repo', 'cache', 'base-url', 'head-url', 'base-ops-url', 'head-ops-url', 'secret', 'battery', 'blocks', 'max-blocks',
+  'alpha', 'calibrate', 'waivers', 'head-env', 'deps-from', 'out', 'smtp-url', 'email-to', 'email-from', 'webhook-url', 'resamples']);
+
+interface Args {
+  battery: (typeof BATTERIES)[string];
+  out: string;
+  repo: string;
+  cache: string;
+  alpha: number;
+  resamples: number;
+  url?: { base: string; head: string; baseOps: string; headOps: string; secret: string };
+  headEnv: Record<string, string>;
+}
+
+function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
+  const { flags, rest } = parseArgs(argv);
+  const problems: string[] = [];
+  if (rest.length) problems.push(`unexpected argument "${rest[0]}"`);
+  for (const f of flags.keys()) if (!FLAGS.has(f)) problems.push(`unknown flag --${f} (see parley nightly --help)`);
+  const batteryName = flags.get('battery') ?? 'nightly';
+  const battery = BATTERIES[batteryName];
+  if (!battery) problems.push(`--battery must be one of ${Object.keys(BATTERIES).join(', ')}, got "${batteryName}"`);
+  const int = (name: string, min: number, max: number): number | undefined => {
+    const v = flags.get(name);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) { problems.push(`--${name} must be an integer in [${min}, ${max}], got "${v}"`); return undefined; }
+    return n;
+  };
+  const blocks = int('blocks', 1, 50);
+  const maxBlocks = int('max-blocks', 1, 100);
+  const resamples = int('resamples', 100, 1_000_000) ?? 10_000;
+  const alpha = Number(flags.get('alpha') ?? 0.05);
+  if (!(alpha > 0 && alpha < 0.5)) problems.push(`--alpha must be in (0, 0.5), got "${flags.get('alpha')}"`);
+  const urlFlags = ['base-url', 'head-url', 'base-ops-url', 'head-ops-url'];
+  const urlMode = urlFlags.some((f) => flags.has(f));
+  let url: Args['url'];
+  if (urlMode) {
+    for (const f of urlFlags) if (!flags.has(f)) problems.push(`--${f} is required when comparing running environments`);
+    if (flags.has('base') || flags.has('head')) problems.push('--base/--head (refs) and --base-url/--head-url (environments) exclude each other');
+    const secret = flags.get('secret') ?? process.env.PARLEY_SECRET;
+    if (!secret) problems.push('--secret (or PARLEY_SECRET) is required to mint tokens for running environments');
+    for (const f of urlFlags) {
+      const v = flags.get(f);
+      if (v && !/^(wss?|https?):\/\//.test(v)) problems.push(`--${f} must be a ws:// or http:// URL, got "${v}"`);
+    }
+    url = { base: flags.get('base-url')!, head: flags.get('head-url')!, baseOps: flags.get('base-ops-url')!, headOps: flags.get('head-ops-url')!, secret: secret! };
+  }
+  const headEnv: Record<string, string> = {};
+  for (const pair of (flags.get('head-env') ?? '').split(',').filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    if (eq < 1 || !pair.startsWith('PARLEY_')) problems.push(`--head-env expects PARLEY_NAME=value pairs, got "${pair}"`);
+    else headEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const out = path.resolve(flags.get('out') ?? 'nightly-out');
+  const plan = { initialBlocks: blocks ?? battery!.plan.initialBlocks, maxBlocks: Math.max(maxBlocks ?? battery!.plan.maxBlocks, blocks ?? 0) };
+  return {
+    flags,
+    args: {
+      battery: { ...battery!, plan }, out, repo: path.resolve(flags.get('repo') ?? '.'), cache: path.resolve(flags.get('cache') ?? path.join(out, 'cache')),
+      alpha, resamples, url, headEnv,
+    },
+  };
+}
+
+function environment(pinned: boolean): Record<string, string | number> {
+  let kernel = os.release();
+  try { kernel = execFileSync('uname', ['-srm']).toString().trim(); } catch { /* os.release is enough */ }
+  return {
+    host: os.hostname(), node: process.version, kernel, cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.cpus().length,
+    memoryGb: Math.round(os.totalmem() / 2 ** 30), loadavg: os.loadavg().map((v) => v.toFixed(2)).join(' '),
+    pinning: pinned ? 'server on CPU 1, load generator on CPU 0 (taskset)' : 'none (one CPU or no taskset)',
+  };
+}
+
+/** Head medians of recent built nights (same battery, not A/A) with their change points. */
+export function trendsOf(nights: readonly NightRecord[], rows: readonly Row[], last = 30): Trend[] {
+  const series = nights.filter((n) => !n.aa && n.gate.status !== 'infrastructure').slice(-last);
+  return rows.map((r) => {
+    const points = series.flatMap((n) => {
+      const x = n.rows.find((y) => y.scenario === r.scenario && y.metric === r.metric);
+      return x && Number.isFinite(x.headMedian) && x.headMedian !== null ? [{ night: n.id, commit: n.head.commit, value: x.headMedian }] : [];
+    });
+    const cps = changePoints(points.map((p) => p.value), { minMagnitude: r.threshold }).map((c) => ({ ...c, commit: points[c.index]!.commit, night: points[c.index]!.night }));
+    return { scenario: r.scenario, metric: r.metric, unit: r.unit, points, changePoints: cps };
+  });
+}
+
+/** `parley nightly ...`; returns the gate's exit code. */
+export async function nightly(argv: string[], log: (line: string) => void = (l) => console.error(l)): Promise<number> {
+  const { args, flags } = parse(argv);
+  const history = readHistory(args.out);
+  if (history.skipped) log(`history: skipped ${history.skipped} line(s) of another schema version`);
+  const waivers = loadWaivers(path.resolve(flags.get('waivers') ?? path.join(args.repo, 'nightly/waivers.json')));
+  const teardown = new Teardown();
+  const onSignal = (signal: string) => {
+    log(`${signal}: stopping servers`);
+    void teardown.run().finally(() => process.exit(GATE_EXIT.infrastructure));
+  };
+  const sigint = () => onSignal('SIGINT');
+  const sigterm = () => onSignal('SIGTERM');
+  process.once('SIGINT', sigint);
+  process.once('SIGTERM', sigterm);
+  const at = new Date();
+  const id = at.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
+  const pinned = pinPrefix(1).length > 0;
+  let base: BuildRef = { ref: 'base', commit: 'unknown' };
+  let head: BuildRef = { ref: 'head', commit: 'unknown' };
+  const builds: Build[] = [];
+  let infra: string | undefined;
+  let outcome: Awaited<ReturnType<typeof runBattery>> = { runs: [], discarded: [], rows: [], blocks: 0 };
+  try {
+    let providers: Record<'base' | 'head', Provider>;
+    let secret: string;
+    if (args.url) {
+      const u = args.url;
+      secret = u.secret;
+      base = { ref: u.base, commit: u.base };
+      head = { ref: u.head, commit: u.head };
+      const remote = (wsUrl: string, opsUrl: string): Provider => ({
+        acquire: async () => { await waitReady(opsUrl, 30_000); return { wsUrl, opsUrl, release: async () => {} }; },
+      });
+      providers = { base: remote(u.base, u.baseOps), head: remote(u.head, u.headOps) };
+    } else {
+      const baseRef = flags.get('base') ?? previousBuild(history.nights)?.commit;
+      if (!baseRef) throw new ConfigError(['--base is required: the history in --out has no previous build yet']);
+      const headRef = flags.get('head') ?? 'HEAD';
+      for (const [side, ref] of [['base', baseRef], ['head', headRef]] as const) {
+        const b = await buildRef(ref, { repo: args.repo, cacheDir: args.cache, depsFrom: path.resolve(flags.get('deps-from') ?? args.repo), log });
+        builds.push(b);
+        if (side === 'base') base = { ref, commit: b.commit, subject: b.subject };
+        else head = { ref, commit: b.commit, subject: b.subject };
+      }
+      secret = randomBytes(24).toString('base64url');
+      const local = (b: Build, env: Record<string, string>): Provider => ({
+        acquire: async () => {
+          const d = await deploy({ buildDir: b.dir, secret, cpu: 1, teardown, env });
+          return { wsUrl: d.wsUrl, opsUrl: d.opsUrl, pid: d.pid, release: d.stop };
+        },
+      });
+      providers = { base: local(builds[0]!, {}), head: local(builds[1]!, args.headEnv) };
+    }
+    log(`battery ${args.battery.name}: ${base.commit.slice(0, 10)} → ${head.commit.slice(0, 10)}`);
+    outcome = await runBattery({
+      battery: args.battery, providers, secret, runsDir: path.join(args.out, 'nights', id, 'runs'), generatorCpu: 0, log,
+      compare: { alpha: args.alpha, resamples: args.resamples, seed: `${base.commit}|${head.commit}`, calibrated: loadThresholds(args.out) },
+    });
+  } catch (err) {
+    if (!(err instanceof BuildError || err instanceof InfrastructureError)) throw err;
+    infra = err.message;
+    log(`infrastructure failure: ${infra}`);
+  } finally {
+    await teardown.run();
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+  }
+  const aa = !args.url && base.commit === head.commit && Object.keys(args.headEnv).length === 0;
+  const gate = decideGate(outcome.rows, waivers, at.toISOString().slice(0, 10), infra);
+  const night: NightRecord = {
+    schemaVersion: 1, id, at: at.toISOString(), battery: args.battery.name, mode: args.url ? 'url' : 'build', aa, base, head, blocks: outcome.blocks,
+    runs: outcome.runs, discarded: outcome.discarded, rows: outcome.rows, gate: { status: gate.status, exitCode: gate.exitCode, reasons: gate.reasons },
+    environment: { ...environment(pinned), ...(Object.keys(args.headEnv).length ? { headEnv: JSON.stringify(args.headEnv) } : {}) },
+  };
+  appendNight(args.out, night);
+  const all = [...history.nights, night];
+  if (flags.get('calibrate') === 'true') {
+    if (!aa) log('--calibrate: this night was not A/A (base and head differ); thresholds left as they were');
+    else {
+      const cal = calibrate(all);
+      saveCalibration(args.out, cal);
+      log(`calibrated ${Object.keys(cal.metrics).length} metric(s) from ${cal.sessions} A/A night(s)`);
+    }
+  }
+  const aaNights = all.filter((n) => n.aa && n.gate.status !== 'infrastructure');
+  const published = await publish(args.out, {
+    night, gate, trends: trendsOf(all, outcome.rows),
+    aaAlarms: { alarms: aaNights.filter((n) => n.rows.some((r) => r.verdict === 'regression')).length, sessions: aaNights.length },
+    builds: builds.map((b, i) => ({ side: i ? 'head' : 'base', ref: b.ref, commit: b.commit, subject: b.subject, cached: b.cached, warnings: b.warnings, buildMs: b.buildMs })),
+  }, all, {
+    smtpUrl: flags.get('smtp-url') ?? process.env.PARLEY_SMTP_URL, emailTo: flags.get('email-to'), emailFrom: flags.get('email-from'),
+    webhookUrl: flags.get('webhook-url') ?? process.env.PARLEY_NIGHTLY_WEBHOOK,
+  });
+  for (const w of published.warnings) log(`warning: ${w}`);
+  for (const r of outcome.rows) {
+    log(`${r.scenario.padEnd(8)} ${r.metric.padEnd(28)} ${r.verdict.padEnd(12)} change ${((r.ratio - 1) * 100).toFixed(1).padStart(6)}%  MDE ${Number.isFinite(r.mde) ? `${(r.mde * 100).toFixed(1)}%` : 'n/a'}`);
+  }
+  console.log(`${gate.status} (exit ${gate.exitCode}); report ${published.report}`);
+  return gate.exitCode;
+}

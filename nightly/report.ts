@@ -1,0 +1,121 @@
+/**
+ * The night's report: one self-contained report.html (inline CSS and SVG, no script, no external
+ * request), summary.md (the email / PR-comment text) and the machine-readable result.json.
+ */
+import { badness, type Row } from './compare.ts';
+import { dotPlot, esc, trendChart } from './charts.ts';
+import type { ChangePoint } from './changepoint.ts';
+import { fmtPct, type GateResult } from './gate.ts';
+import type { NightRecord } from './history.ts';
+
+export interface Trend {
+  scenario: string;
+  metric: string;
+  unit: string;
+  points: { night: string; commit: string; value: number }[];
+  changePoints: (ChangePoint & { commit: string; night: string })[];
+}
+
+export interface ReportInput {
+  night: NightRecord;
+  gate: GateResult;
+  trends: Trend[];
+  /** A/A nights in the history with any regression, over A/A nights (the observed false-alarm rate). */
+  aaAlarms: { alarms: number; sessions: number };
+  builds: { side: string; ref: string; commit: string; subject?: string; cached?: boolean; warnings?: string[]; buildMs?: number }[];
+}
+
+const STATUS_TEXT: Record<GateResult['status'], string> = {
+  pass: 'PASS: no regression',
+  regression: 'REGRESSION',
+  inconclusive: 'INCONCLUSIVE: too noisy to decide',
+  infrastructure: 'INFRASTRUCTURE FAILURE',
+};
+
+const num = (v: number, digits = 3) => (Number.isFinite(v) ? Number(v.toPrecision(digits)).toString() : 'n/a');
+const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : 'not reachable');
+
+function rowHtml(r: Row): string {
+  const cls = r.verdict;
+  const worse = badness(r.ratio, r.better);
+  return `<tr class="${cls}"><td>${esc(r.scenario)}</td><td>${esc(r.label)}${r.gate ? ' <span class="tag">gate</span>' : ''}<br><code>${esc(r.metric)}</code></td>`
+    + `<td>${num(r.baseMedian)} ${esc(r.unit)}</td><td>${num(r.headMedian)} ${esc(r.unit)}</td><td title="${worse > 1 ? 'worse' : 'better or equal'}">${fmtPct(r.ratio)}</td>`
+    + `<td>${fmtPct(r.ci.lo)} .. ${fmtPct(r.ci.hi)}</td><td>${num(r.p, 2)}</td><td>${num(r.q, 2)}</td><td>${num(r.cliffsDelta, 2)}</td>`
+    + `<td>${r.nBase}/${r.nHead}</td><td>${pct(r.threshold)}</td><td>${pct(r.mde)}</td><td><b>${r.verdict}</b></td></tr>`;
+}
+
+const TABLE_HEAD = '<tr><th>scenario</th><th>metric</th><th>base median</th><th>head median</th><th>change</th><th>95% CI</th><th>p (MWU)</th><th>q (BH)</th><th>Cliff δ</th><th>runs</th><th>threshold</th><th>MDE</th><th>verdict</th></tr>';
+
+const CSS = `body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#222}
+.banner{padding:14px 18px;border-radius:6px;color:#fff;font-size:20px;font-weight:600}
+.banner.pass{background:#2e7d32}.banner.regression{background:#c62828}.banner.inconclusive{background:#ef6c00}.banner.infrastructure{background:#6a1b9a}
+table{border-collapse:collapse;width:100%;margin:8px 0 20px}th,td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;font-size:13px}
+tr.regression td{background:#ffebee}tr.improvement td{background:#e8f5e9}tr.inconclusive td{background:#fff8e1}tr.missing td{color:#888}
+.tag{font-size:10px;background:#37474f;color:#fff;border-radius:3px;padding:0 4px}code{font-size:11px;color:#555}
+.charts{display:flex;flex-wrap:wrap;gap:12px}.charts figure{margin:0;border:1px solid #eee;padding:6px}figcaption{font-size:12px}
+svg .base{fill:#1565c0}svg .head{fill:#e65100}svg .median{stroke:#333;stroke-width:1.5}svg .trend{fill:none;stroke:#e65100;stroke-width:1.5}
+svg .change{stroke:#c62828;stroke-dasharray:4 3}svg .axis,svg .label{font-size:10px;fill:#555}ul.reasons{margin:6px 0}`;
+
+/** The whole report page. */
+export function renderReport(input: ReportInput): string {
+  const { night, gate } = input;
+  const gating = night.rows.filter((r) => r.gate || r.verdict === 'regression');
+  const dots = night.rows.filter((r) => r.verdict !== 'missing').map((r) => {
+    const pick = (side: string) => night.runs.filter((x) => x.scenario === r.scenario && x.side === side && r.metric in x.metrics).map((x) => x.metrics[r.metric]!);
+    return `<figure>${dotPlot(pick('base'), pick('head'), r.unit, `${r.scenario} ${r.label}`)}<figcaption>${esc(r.scenario)}: ${esc(r.label)} (${fmtPct(r.ratio)}, ${r.verdict})</figcaption></figure>`;
+  }).join('');
+  const trends = input.trends.filter((t) => t.points.length >= 2).map((t) => {
+    const at = t.changePoints.map((c) => c.index);
+    const notes = t.changePoints.map((c) => `change ${fmtPct(c.ratio)} first seen at ${esc(c.commit.slice(0, 10))} (night ${esc(c.night)}, p=${num(c.p, 2)})`).join('; ');
+    return `<figure>${trendChart(t.points.map((p) => ({ label: p.commit.slice(0, 7), value: p.value })), at, t.unit, `${t.scenario} ${t.metric} trend`)}<figcaption>${esc(t.scenario)} ${esc(t.metric)}${notes ? `<br>${notes}` : ''}</figcaption></figure>`;
+  }).join('');
+  const health = night.runs.map((r) => `<tr><td>${r.index}</td><td>${r.block + 1}</td><td>${r.side}</td><td>${esc(r.scenario)}</td><td>${esc(r.startedAt)}</td><td>${num(r.health.scheduleLagP99Ms ?? NaN)}</td><td>${num(r.health.generatorCpuPercent ?? NaN)}</td><td>${num(r.health.loadavg1)}</td><td>${num(r.health.stealPercent ?? NaN, 2)}</td></tr>`).join('');
+  const env = Object.entries(night.environment).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`).join('');
+  const builds = input.builds.map((b) => `<tr><th>${b.side}</th><td>${esc(b.ref)}</td><td><code>${esc(b.commit)}</code></td><td>${esc(b.subject ?? '')}</td><td>${b.cached === undefined ? '' : b.cached ? 'cached' : `built in ${((b.buildMs ?? 0) / 1000).toFixed(1)} s`}${b.warnings?.length ? `<br>${esc(b.warnings.join('; '))}` : ''}</td></tr>`).join('');
+  const reasons = gate.reasons.length ? `<ul class="reasons">${gate.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>` : '';
+  const waived = gate.waived.length ? `<h2>Waived regressions</h2><ul>${gate.waived.map((w) => `<li>${esc(w.scenario)} ${esc(w.metric)}: ${esc(w.reason)}</li>`).join('')}</ul>` : '';
+  const expired = gate.expiredWaivers.length ? `<p><b>Expired waivers</b> (renew or delete): ${gate.expiredWaivers.map((w) => `${esc(w.scenario)} ${esc(w.metric)} (expired ${esc(w.expires)})`).join(', ')}</p>` : '';
+  const discarded = night.discarded.length ? `<h3>Discarded runs (redone)</h3><ul>${night.discarded.map((d) => `<li>${esc(d.side)} ${esc(d.scenario)}: ${esc(d.reason)}</li>`).join('')}</ul>` : '<p>No run was discarded.</p>';
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>parley nightly ${esc(night.id)}: ${gate.status}</title><style>${CSS}</style></head>
+<body>
+<div class="banner ${gate.status}">${STATUS_TEXT[gate.status]} · exit ${gate.exitCode} · ${esc(night.base.commit.slice(0, 10))} → ${esc(night.head.commit.slice(0, 10))}</div>
+${reasons}
+<p>Battery <b>${esc(night.battery)}</b>, ${night.blocks} block(s) of A B B A, ${night.runs.length} runs kept, ${night.discarded.length} discarded; ${esc(night.at)}${night.aa ? '; <b>A/A session</b> (same build on both sides)' : ''}. Observed A/A false-alarm rate in the history: ${input.aaAlarms.alarms}/${input.aaAlarms.sessions}.</p>
+<h2>Builds</h2><table>${builds}</table>
+<h2>Gate</h2><table>${TABLE_HEAD}${gating.map(rowHtml).join('')}</table>
+${waived}${expired}
+<h2>Every metric</h2><table>${TABLE_HEAD}${night.rows.map(rowHtml).join('')}</table>
+<p>Change = ratio of medians head/base − 1; interval: seeded percentile bootstrap; p: exact Mann-Whitney U (two-sided); q: Benjamini-Hochberg over the battery; MDE: smallest change called a regression with 80% power at these run counts and noise.</p>
+<h2>Runs</h2><div class="charts">${dots}</div>
+<h2>Trends over recent nights</h2>${trends ? `<div class="charts">${trends}</div>` : '<p>Not enough nights in the history yet.</p>'}
+<h2>Environment and generator health</h2><table>${env}</table>
+<table><tr><th>run</th><th>block</th><th>side</th><th>scenario</th><th>started</th><th>schedule lag p99 (ms)</th><th>generator CPU %</th><th>load avg</th><th>steal %</th></tr>${health}</table>
+${discarded}
+</body></html>
+`;
+}
+
+/** The email / PR-comment text. */
+export function renderSummary(input: ReportInput, reportLink = 'report.html'): string {
+  const { night, gate } = input;
+  const interesting = night.rows.filter((r) => r.gate || r.verdict === 'regression' || r.verdict === 'improvement');
+  const lines = [
+    `## parley nightly ${night.id}: ${STATUS_TEXT[gate.status]} (exit ${gate.exitCode})`,
+    '',
+    `${night.battery} battery, ${night.base.ref} \`${night.base.commit.slice(0, 10)}\` → ${night.head.ref} \`${night.head.commit.slice(0, 10)}\`${night.head.subject ? ` (${night.head.subject})` : ''}; ${night.runs.length} runs kept, ${night.discarded.length} discarded.`,
+    '',
+    ...gate.reasons.map((r) => `- ${r}`),
+    ...(gate.reasons.length ? [''] : []),
+    '| scenario | metric | base | head | change | 95% CI | q | MDE | verdict |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...interesting.map((r) => `| ${r.scenario} | ${r.metric}${r.gate ? ' (gate)' : ''} | ${num(r.baseMedian)} | ${num(r.headMedian)} | ${fmtPct(r.ratio)} | ${fmtPct(r.ci.lo)}..${fmtPct(r.ci.hi)} | ${num(r.q, 2)} | ${pct(r.mde)} | **${r.verdict}** |`),
+    '',
+  ];
+  const creeping = input.trends.flatMap((t) => t.changePoints.map((c) => `- ${t.scenario} ${t.metric}: ${fmtPct(c.ratio)} since \`${c.commit.slice(0, 10)}\` (night ${c.night})`));
+  if (creeping.length) lines.push('Change points in the history:', ...creeping, '');
+  if (gate.waived.length) lines.push(`Waived: ${gate.waived.map((w) => `${w.scenario} ${w.metric} (${w.reason})`).join('; ')}`, '');
+  lines.push(`Full report: ${reportLink}`, '');
+  return lines.join('\n');
+}

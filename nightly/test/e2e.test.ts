@@ -1,0 +1,53 @@
+/**
+ * End to end: a temporary clone of this repository at HEAD plus one real commit that turns on the
+ * fault-injection knob (faultDelayMs 15 ms per send), both built through the real build step (git
+ * worktrees, shared dependencies, tsc), deployed on loopback and loaded by `parley load` through
+ * the smoke battery. The slowed build must be reported as a regression on the affected latency
+ * metrics; the same build against itself must not report any regression.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+import { ROOT } from '../../core/test/helpers.ts';
+import { nightly } from '../cli.ts';
+import { readHistory } from '../history.ts';
+
+const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=nightly-test', '-c', 'user.email=nightly@localhost', ...args], { cwd, encoding: 'utf8' }).trim();
+
+it('reports a regression for a build with a real 15 ms send delay and none for a build against itself', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-e2e-'));
+  const repo = path.join(tmp, 'repo');
+  git(ROOT, 'clone', '--quiet', '--shared', ROOT, repo);
+  const config = path.join(repo, 'core/config.ts');
+  const knob = "faultDelayMs: { kind: 'int', default: 0,";
+  expect(fs.readFileSync(config, 'utf8')).toContain(knob);
+  fs.writeFileSync(config, fs.readFileSync(config, 'utf8').replace(knob, "faultDelayMs: { kind: 'int', default: 15,"));
+  git(repo, 'commit', '--quiet', '-am', 'slow every send by 15 ms');
+  const out = path.join(tmp, 'out');
+  const lines: string[] = [];
+  const common = ['--repo', repo, '--deps-from', ROOT, '--battery', 'smoke', '--out', out, '--waivers', path.join(tmp, 'none.json')];
+  try {
+    const slow = await nightly([...common, '--base', 'HEAD~1', '--head', 'HEAD'], (l) => lines.push(l));
+    const [night] = readHistory(out).nights;
+    const verdict = (metric: string) => night!.rows.find((r) => r.metric === metric)!.verdict;
+    expect({ exit: slow, status: night!.gate.status, ack: verdict('ack_ms.p50'), deliver: verdict('deliver_ms.p50') })
+      .toEqual({ exit: 1, status: 'regression', ack: 'regression', deliver: 'regression' });
+    expect(night!.rows.find((r) => r.metric === 'ack_ms.p50')!.ratio).toBeGreaterThan(1.5);
+    expect(night!.runs.filter((r) => r.side === 'base').length).toBeGreaterThanOrEqual(6);
+    expect(fs.existsSync(path.join(out, 'nights', night!.id, 'report.html'))).toBe(true);
+
+    const same = await nightly([...common, '--base', 'HEAD~1', '--head', 'HEAD~1'], (l) => lines.push(l));
+    const aa = readHistory(out).nights[1]!;
+    expect(aa.aa).toBe(true);
+    expect(aa.rows.filter((r) => r.verdict === 'regression')).toEqual([]);
+    expect([0, 3]).toContain(same);
+  } catch (err) {
+    console.error(lines.join('\n'));
+    throw err;
+  } finally {
+    try { git(ROOT, 'worktree', 'prune'); } catch { /* the clone's worktrees live in the clone */ }
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}, 420_000);
