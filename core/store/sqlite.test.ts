@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from './sqlite.ts';
 import type { AppendItem } from './types.ts';
@@ -43,5 +46,35 @@ describe('SqliteStore group commit', () => {
     expect(again[0]).toMatchObject({ ok: true, dup: true, message: { seq: 1 } });
     const [later] = await store.append([item('same')]);
     expect(later).toMatchObject({ ok: true, dup: true, message: { seq: 1 } });
+  });
+});
+
+describe('SqliteStore with sync full on a file', () => {
+  const fileIn = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'parley-store-')), 'p.db');
+
+  it('reads no message before the flush of its commit completed, and every acked one after', async () => {
+    store = new SqliteStore({ file: fileIn(), sync: 'full' });
+    await store.ensureDirect('d:a:b', 'a', 'b');
+    const pending = store.append([item('c1'), item('c2')]);
+    // The commit runs on the turn's setImmediate; this one runs right after it, before any flush can finish.
+    await new Promise((r) => setImmediate(r));
+    expect(await store.after('d:a:b', 0, 10)).toEqual([]);
+    expect(await store.before('d:a:b', undefined, 10)).toEqual([]);
+    const acked = await pending;
+    expect(acked.map((r) => (r.ok ? r.message.seq : -1))).toEqual([1, 2]);
+    expect((await store.after('d:a:b', 0, 10)).map((m) => m.seq)).toEqual([1, 2]);
+    expect((await store.before('d:a:b', undefined, 10)).map((m) => m.seq)).toEqual([1, 2]);
+  });
+
+  it('keeps every acked message across a close and reopen, and continues the seq', async () => {
+    const file = fileIn();
+    store = new SqliteStore({ file, sync: 'full' });
+    await store.ensureDirect('d:a:b', 'a', 'b');
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store!.append([item(`c${i}`)])));
+    await store.close();
+    store = new SqliteStore({ file, sync: 'full' });
+    expect((await store.after('d:a:b', 0, 100)).map((m) => m.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    const [next] = await store.append([item('after-reopen')]);
+    expect(next).toMatchObject({ ok: true, message: { seq: 51 } });
   });
 });

@@ -9,12 +9,16 @@ import Database from 'better-sqlite3';
 import type { ChatId, ChatSummary, Message } from '../protocol.ts';
 import type { AppendItem, AppendResult, ChatInfo, CursorKind, Store } from './types.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { WalSync } from './walsync.ts';
 import { SqliteSocial } from './sqlite-social.ts';
 
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
   file: string;
-  /** 'full' fsyncs every commit (survives power loss); 'normal' survives process crashes. */
+  /**
+   * 'full': a write resolves once its commit is on disk (survives power loss); the flush runs in the
+   * thread pool beside the next batch (WalSync). 'normal' survives process crashes.
+   */
   sync?: 'full' | 'normal';
   /** Most write operations in one transaction. */
   batchMax?: number;
@@ -46,6 +50,9 @@ export class SqliteStore implements Store {
   readonly #lastSeq = new Map<ChatId, number>();
   /** Seqs as they were before the transaction in progress, for a rollback. */
   readonly #seqUndo = new Map<ChatId, number>();
+  readonly #wal: WalSync | undefined;
+  /** Last seq on disk of each chat with commits still being flushed: reads stop there. */
+  readonly #durable = new Map<ChatId, number>();
   readonly #stmt;
   readonly social: SqliteSocial;
 
@@ -59,6 +66,9 @@ export class SqliteStore implements Store {
     this.#batchMax = opts.batchMax ?? 512;
     this.#onCommit = opts.onCommit;
     migrate(this.#db);
+    // 'full' on a file: commits only write the WAL (NORMAL) and WalSync flushes it before anyone is told.
+    this.#wal = opts.sync !== 'normal' && opts.file !== ':memory:' ? WalSync.open(`${opts.file}-wal`) : undefined;
+    if (this.#wal) this.#db.pragma('synchronous = NORMAL');
     const db = this.#db;
     this.social = new SqliteSocial(db, (run) => this.#write(run));
     this.#stmt = {
@@ -72,7 +82,7 @@ export class SqliteStore implements Store {
       insertMessage: db.prepare('INSERT INTO messages(chat, seq, sender, cmid, body, ts) VALUES (?, ?, ?, ?, ?, ?)'),
       setLastSeq: db.prepare('UPDATE chats SET last_seq = ?, last_ts = ? WHERE id = ?'),
       senderCursors: db.prepare('UPDATE members SET read_seq = max(read_seq, ?), delivered_seq = max(delivered_seq, ?) WHERE chat = ? AND user = ?'),
-      after: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE chat = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      after: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE chat = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
       before: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE chat = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
       one: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE chat = ? AND seq = ?'),
       advanceRead: db.prepare('UPDATE members SET read_seq = max(read_seq, ?) WHERE chat = ? AND user = ? RETURNING read_seq').pluck(),
@@ -120,9 +130,28 @@ export class SqliteStore implements Store {
           continue;
         }
       }
-      this.#seqUndo.clear();
       this.#onCommit?.(batch.length, performance.now() - t0);
-      batch.forEach((w, i) => (results[i]!.ok ? w.resolve(results[i]!.v) : w.reject(results[i]!.v)));
+      const settle = () => batch.forEach((w, i) => (results[i]!.ok ? w.resolve(results[i]!.v) : w.reject(results[i]!.v)));
+      if (!this.#wal) {
+        this.#seqUndo.clear();
+        settle();
+        continue;
+      }
+      const committed: [ChatId, number][] = [];
+      for (const [chat, prior] of this.#seqUndo) {
+        if (!this.#durable.has(chat)) this.#durable.set(chat, prior);
+        committed.push([chat, this.#lastSeq.get(chat)!]);
+      }
+      this.#seqUndo.clear();
+      // Flushes complete in commit order, so callers still hear of commits in seq order.
+      this.#wal.afterFlush((err) => {
+        if (err) return batch.forEach((w) => w.reject(err));
+        for (const [chat, seq] of committed) {
+          if (seq >= this.#seqOf(chat)) this.#durable.delete(chat);
+          else this.#durable.set(chat, seq);
+        }
+        settle();
+      });
     }
   }
 
@@ -214,11 +243,12 @@ export class SqliteStore implements Store {
   }
 
   async after(chat: ChatId, after: number, limit: number): Promise<Message[]> {
-    return (this.#stmt.after.all(chat, after, limit) as MessageRow[]).map(toMessage);
+    return (this.#stmt.after.all(chat, after, this.#durable.get(chat) ?? Number.MAX_SAFE_INTEGER, limit) as MessageRow[]).map(toMessage);
   }
 
   async before(chat: ChatId, before: number | undefined, limit: number): Promise<Message[]> {
-    const rows = this.#stmt.before.all(chat, before ?? Number.MAX_SAFE_INTEGER, limit) as MessageRow[];
+    const below = Math.min(before ?? Number.MAX_SAFE_INTEGER, (this.#durable.get(chat) ?? Number.MAX_SAFE_INTEGER - 1) + 1);
+    const rows = this.#stmt.before.all(chat, below, limit) as MessageRow[];
     return rows.reverse().map(toMessage);
   }
 
@@ -242,8 +272,9 @@ export class SqliteStore implements Store {
     return new Map(rows.map((r) => [r.chat, r.delivered_seq]));
   }
 
+  /** Resolves when every write queued so far is committed and on disk. */
   flush(): Promise<void> {
-    if (!this.#queue.length) return Promise.resolve();
+    if (!this.#queue.length && !this.#wal) return Promise.resolve();
     return this.#write(() => undefined);
   }
 
@@ -251,6 +282,7 @@ export class SqliteStore implements Store {
     if (this.#closed) return;
     await this.flush();
     this.#closed = true;
+    await this.#wal?.close();
     this.#db.close();
   }
 }
