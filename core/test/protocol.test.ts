@@ -131,6 +131,19 @@ describe('decode: bad frames', () => {
     for (const [frame, field, message] of cases) expect(rejectOf(frame), frame).toEqual({ code: 'bad_field', id: undefined, field, message });
   });
 
+  it('rejects a sync naming more than maxSyncChats cursors, and accepts exactly that many', () => {
+    const cursors = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`r:${i.toString(16)}`, i]));
+    expect(decode(JSON.stringify({ op: 'sync', cursors: cursors(LIMITS.maxSyncChats) })).ok).toBe(true);
+    expect(rejectOf(JSON.stringify({ op: 'sync', id: 9, cursors: cursors(LIMITS.maxSyncChats + 1) }))).toEqual({ code: 'bad_field', id: 9, field: 'cursors', message: `"cursors" must be at most ${LIMITS.maxSyncChats} entries, got an object` });
+  });
+
+  it('never lets prototype keys in a frame reach the request', () => {
+    expect(rejectOf('{"op":"sync","cursors":{"__proto__":{"d:a:b":1}}}')).toMatchObject({ code: 'bad_field', field: 'cursors.__proto__' });
+    const d = decode('{"op":"ping","id":1,"__proto__":{"op":"send"},"constructor":{"prototype":{"x":1}}}');
+    expect(d).toEqual({ ok: true, req: { op: 'ping', id: 1 } });
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
   it('rejects a body over maxBodyChars with body_too_large and an unpaired surrogate with bad_field', () => {
     expect(rejectOf(JSON.stringify({ op: 'send', to: 'b', cmid: 'c', body: 'x'.repeat(LIMITS.maxBodyChars + 1) }))).toMatchObject({ code: 'body_too_large', message: '"body" must be at most 4000 chars (code points), got 4001' });
     expect(validateBody('😀'.repeat(LIMITS.maxBodyChars))).toHaveLength(2 * LIMITS.maxBodyChars);
