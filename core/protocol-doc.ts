@@ -1,7 +1,7 @@
 /**
  * The generated parts of docs/protocol.md: the error-code, close-code, limit and setting tables are
  * rendered from the catalogs so the contract cannot drift from the code. Each lives between
- * `<!-- generated:NAME -->` and `<!-- /generated:NAME -->`.
+ * `<!-- generated:NAME -->` and `<!-- /generated:NAME -->`; the welcome example's limits too.
  *
  *   node --import tsx core/protocol-doc.ts           exits 1 when docs/protocol.md is stale
  *   node --import tsx core/protocol-doc.ts --write   regenerates it (npm run docs:protocol)
@@ -79,7 +79,8 @@ export function regenerate(doc: string): string {
     if (from < 0 || to < from) throw new Error(`docs/protocol.md lacks the markers ${begin} … ${end}`);
     out = `${out.slice(0, from + begin.length)}\n${render()}\n${out.slice(to)}`;
   }
-  return out;
+  // The welcome example carries the live limits too.
+  return out.replace(/^(\s*← \{"op":"welcome",.*"limits":)\{[^}]*\}\}$/m, (_, head: string) => `${head}${JSON.stringify(LIMITS)}}`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
