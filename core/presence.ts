@@ -90,14 +90,16 @@ export class Presence {
     if (linger) { clearTimeout(linger.timer); this.#lingering.delete(s.user); }
     let sessions = this.#local.get(s.user);
     if (!sessions) this.#local.set(s.user, (sessions = new Map()));
-    sessions.set(s.id, { state: 'available', ts: Date.now() });
+    // A state the session set before this ran (a slow social load) stands.
+    if (!sessions.has(s.id)) sessions.set(s.id, { state: 'available', ts: Date.now() });
     this.#schedule(s.user);
   }
 
   set(s: HubSession, state: Exclude<PresenceState, 'offline'>, status: string | undefined): PresenceItem {
-    const sessions = this.#local.get(s.user);
+    let sessions = this.#local.get(s.user);
+    if (!sessions) this.#local.set(s.user, (sessions = new Map()));
     const entry: Entry = status === undefined ? { state, ts: Date.now() } : { state, status, ts: Date.now() };
-    sessions?.set(s.id, entry);
+    sessions.set(s.id, entry);
     this.#schedule(s.user);
     return this.#item(s.user, this.#aggregate(s.user));
   }
