@@ -83,7 +83,7 @@ export function renderReport(input: ReportInput): string {
 <div class="banner ${gate.status}">${STATUS_TEXT[gate.status]} · exit ${gate.exitCode} · ${esc(night.base.commit.slice(0, 10))} → ${esc(night.head.commit.slice(0, 10))}</div>
 ${reasons}
 <p>Battery <b>${esc(night.battery)}</b>, ${night.blocks} block(s) of A B B A, ${night.runs.length} runs kept, ${night.discarded.length} discarded; ${esc(night.at)}${night.aa ? '; <b>A/A session</b> (same build on both sides)' : ''}. Observed A/A false-alarm rate in the history: ${input.aaAlarms.alarms}/${input.aaAlarms.sessions}.</p>
-<h2>Builds</h2><table>${builds}</table>
+<h2>Builds</h2>${builds ? `<table>${builds}</table>` : `<p>Running environments: base ${esc(night.base.ref)}, head ${esc(night.head.ref)}.</p>`}
 <h2>Gate</h2><table>${TABLE_HEAD}${gating.map(rowHtml).join('')}</table>
 ${waived}${expired}
 <h2>Every metric</h2><table>${TABLE_HEAD}${night.rows.map(rowHtml).join('')}</table>
