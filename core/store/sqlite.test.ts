@@ -77,4 +77,24 @@ describe('SqliteStore with sync full on a file', () => {
     const [next] = await store.append([item('after-reopen')]);
     expect(next).toMatchObject({ ok: true, message: { seq: 51 } });
   });
+
+  it('checkpoints the WAL into the database file with autocheckpoint off, keeping every message', async () => {
+    const file = fileIn();
+    store = new SqliteStore({ file, sync: 'full' });
+    await store.ensureDirect('d:a:b', 'a', 'b');
+    const before = fs.statSync(file).size;
+    // About 6 MiB of WAL: past the 1000-page threshold at which the worker checkpoints.
+    const body = 'x'.repeat(3000);
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => store!.append([{ ...item(`r${round}-${i}`), body }])));
+    }
+    const deadline = Date.now() + 10_000;
+    while (fs.statSync(file).size <= before + 4 * 1024 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(fs.statSync(file).size).toBeGreaterThan(before + 4 * 1024 * 1024);
+    await store.close();
+    store = new SqliteStore({ file, sync: 'full' });
+    const all = await store.after('d:a:b', 0, 5000);
+    expect(all.length).toBe(2000);
+    expect(all.every((m, i) => m.seq === i + 1)).toBe(true);
+  });
 });

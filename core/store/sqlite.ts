@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import type { ChatId, ChatSummary, Message } from '../protocol.ts';
 import type { AppendItem, AppendResult, ChatInfo, CursorKind, Store } from './types.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { Checkpointer } from './checkpointer.ts';
 import { WalSync } from './walsync.ts';
 import { SqliteSocial } from './sqlite-social.ts';
 
@@ -36,6 +37,10 @@ interface QueuedWrite {
 
 type Outcome = { ok: boolean; v: unknown };
 
+/** WAL pages between checkpoints: SQLite's own default for its automatic checkpoint. */
+const CHECKPOINT_PAGES = 1000;
+const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
+
 interface MessageRow { chat: string; seq: number; sender: string; cmid: string; body: string; ts: number }
 const toMessage = (r: MessageRow): Message => ({ chat: r.chat, seq: r.seq, from: r.sender, cmid: r.cmid, body: r.body, ts: r.ts });
 
@@ -51,6 +56,7 @@ export class SqliteStore implements Store {
   /** Seqs as they were before the transaction in progress, for a rollback. */
   readonly #seqUndo = new Map<ChatId, number>();
   readonly #wal: WalSync | undefined;
+  readonly #checkpointer: Checkpointer | undefined;
   /** Last seq on disk of each chat with commits still being flushed: reads stop there. */
   readonly #durable = new Map<ChatId, number>();
   readonly #stmt;
@@ -68,7 +74,13 @@ export class SqliteStore implements Store {
     migrate(this.#db);
     // 'full' on a file: commits only write the WAL (NORMAL) and WalSync flushes it before anyone is told.
     this.#wal = opts.sync !== 'normal' && opts.file !== ':memory:' ? WalSync.open(`${opts.file}-wal`) : undefined;
-    if (this.#wal) this.#db.pragma('synchronous = NORMAL');
+    if (this.#wal) {
+      this.#db.pragma('synchronous = NORMAL');
+      // Checkpoints move to a worker; the WAL file is cut back to the limit after each restart.
+      this.#db.pragma('wal_autocheckpoint = 0');
+      this.#db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
+      this.#checkpointer = Checkpointer.start(opts.file, CHECKPOINT_PAGES * (this.#db.pragma('page_size', { simple: true }) as number));
+    }
     const db = this.#db;
     this.social = new SqliteSocial(db, (run) => this.#write(run));
     this.#stmt = {
@@ -143,6 +155,7 @@ export class SqliteStore implements Store {
         committed.push([chat, this.#lastSeq.get(chat)!]);
       }
       this.#seqUndo.clear();
+      this.#checkpointer?.poke(this.#wal.bytes());
       // Flushes complete in commit order, so callers still hear of commits in seq order.
       this.#wal.afterFlush((err) => {
         if (err) return batch.forEach((w) => w.reject(err));
@@ -282,6 +295,7 @@ export class SqliteStore implements Store {
     if (this.#closed) return;
     await this.flush();
     this.#closed = true;
+    await this.#checkpointer?.close();
     await this.#wal?.close();
     this.#db.close();
   }

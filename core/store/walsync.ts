@@ -30,6 +30,11 @@ export class WalSync {
     }
   }
 
+  /** The WAL file's current size in bytes. */
+  bytes(): number {
+    return fs.fstatSync(this.#fd).size;
+  }
+
   /** Calls `done` once everything committed so far is on disk (or with the flush's error). */
   afterFlush(done: (err?: Error) => void): void {
     this.#waiting.push(done);

@@ -1,0 +1,66 @@
+/**
+ * WAL checkpoints on a worker thread. SQLite's automatic checkpoint runs inside the commit that
+ * crosses its threshold, copying pages and fsyncing the database on the event loop; a PASSIVE
+ * checkpoint from a second connection does the same work beside the writer, which never waits.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/** The worker: its own connection to the file; checkpoints on request, closes on 'close'. */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file);
+db.pragma('busy_timeout = 5000');
+parentPort.on('message', (m) => {
+  if (m === 'close') { db.close(); parentPort.close(); return; }
+  try { db.pragma('wal_checkpoint(PASSIVE)'); parentPort.postMessage(null); }
+  catch (err) { parentPort.postMessage(String(err && err.message || err)); }
+});
+`;
+
+export class Checkpointer {
+  readonly #worker: Worker;
+  readonly #thresholdBytes: number;
+  #running = false;
+  #closed = false;
+  /** The last checkpoint error, if any (the next request retries). */
+  lastError: string | undefined;
+
+  private constructor(worker: Worker, thresholdBytes: number) {
+    this.#worker = worker;
+    this.#thresholdBytes = thresholdBytes;
+    worker.on('message', (err: string | null) => {
+      this.#running = false;
+      this.lastError = err ?? undefined;
+    });
+    worker.on('error', (err) => {
+      this.#running = false;
+      this.lastError = err.message;
+    });
+    worker.unref();
+  }
+
+  /** Starts the worker for a database file; checkpoints once the WAL holds `thresholdBytes`. */
+  static start(file: string, thresholdBytes: number): Checkpointer {
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    return new Checkpointer(new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver } }), thresholdBytes);
+  }
+
+  /** Requests a checkpoint when the WAL has grown past the threshold and none is running. */
+  poke(walBytes: number): void {
+    if (this.#running || this.#closed || walBytes < this.#thresholdBytes) return;
+    this.#running = true;
+    this.#worker.postMessage('checkpoint');
+  }
+
+  /** Closes the worker's connection and waits for the thread to end. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
+    this.#worker.postMessage('close');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000).unref())]);
+    await this.#worker.terminate();
+  }
+}
