@@ -32,6 +32,7 @@ export const ERRORS = {
   already_friends: { status: 409, retry: false, meaning: 'The two users are already friends.' },
   no_request: { status: 409, retry: false, meaning: 'There is no pending friend request to accept, decline or cancel (or no friendship to remove).' },
   not_friend: { status: 404, retry: false, meaning: 'The other user is not on your roster (a note needs a friend or a pending request).' },
+  roster_full: { status: 409, retry: false, meaning: 'A roster reached its cap (friends, or pending requests sent); details.user names whose.' },
   block_list_full: { status: 409, retry: false, meaning: 'The block list reached limits.maxBlocks; unblock someone first.' },
   read_past_end: { status: 400, retry: false, meaning: 'A read marker may not pass the last seq of the conversation (details.lastSeq).' },
   note_key_missing: { status: 500, retry: false, meaning: 'A stored note names an encryption key that is not in the keyring; restore the key.' },

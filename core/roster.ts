@@ -17,6 +17,9 @@ export interface RosterItem { user: string; state: WireState; note?: string }
 
 const WIRE: Record<RosterState, WireState> = { friend: 'friend', out: 'sent', in: 'received', none: 'none' };
 
+/** Caps on one user's roster: friends, and requests sent and still pending (against request spam). */
+export const ROSTER_CAPS = Object.freeze({ maxFriends: 5000, maxPendingSent: 500 });
+
 /**
  * The roster state machine, from the acting user's side: (my state, their state) → next states.
  * Throws the error a client gets for an action that does not apply.
@@ -114,7 +117,7 @@ export class Roster {
   async act(user: string, action: FriendAction, peer: string): Promise<RosterItem> {
     if (user === peer) throw new ParleyError('self_target', 'a friendship needs two different users');
     if (action === 'request' || action === 'accept') await this.#blocks.assertOpen(user, peer, 'send or accept friend requests');
-    const changed = await this.#store.rosterChange(user, peer, (mine) => transition(action, mine, peer));
+    const changed = await this.#store.rosterChange(user, peer, (mine) => transition(action, mine, peer), ROSTER_CAPS);
     if (!changed) return { user: peer, state: WIRE[await this.#store.rosterState(user, peer)] };
     this.#publish(user, changed.a);
     this.#publish(peer, changed.b);

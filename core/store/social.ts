@@ -30,6 +30,13 @@ export interface RosterPage {
   items: RosterRow[];
 }
 
+/** Roster caps checked in the same transaction as a change: roster_full when a side would pass one. */
+export interface RosterCaps {
+  maxFriends: number;
+  /** Requests a user has sent that are still pending. */
+  maxPendingSent: number;
+}
+
 export interface NoteRow extends SealedNote {
   owner: string;
   peer: string;
@@ -58,7 +65,7 @@ export interface SocialStore {
    * writes them in one transaction, bumping the version of each side that changed. Undefined when
    * nothing changed. A pair that ends at 'none' loses its notes.
    */
-  rosterChange(a: string, b: string, decide: (a: RosterState, b: RosterState) => [RosterState, RosterState]): Promise<{ a: RosterRow; b: RosterRow } | undefined>;
+  rosterChange(a: string, b: string, decide: (a: RosterState, b: RosterState) => [RosterState, RosterState], caps?: RosterCaps): Promise<{ a: RosterRow; b: RosterRow } | undefined>;
   /** The whole roster (since undefined, unknown or too old) or the changes after `since`. */
   roster(owner: string, since?: number): Promise<RosterPage>;
   rosterState(owner: string, peer: string): Promise<RosterState>;

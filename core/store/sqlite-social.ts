@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import { ParleyError } from '../errors.ts';
 import type { ChatId } from '../protocol.ts';
-import type { NoteRow, Privacy, ReadMove, RosterPage, RosterRow, RosterState, SealedNote, SocialStore } from './social.ts';
+import type { NoteRow, Privacy, ReadMove, RosterCaps, RosterPage, RosterRow, RosterState, SealedNote, SocialStore } from './social.ts';
 
 type Write = <T>(run: () => T) => Promise<T>;
 interface Row { peer: string; state: RosterState; ver: number; kid: string | null; iv: Buffer | null; ct: Buffer | null }
@@ -38,6 +38,7 @@ export class SqliteSocial implements SocialStore {
       since: db.prepare(`${ROW_SQL} WHERE r.owner = ? AND r.ver > ? ORDER BY r.ver`),
       sinceCount: db.prepare('SELECT count(*) FROM roster WHERE owner = ? AND ver > ?').pluck(),
       friends: db.prepare(`SELECT peer FROM roster WHERE owner = ? AND state = 'friend'`).pluck(),
+      countState: db.prepare('SELECT count(*) FROM roster WHERE owner = ? AND state = ?').pluck(),
       setRowVer: db.prepare('UPDATE roster SET ver = ?, updated_at = ? WHERE owner = ? AND peer = ?'),
       putNote: db.prepare(`INSERT INTO notes(owner, peer, kid, iv, ct, updated_at) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT(owner, peer) DO UPDATE SET kid = excluded.kid, iv = excluded.iv, ct = excluded.ct, updated_at = excluded.updated_at`),
@@ -62,12 +63,13 @@ export class SqliteSocial implements SocialStore {
     };
   }
 
-  rosterChange(a: string, b: string, decide: (a: RosterState, b: RosterState) => [RosterState, RosterState]): Promise<{ a: RosterRow; b: RosterRow } | undefined> {
+  rosterChange(a: string, b: string, decide: (a: RosterState, b: RosterState) => [RosterState, RosterState], caps?: RosterCaps): Promise<{ a: RosterRow; b: RosterRow } | undefined> {
     return this.#write(() => {
       const sa = (this.#s.state.get(a, b) as RosterState | undefined) ?? 'none';
       const sb = (this.#s.state.get(b, a) as RosterState | undefined) ?? 'none';
       const [na, nb] = decide(sa, sb);
       if (na === sa && nb === sb) return undefined;
+      if (caps) for (const [owner, from, to] of [[a, sa, na], [b, sb, nb]] as const) this.#checkCap(owner, from, to, caps, owner === a);
       const now = Date.now();
       for (const [owner, peer, from, to] of [[a, b, sa, na], [b, a, sb, nb]] as const) {
         if (from === to) continue;
@@ -76,6 +78,14 @@ export class SqliteSocial implements SocialStore {
       }
       return { a: toRow(this.#s.row.get(a, b) as Row), b: toRow(this.#s.row.get(b, a) as Row) };
     });
+  }
+
+  #checkCap(owner: string, from: RosterState, to: RosterState, caps: RosterCaps, self: boolean): void {
+    if (from === to || (to !== 'friend' && to !== 'out')) return;
+    const max = to === 'friend' ? caps.maxFriends : caps.maxPendingSent;
+    if ((this.#s.countState.get(owner, to) as number) < max) return;
+    const what = to === 'friend' ? `${max} friends` : `${max} pending friend requests`;
+    throw new ParleyError('roster_full', self ? `your roster holds at most ${what}` : `${owner}'s roster holds at most ${what}`, { user: owner, max });
   }
 
   async roster(owner: string, since?: number): Promise<RosterPage> {

@@ -131,6 +131,26 @@ describe('friends (roster)', () => {
     expect((await alice.social.fetchRoster()).items).toEqual([{ user: 'bob', state: 'sent' }]);
   });
 
+  it('caps pending requests sent and friends per user with roster_full', async () => {
+    server = await testServer();
+    const social = server.chat.store.social;
+    await Promise.all(Array.from({ length: 500 }, (_, i) => social.rosterChange('alice', `p${i}`, () => ['out', 'in'])));
+    await Promise.all(Array.from({ length: 5000 }, (_, i) => social.rosterChange('bob', `f${i}`, () => ['friend', 'friend'])));
+    await social.rosterChange('carol', 'bob', () => ['out', 'in']);
+    const alice = await user('alice');
+    const bob = await user('bob');
+    await expect(alice.social.requestFriend('zed')).rejects.toMatchObject({ code: 'roster_full', details: { user: 'alice', max: 500 } });
+    await alice.social.cancel('p0');
+    expect(await alice.social.requestFriend('zed')).toEqual({ user: 'zed', state: 'sent' });
+    await expect(bob.social.accept('carol')).rejects.toMatchObject({ code: 'roster_full', details: { user: 'bob', max: 5000 } });
+    await expect(bob.social.accept('carol')).rejects.toMatchObject({ message: expect.stringContaining('your roster holds at most 5000 friends') });
+    const carol = await user('carol');
+    await expect(carol.social.requestFriend('bob')).resolves.toEqual({ user: 'bob', state: 'sent' });
+    const dan = await user('dan');
+    await dan.social.requestFriend('carol');
+    await expect(carol.social.accept('dan')).resolves.toEqual({ user: 'dan', state: 'friend' });
+  });
+
   it('serves the roster and the friendship check over REST', async () => {
     server = await testServer();
     await befriend(server, 'alice', 'bob');
