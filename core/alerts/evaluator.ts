@@ -77,7 +77,10 @@ export class AlertEvaluator {
   /** Starts periodic evaluation from the live source. */
   start(): void {
     if (this.#timer || !this.#opts.source) return;
-    this.#timer = setInterval(() => { this.#running ??= this.tick().finally(() => { this.#running = undefined; }); }, this.#opts.intervalMs ?? 5000);
+    const round = () => { this.#running ??= this.tick().finally(() => { this.#running = undefined; }); };
+    // A baseline snapshot at once: increases that happen before the first interval still count.
+    round();
+    this.#timer = setInterval(round, this.#opts.intervalMs ?? 5000);
     this.#timer.unref();
   }
 

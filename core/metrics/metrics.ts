@@ -51,6 +51,13 @@ export class Metrics implements Meter {
   /** Per metric, per label: the allowed values; only labels that have an "other" bucket are checked. */
   readonly #bounded = new Map<string, [string, Set<string>][]>();
   readonly #readers = new Map<string, () => number>();
+  /**
+   * Counter increments accumulate in plain cells (one Map lookup on the hot path) and are folded
+   * into prom-client at scrape time: prom-client hashes the label set on every inc.
+   */
+  readonly #cells = new Map<string, Map<string, { labels: LabelValues | undefined; n: number }>>();
+  /** The common case, one label: cells keyed by its value, no key to build. */
+  readonly #single = new Map<string, { label: string; allowed: Set<string> | undefined; cells: Map<string, { labels: LabelValues | undefined; n: number }> }>();
   /** Counters kept by other modules (plain numbers), mirrored into the registry at scrape time. */
   readonly #mirrors = new Map<string, { labels: LabelValues | undefined; read: () => number; last: number }[]>();
 
@@ -72,9 +79,17 @@ export class Metrics implements Meter {
     const common = { name, help: def.help, labelNames, registers: [this.registry] };
     if (def.type === 'counter') {
       const mirrors = this.#mirrors;
+      const cells = new Map<string, { labels: LabelValues | undefined; n: number }>();
+      this.#cells.set(name, cells);
+      if (labelNames.length === 1) this.#single.set(name, { label: labelNames[0]!, allowed: def.labels![labelNames[0]!]!.includes('other') ? new Set(def.labels![labelNames[0]!]) : undefined, cells });
       const c = new client.Counter({
         ...common,
         collect(this: client.Counter) {
+          for (const cell of cells.values()) {
+            if (cell.n === 0) continue;
+            if (cell.labels) this.inc(cell.labels, cell.n); else this.inc(cell.n);
+            cell.n = 0;
+          }
           for (const m of mirrors.get(name) ?? []) {
             const now = m.read();
             if (now > m.last) { if (m.labels) this.inc(m.labels, now - m.last); else this.inc(now - m.last); }
@@ -113,9 +128,25 @@ export class Metrics implements Meter {
   }
 
   inc<N extends CounterName>(name: N, labels?: Labels<N>, by = 1): void {
+    if (!(by >= 0)) throw new RangeError(`counter ${name} cannot be incremented by ${by}`);
+    const single = labels && this.#single.get(name);
+    if (single) {
+      let v = (labels as LabelValues)[single.label];
+      if (v !== undefined) {
+        if (single.allowed && !single.allowed.has(v)) v = 'other';
+        const cell = single.cells.get(v);
+        if (cell) cell.n += by;
+        else single.cells.set(v, { labels: { [single.label]: v }, n: by });
+        return;
+      }
+    }
     const l = this.#bound(name, labels as LabelValues | undefined);
-    if (l) this.#counters.get(name)!.inc(l, by);
-    else this.#counters.get(name)!.inc(by);
+    let key = '';
+    if (l) for (const k in l) key += `${k}\u0000${l[k]}\u0001`;
+    const cells = this.#cells.get(name)!;
+    const cell = cells.get(key);
+    if (cell) cell.n += by;
+    else cells.set(key, { labels: l ? { ...l } : undefined, n: by });
   }
 
   add<N extends GaugeName>(name: N, delta: number, labels?: Labels<N>): void {

@@ -150,7 +150,7 @@ describe('the embedded evaluator in a running node', () => {
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const rule: AlertRule = {
       name: 'ParleyLoginFailuresHigh', severity: 'ticket', expr: { kind: 'rate', of: { metric: 'parley_logins_total', where: { result: 'unauthorized' } }, window: '4s' },
-      threshold: 0.5, for: '0s', keepFiringFor: '0s', summary: 'logins fail', runbook: 'https://example.test/rb',
+      threshold: 0.1, for: '0s', keepFiringFor: '0s', summary: 'logins fail', runbook: 'https://example.test/rb',
     };
     try {
       const config = loadConfig(new Map(), {}, {
@@ -164,6 +164,7 @@ describe('the embedded evaluator in a running node', () => {
           await new Promise<void>((r) => { ws.on('unexpected-response', () => r()); ws.on('error', () => r()); });
         }
       };
+      await until(async () => sample(await server!.ops.metrics.appText(), 'parley_alert_evaluations_total') >= 1, 'a baseline evaluation');
       await failures();
       await until(async () => (await ops('/alerts', { token: null })).body.alerts[0].state === 'firing', 'the alert to fire', 8000).catch(async (e) => { console.log(JSON.stringify((await ops('/alerts', { token: null })).body), await server!.ops.metrics.appText().then((t) => t.split('\n').filter((l) => l.includes('logins')).join(' '))); throw e; });
       expect(await server.ops.metrics.appText()).toContain('parley_alerts_firing{alertname="ParleyLoginFailuresHigh"} 1');
