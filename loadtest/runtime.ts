@@ -303,9 +303,10 @@ export class Runtime {
     if (actual - intended > this.options.lateToleranceMs) this.rec.count('late_sends');
     const q = ++u.q;
     const cmid = `${u.index}-${q}`;
-    const body = `{"s":${u.index},"q":${q},"t":${intended.toFixed(3)},"a":${actual.toFixed(3)}}`;
-    const target = u.chat?.startsWith('r:') ? `"chat":"${u.chat}"` : `"to":"${this.userId(u.peers[0]!)}"`;
-    const frame = `{"op":"send","id":"${cmid}",${target},"cmid":"${cmid}","body":${JSON.stringify(body)}}`;
+    // The body is the JSON stamp, written pre-escaped: numbers only, so no other escaping is needed.
+    const body = `"{\\"s\\":${u.index},\\"q\\":${q},\\"t\\":${intended.toFixed(3)},\\"a\\":${actual.toFixed(3)}}"`;
+    const target = u.chat?.startsWith('r:') ? `"chat":"${u.chat}"` : `"to":"${u.peerId ??= this.userId(u.peers[0]!)}"`;
+    const frame = `{"op":"send","id":"${cmid}",${target},"cmid":"${cmid}","body":${body}}`;
     const entry: PendingSend = { i: intended, a: actual, f: frame, u };
     if (onAck) entry.r = onAck;
     this.pending.set(u.index * SEQ_SPACE + q, entry);
@@ -328,7 +329,11 @@ export class Runtime {
 
   onAck(u: SimUser, f: Record<string, any>, t: number): void {
     if (typeof f.chat === 'string') u.chat ??= f.chat;
-    const q = Number(String(f.cmid).split('-')[1]);
+    this.onAckCmid(u, String(f.cmid), t);
+  }
+
+  onAckCmid(u: SimUser, cmid: string, t: number): void {
+    const q = Number(cmid.slice(cmid.indexOf('-') + 1));
     const key = u.index * SEQ_SPACE + q;
     const p = this.pending.get(key);
     if (!p) return;

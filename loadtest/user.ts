@@ -44,6 +44,8 @@ export class SimUser {
   /** Intended times of sends waiting for the window or a connection. */
   backlog: number[] | undefined;
   arrivedAt = 0;
+  /** The 1:1 peer's id, cached on first send. */
+  peerId: string | undefined;
   #connectStart = 0;
   #awaitFirst = false;
   #dropAt = 0;
@@ -160,6 +162,11 @@ export class SimUser {
   }
 
   onFrame(text: string): void {
+    // Fast path for the most frequent frame: an ack of our own cmid (digits and '-', never escaped).
+    if (text.startsWith('{"op":"ack"') && this.chat !== undefined) {
+      const at = text.indexOf('"cmid":"');
+      if (at > 0) return this.rt.onAckCmid(this, text.slice(at + 8, text.indexOf('"', at + 8)), now());
+    }
     let f: Record<string, any>;
     try { f = JSON.parse(text) as Record<string, any>; } catch { return this.rt.rec.error('bad_json_from_server'); }
     const t = now();
