@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { TokenAuthority } from '../auth.ts';
 import { parseArgs } from '../config.ts';
 import { SUBPROTOCOL } from '../protocol.ts';
+import { probeFdatasync } from './disk.ts';
 import { LoadGen, type RunStats, type Target } from './loadgen.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -235,7 +236,8 @@ async function measure(sut: ServerUnderTest, phase: Phase['phase'], opts: Option
 }
 
 const fmt = (ms: number) => `${ms.toFixed(2).padStart(7)} ms`;
-const sustained = (p: Phase) => p.errors === 0 && p.delivered === p.sent && p.sent > 0;
+/** Every sampled message delivered, none refused, and deliveries kept pace with the offered rate. */
+const sustained = (p: Phase) => p.errors === 0 && p.sent > 0 && p.delivered === p.sent && p.deliveredPerSec >= 0.97 * (p.offeredPerSec ?? 0);
 
 // ── the run ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -277,6 +279,9 @@ async function bench(argv: string[]): Promise<number> {
   }
 
   // Latency first on the fresh store, so the saturation run's backlog does not leak into it.
+  // The floor under durable latency on this disk, measured right before parley runs on it.
+  const disk = probeFdatasync(dataDir);
+  console.log(`  disk (${fsType}): 4 KiB append + fdatasync p50 ${disk.p50Ms} ms, p99 ${disk.p99Ms} ms, max ${disk.maxMs} ms`);
   const parley = await startParley(pin, opts, dataDir);
   try {
     const gen = await LoadGen.connect(parley.target, opts.pairs, 'u');
@@ -314,7 +319,7 @@ async function bench(argv: string[]): Promise<number> {
   const result = {
     bench: 'core', verdict, startedAt: started.toISOString(), durationSec: Math.round((Date.now() - started.getTime()) / 1000),
     command: 'npm run bench:core', build: fromLabel(), pinned: pin, machine, options: opts, targets: TARGETS,
-    ceilingPerSec: ceiling, ratio: round(ratio, 3), checks, phases,
+    ceilingPerSec: ceiling, ratio: round(ratio, 3), checks, disk, phases,
   };
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
   fs.writeFileSync(opts.out, `${JSON.stringify(result, null, 2)}\n`);
