@@ -54,10 +54,22 @@ export interface BatteryOutcome {
   blocks: number;
 }
 
-/** The harness's own CLI: the same generator drives both sides. */
-function selfCommand(): string[] {
-  const fromSource = import.meta.url.endsWith('.ts');
-  return fromSource ? [process.execPath, '--import', 'tsx', path.join(ROOT, 'core/main.ts')] : [process.execPath, path.join(ROOT, 'bin/parley.js')];
+/**
+ * The harness's own CLI: the same generator drives both sides. The compiled CLI starts seconds
+ * faster than the TypeScript sources, so it is used when it is at least as new as every source
+ * file of the generator (as after `npm ci`, whose prepare step builds it).
+ */
+export function selfCommand(): string[] {
+  const compiled = path.join(ROOT, 'dist/core/cli.js');
+  const tsx = [process.execPath, '--import', 'tsx', path.join(ROOT, 'core/main.ts')];
+  if (!fs.existsSync(compiled)) return tsx;
+  const builtAt = fs.statSync(compiled).mtimeMs;
+  for (const dir of ['core', 'loadtest']) {
+    for (const f of fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[]) {
+      if (f.endsWith('.ts') && !f.endsWith('.test.ts') && fs.statSync(path.join(ROOT, dir, f)).mtimeMs > builtAt) return tsx;
+    }
+  }
+  return [process.execPath, path.join(ROOT, 'bin/parley.js')];
 }
 
 /** Runs `parley load` once; resolves the parsed result file. */

@@ -50,4 +50,4 @@ it('reports a regression for a build with a real 15 ms send delay and none for a
     try { git(ROOT, 'worktree', 'prune'); } catch { /* the clone's worktrees live in the clone */ }
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-}, 420_000);
+}, 600_000);
