@@ -45,6 +45,7 @@ export const SETTINGS = {
   presenceGraceMs: { kind: 'int', default: 5_000, min: 0, max: 600_000, doc: 'delay before a user whose last connection closed is announced offline; a reconnect within it announces nothing' },
   presenceCoalesceMs: { kind: 'int', default: 500, min: 0, max: 60_000, doc: 'at most one presence broadcast per user per window; the last state wins' },
   presenceBatchMs: { kind: 'int', default: 250, min: 0, max: 60_000, doc: 'presence updates for one observer are batched into one frame per window' },
+  presenceNodeTtlMs: { kind: 'int', default: 30_000, min: 100, max: 3_600_000, doc: 'a node not heard from (heartbeat every third of this) for this long has its users shown offline: a crashed or drained node leaves no stale presence' },
   readByWindowMs: { kind: 'int', default: 1_000, min: 0, max: 60_000, doc: 'room "read by" counts are pushed at most once per room per window' },
   notesKeyring: { kind: 'string', default: undefined, doc: 'keyring file (JSON, mode 0600) for roster-note encryption; defaults to <dataDir>/keyring.json, created on first start' },
   notesReencrypt: { kind: 'bool', default: true, doc: 'move notes under an old key to the current key in the background (on start and after `parley keys rotate`)' },

@@ -18,6 +18,8 @@ export interface PresenceOptions {
   graceMs: number;
   coalesceMs: number;
   batchMs: number;
+  /** Announcements of a node not heard from for this long expire (it crashed or drained). */
+  nodeTtlMs: number;
 }
 
 /** Counters a metrics layer reads. */
@@ -31,6 +33,8 @@ export interface PresenceStats {
   /** User entries in those frames. */
   items: number;
   bulkFrames: number;
+  /** Users whose announcement expired with a silent node. */
+  expired: number;
 }
 
 const RANK: Record<PresenceState, number> = { available: 3, idle: 2, away: 1, offline: 0 };
@@ -47,7 +51,7 @@ function best(entries: Iterable<Entry>): Entry | undefined {
 }
 
 export class Presence {
-  readonly stats: PresenceStats = { published: 0, suppressed: 0, frames: 0, items: 0, bulkFrames: 0 };
+  readonly stats: PresenceStats = { published: 0, suppressed: 0, frames: 0, items: 0, bulkFrames: 0, expired: 0 };
   readonly #bus: Bus;
   readonly #hub: Hub;
   readonly #roster: Roster;
@@ -66,6 +70,9 @@ export class Presence {
   readonly #seen = new Map<string, Entry>();
   readonly #batches = new Map<string, Map<string, PresenceItem>>();
   #flushTimer: NodeJS.Timeout | undefined;
+  /** Node → when it was last heard from (a heartbeat or an announcement). */
+  readonly #nodes = new Map<string, number>();
+  readonly #heartbeat: NodeJS.Timeout;
   #closed = false;
 
   constructor(bus: Bus, hub: Hub, roster: Roster, blocks: Blocks, opts: PresenceOptions) {
@@ -74,6 +81,12 @@ export class Presence {
     this.#roster = roster;
     this.#blocks = blocks;
     this.#opts = opts;
+    // Heartbeat and expiry share one timer: announce this node, then drop nodes gone silent.
+    this.#heartbeat = setInterval(() => {
+      this.#bus.publish({ kind: 'node', node: this.#opts.node, ts: Date.now() });
+      this.#expireNodes();
+    }, Math.max(50, Math.floor(opts.nodeTtlMs / 3)));
+    this.#heartbeat.unref();
   }
 
   // ── local sessions ────────────────────────────────────────────────────────────────────────────
@@ -146,8 +159,27 @@ export class Presence {
 
   // ── every node's announcements → local observers ──────────────────────────────────────────────
 
+  nodeAlive(node: string): void {
+    this.#nodes.set(node, Date.now());
+  }
+
+  #expireNodes(): void {
+    const deadline = Date.now() - this.#opts.nodeTtlMs;
+    const gone = new Set([...this.#nodes].filter(([node, at]) => at < deadline && node !== this.#opts.node).map(([node]) => node));
+    if (!gone.size) return;
+    for (const node of gone) this.#nodes.delete(node);
+    for (const [user, nodes] of [...this.#table]) {
+      for (const node of nodes.keys()) {
+        if (!gone.has(node)) continue;
+        this.stats.expired++;
+        this.apply(user, node, { state: 'offline', ts: Date.now() });
+      }
+    }
+  }
+
   /** Applies a presence event from any node (this one included). */
   apply(user: string, node: string, entry: Entry): void {
+    if (entry.state !== 'offline') this.#nodes.set(node, Date.now());
     let nodes = this.#table.get(user);
     if (entry.state === 'offline') nodes?.delete(node);
     else {
@@ -210,6 +242,7 @@ export class Presence {
 
   close(): void {
     this.#closed = true;
+    clearInterval(this.#heartbeat);
     clearTimeout(this.#flushTimer);
     for (const t of this.#pending.values()) clearTimeout(t);
     for (const l of this.#lingering.values()) clearTimeout(l.timer);

@@ -66,7 +66,7 @@ export class Social {
     this.privacy = new PrivacySettings(store.social, bus);
     this.roster = new Roster(store.social, bus, this.keyring, this.blocks);
     this.presence = new Presence(bus, hub, this.roster, this.blocks, {
-      node: config.nodeId!, graceMs: config.presenceGraceMs, batchMs: config.presenceBatchMs,
+      node: config.nodeId!, graceMs: config.presenceGraceMs, batchMs: config.presenceBatchMs, nodeTtlMs: config.presenceNodeTtlMs,
       get coalesceMs() { return deps.presenceCoalescing?.() === false ? 0 : config.presenceCoalesceMs; },
     });
     this.typing = new Typing(bus, chat, this.blocks, this.privacy, {
@@ -193,6 +193,9 @@ export class Social {
       case 'privacy':
         this.privacy.apply(event.user, event.settings);
         pushTo(event.user, JSON.stringify({ op: 'settings.push', settings: event.settings }));
+        return;
+      case 'node':
+        this.presence.nodeAlive(event.node);
         return;
       case 'presence':
         this.presence.apply(event.user, event.node, { state: event.state, ...(event.status !== undefined ? { status: event.status } : {}), ts: event.ts });

@@ -18,6 +18,8 @@ export type BusEvent =
   | { kind: 'privacy'; user: string; settings: Privacy }
   /** One node's aggregate for a user; receivers take the most available state across nodes. */
   | { kind: 'presence'; user: string; node: string; state: PresenceState; status?: string; ts: number }
+  /** A node's presence heartbeat: the announcements of a node silent for presenceNodeTtlMs expire. */
+  | { kind: 'node'; node: string; ts: number }
   | { kind: 'typing'; chat: ChatId; user: string; state: 'start' | 'stop'; ttlMs: number; to: readonly string[] }
   | { kind: 'read'; chat: ChatId; user: string; seq: number; to: readonly string[]; origin?: string }
   | { kind: 'readby'; chat: ChatId; counts: Record<number, number>; to: readonly string[] };

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalBus } from '../bus/local.ts';
+import type { Bus } from '../bus/types.ts';
 import { loadConfig } from '../config.ts';
 import { startServer, type ParleyServer } from '../server.ts';
 import { SqliteStore } from '../store/sqlite.ts';
@@ -75,5 +76,35 @@ describe('presence across nodes', () => {
     expect(ofOp(bob, 'typing')).toEqual([]);
     expect(bob.messages).toEqual([]);
     await expect(alice.client.send({ to: 'bob' }, 'hi')).rejects.toMatchObject({ code: 'blocked', details: { byYou: false } });
+  });
+});
+
+describe('presence of a node that went away', () => {
+  it('shows the users of a node that stopped heartbeating as offline after presenceNodeTtlMs, with no grace-period announcement', async () => {
+    const dir = tempDir();
+    const store = new SqliteStore({ file: path.join(dir, 'parley.db'), sync: 'normal' });
+    const shared = new LocalBus();
+    // Each node gets its own handle on the shared bus, so a node's drain leaves the bus to the other.
+    const bus = (): Bus => ({ publish: (e) => shared.publish(e), subscribe: (h) => shared.subscribe(h), close: async () => undefined });
+    const start = (nodeId: string) => startServer(loadConfig(new Map(), {}, {
+      port: 0, opsPort: 0, host: '127.0.0.1', dataDir: dir, secret: TEST_SECRET, logLevel: 'silent', nodeId,
+      presenceCoalesceMs: 0, presenceBatchMs: 10, presenceGraceMs: 60_000, presenceNodeTtlMs: 600,
+    }), { store, bus: bus() });
+    nodes = [await start('n1'), await start('n2')];
+    const [n1, n2] = nodes as [ParleyServer, ParleyServer];
+    await befriend(n1, 'alice', 'bob');
+    const bob = await on(n2, 'bob');
+    const alice = await on(n1, 'alice');
+    await until(() => bob.social.presence.get('alice')?.state === 'available', 'alice online via n1');
+    await sleep(800);
+    expect(bob.social.presence.get('alice')?.state).toBe('available');
+    // n1 drains: alice's grace period (60 s) never ends there, and n1 stops heartbeating.
+    people.splice(people.indexOf(alice), 1);
+    await n1.close();
+    const t0 = Date.now();
+    await until(() => bob.social.presence.get('alice')?.state === 'offline', 'alice expired with n1', 5_000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    expect(n2.social.presence.stats.expired).toBe(1);
+    await alice.client.close();
   });
 });
