@@ -275,6 +275,10 @@ describe('per-session debug logging', () => {
     const request = ring.entries.find((e: DebugEntry) => e.kind === 'request' && e.op === 'send');
     expect(typeof request.ms).toBe('number');
 
+    const m = await server.ops.metrics.appText();
+    expect(sample(m, 'parley_debug_sessions')).toBe(1);
+    expect(sample(m, 'parley_debug_log_lines_total')).toBeGreaterThanOrEqual(ring.entries.length);
+
     // Other sessions have no ring buffer; the separate destination holds lines of the target only.
     expect((await ops(`/admin/debug/${conns[3]!.session}`)).status).toBe(404);
     await server.close();
