@@ -61,6 +61,7 @@ export const SETTINGS = {
   debugMinutes: { kind: 'int', default: 15, min: 1, max: 1440, doc: 'default length of a per-session debug period' },
   debugMaxMinutes: { kind: 'int', default: 60, min: 1, max: 1440, doc: 'upper bound of any per-session debug period' },
   debugRingSize: { kind: 'int', default: 1000, min: 10, max: 1_000_000, doc: 'entries kept in each debugged session\'s ring buffer (GET /admin/debug/<session>)' },
+  debugLineBudget: { kind: 'int', default: 100_000, min: 1, max: 100_000_000, doc: 'debug lines one session may write to the debug log per debug period (the ring buffer keeps recording)' },
   debugLogFile: { kind: 'string', default: undefined, doc: 'destination of per-session debug lines; defaults to <dataDir>/debug.log' },
 } as const satisfies Record<string, Setting>;
 

@@ -17,7 +17,7 @@ import { METRICS, type MetricDef } from './metrics/catalog.ts';
 
 export const OPERATIONS_DOC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../docs/operations.md');
 
-const OPS_SETTINGS = ['opsHost', 'opsPort', 'adminToken', 'flagsFile', 'flagsPollMs', 'unleashUrl', 'unleashApiToken', 'alertIntervalMs', 'alertWebhookUrl', 'debugMinutes', 'debugMaxMinutes', 'debugRingSize', 'debugLogFile', 'logLevel'] as const;
+const OPS_SETTINGS = ['opsHost', 'opsPort', 'adminToken', 'flagsFile', 'flagsPollMs', 'unleashUrl', 'unleashApiToken', 'alertIntervalMs', 'alertWebhookUrl', 'debugMinutes', 'debugMaxMinutes', 'debugRingSize', 'debugLineBudget', 'debugLogFile', 'logLevel'] as const;
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

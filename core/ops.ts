@@ -62,7 +62,7 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
   const sinkFile = config.debugLogFile ?? path.join(config.dataDir, 'debug.log');
   const sinkStream = pino.destination({ dest: sinkFile, mkdir: true, sync: false });
   const sink = pino({ level: 'debug', base: { node: config.nodeId } }, sinkStream);
-  const debug = new DebugLog({ log, sink, ringSize: config.debugRingSize, maxMinutes: config.debugMaxMinutes, meter: metrics });
+  const debug = new DebugLog({ log, sink, ringSize: config.debugRingSize, maxMinutes: config.debugMaxMinutes, lineBudget: config.debugLineBudget, meter: metrics });
 
   const flagSource = config.unleashUrl ?? process.env.UNLEASH_URL;
   const flags = await FlagLayer.open({

@@ -3,11 +3,11 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DebugLog, redact } from './debug.ts';
 
-function setup(ringSize = 1000) {
+function setup(ringSize = 1000, lineBudget?: number) {
   const sinkLines: Record<string, unknown>[] = [];
   const auditLines: Record<string, unknown>[] = [];
   const into = (arr: Record<string, unknown>[]) => new Writable({ write(c: Buffer, _e, cb) { arr.push(JSON.parse(c.toString()) as Record<string, unknown>); cb(); } });
-  const debug = new DebugLog({ log: pino({ level: 'info' }, into(auditLines)), sink: pino({ level: 'debug' }, into(sinkLines)), ringSize, maxMinutes: 60 });
+  const debug = new DebugLog({ log: pino({ level: 'info' }, into(auditLines)), sink: pino({ level: 'debug' }, into(sinkLines)), ringSize, maxMinutes: 60, lineBudget });
   return { debug, sinkLines, auditLines };
 }
 
@@ -41,6 +41,16 @@ describe('the debug log', () => {
     for (let i = 0; i < 25; i++) slot.event('tick', { i });
     expect(slot.entries().map((e) => e.i)).toEqual([15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
     expect(sinkLines).toHaveLength(26);
+    debug.close();
+  });
+
+  it('stops writing a session to the sink at its line budget, says so once, and keeps filling the ring', () => {
+    const { debug, sinkLines } = setup(100, 5);
+    const slot = debug.attach('s1', 'alice');
+    debug.enable('session', 's1', 1, 'x');
+    for (let i = 0; i < 20; i++) slot.event('tick', { i });
+    expect(sinkLines.map((l) => l.msg)).toEqual(['debug_on', 'tick', 'tick', 'tick', 'tick', 'debug line budget exhausted; the ring buffer keeps the latest entries']);
+    expect(slot.entries()).toHaveLength(21);
     debug.close();
   });
 

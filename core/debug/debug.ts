@@ -50,6 +50,8 @@ export class DebugSlot {
   readonly #owner: DebugLog;
   #ring: DebugEntry[] = [];
   #next = 0;
+  /** Lines written to the sink in the current debug period. */
+  written = 0;
 
   constructor(owner: DebugLog, session: string, user: string) {
     this.#owner = owner;
@@ -90,6 +92,8 @@ export interface DebugOptions {
   maxMinutes?: number;
   /** Ring buffers of closed sessions kept readable, most recent first. */
   keepClosed?: number;
+  /** Lines one session may write to the sink per debug period; the ring buffer keeps recording past it. */
+  lineBudget?: number;
   meter?: Meter;
 }
 
@@ -131,6 +135,7 @@ export class DebugLog {
   #switch(slot: DebugSlot, on: boolean): void {
     if (slot.on === on) return;
     slot.on = on;
+    slot.written = 0;
     this.#opts.meter?.add('parley_debug_sessions', on ? 1 : -1);
     if (on) slot.event('debug_on', { user: slot.user });
   }
@@ -192,7 +197,14 @@ export class DebugLog {
 
   /** Writes one entry to the sink. */
   write(slot: DebugSlot, e: DebugEntry): void {
+    const budget = this.#opts.lineBudget ?? 100_000;
+    if (slot.written > budget) return;
+    slot.written++;
     this.#opts.meter?.inc('parley_debug_log_lines_total');
+    if (slot.written > budget) {
+      this.#opts.sink.warn({ session: slot.session, user: slot.user, budget }, 'debug line budget exhausted; the ring buffer keeps the latest entries');
+      return;
+    }
     this.#opts.sink.debug({ session: slot.session, user: slot.user, ...e }, e.kind);
   }
 
