@@ -93,6 +93,15 @@ describe('the flag layer', () => {
     expect(changes).toBe(1);
   });
 
+  it('starts on documented defaults when the flags file does not exist, and loads it once it appears', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'parley-flags-')), 'features.json');
+    const flags = await layer({ file, watch: true, pollMs: 200 });
+    expect(flags.isEnabled('typing-indicators', { userId: 'a' })).toBe(true);
+    expect(flags.isEnabled('fanout-batched', { userId: 'a' })).toBe(false);
+    fs.writeFileSync(file, JSON.stringify({ version: 2, features: [rollout('fanout-batched', 100)] }));
+    await until(() => flags.isEnabled('fanout-batched', { userId: 'a' }), 'the new file to load', 5000);
+  });
+
   it('keeps the previous definitions when the edited file is broken, and says why', async () => {
     const file = tempFlags({ version: 2, features: [rollout('fanout-batched', 100)] });
     const flags = await layer({ file });

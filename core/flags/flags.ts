@@ -160,7 +160,11 @@ export class FlagLayer implements Flags {
     let hash: string;
     try {
       if (this.#opts.state) state = this.#opts.state;
-      else if (this.#opts.file) state = readFeatures(this.#opts.file);
+      else if (this.#opts.file && !fs.existsSync(this.#opts.file)) {
+        // A node started outside the repository still runs: documented defaults until the file appears.
+        if (!this.#unleash && this.#hash === '') this.#opts.log?.warn({ file: this.#opts.file }, 'flags file not found; every flag answers its documented default');
+        state = { version: 2, features: [] };
+      } else if (this.#opts.file) state = readFeatures(this.#opts.file);
       else state = { version: 2, features: [] };
       hash = createHash('sha256').update(JSON.stringify(state)).digest('hex');
     } catch (err) {
