@@ -375,6 +375,7 @@ export class Runtime {
   /** Sends a presence or typing signal at its intended time (fire and forget; errors are counted). */
   signal(u: SimUser, op: 'presence' | 'typing', fields: Record<string, unknown>, intended: number): void {
     this.lastSignal.set(u.index, intended);
+    this.rec.count('scheduled');
     if (now() - intended > this.options.lateToleranceMs) this.rec.count('late_sends');
     if (u.write(JSON.stringify({ op, ...fields }))) this.rec.count('signals'); else this.rec.count('missed_sends');
   }
@@ -385,7 +386,7 @@ export class Runtime {
     return new Promise<void>((resolve) => {
       const next = (t: number) => {
         if (t > Math.min(until, this.phaseEnd)) return resolve();
-        this.scheduler.at(t, (intended) => { this.rec.count('scheduled'); fn(intended); next(intended + (this.options.schedule === 'poisson' ? exponential(this.#rand, mean) : mean)); });
+        this.scheduler.at(t, (intended) => { fn(intended); next(intended + (this.options.schedule === 'poisson' ? exponential(this.#rand, mean) : mean)); });
       };
       next(now() + this.#rand() * mean);
     });

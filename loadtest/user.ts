@@ -51,6 +51,8 @@ export class SimUser {
   #dropAt = 0;
   #leaving = false;
   #attempt = 0;
+  /** Reconnecting after an unplanned drop (failures retry instead of ending the user). */
+  #retrying = false;
   #ready: { resolve: () => void; reject: (e: Error) => void } | undefined;
   #waiter: { target: number; from: number; resolve: () => void } | undefined;
 
@@ -149,10 +151,16 @@ export class SimUser {
     this.ws = undefined;
     const wasConnected = this.connected;
     this.connected = false;
-    if (this.#ready && !wasConnected) return this.#failConnect(`closed_${code}`);
+    const retrying = this.#retrying;
+    if (this.#ready && !wasConnected) {
+      this.#failConnect(`closed_${code}`);
+      // A first connect reports its failure to the scenario; a reconnect keeps trying.
+      if (!retrying) return;
+    }
     if (this.#leaving || this.rt.ending || code >= 4500) return;
     // Unplanned drop: reconnect with equal-jitter backoff and resend what was not acknowledged.
-    this.#dropAt = now();
+    if (!retrying) this.#dropAt = now();
+    this.#retrying = true;
     const ceiling = Math.min(5000, 100 * 2 ** this.#attempt++);
     setTimeout(() => {
       if (this.rt.ending) return;
@@ -181,6 +189,7 @@ export class SimUser {
           rec.record('sync_ms', now() - t);
           this.connected = true;
           this.#attempt = 0;
+          this.#retrying = false;
           this.rt.resend(this);
           const r = this.#ready;
           this.#ready = undefined;

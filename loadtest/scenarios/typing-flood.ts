@@ -1,6 +1,6 @@
 /**
  * typing-flood: people type in bursts; every keystroke burst becomes a typing signal to the peer.
- * Pairs open a 1:1 chat, then both send typing "start" signals at a high pace; the server throttles
+ * Pairs open a 1:1 chat, then both alternate typing start/stop at a high pace; the server throttles
  * and never persists them. Gates on the latency of a signal reaching the peer. Needs `typing`.
  */
 import { defineScenario } from '../scenario.ts';
@@ -30,7 +30,12 @@ export default defineScenario({
     await run.barrier('chat');
     const chat = run.directChat(u);
     // The first signal is a request, so an older node's unknown_op ends the run with a clear reason.
-    await u.request('typing', { chat, state: 'start' });
-    await run.every(run.options.messageRate, (intended) => run.signal(u, 'typing', { chat, state: 'start' }, intended));
+    await u.request('typing', { chat, state: 'stop' });
+    // Bursts: start, stop, start... (a repeated "start" is coalesced by the server, a change is not).
+    let typing = false;
+    await run.every(run.options.messageRate, (intended) => {
+      typing = !typing;
+      run.signal(u, 'typing', { chat, state: typing ? 'start' : 'stop' }, intended);
+    });
   },
 });
