@@ -75,8 +75,14 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
     meter: metrics,
     log,
     onEvaluate(name, ctx, result) {
-      const slot = ctx?.sessionId === undefined ? undefined : debug.slot(ctx.sessionId);
-      if (slot?.on) slot.event('flag', { flag: name, result });
+      if (debug.active === 0 || !ctx) return;
+      if (ctx.sessionId !== undefined) {
+        const slot = debug.slot(ctx.sessionId);
+        if (slot?.on) slot.event('flag', { flag: name, result });
+      } else if (ctx.userId !== undefined) {
+        // Per-user evaluations (typing, receipts) show in every traced session of the user.
+        for (const slot of debug.slotsOf(ctx.userId)) if (slot.on) slot.event('flag', { flag: name, result });
+      }
     },
   });
 

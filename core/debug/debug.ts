@@ -104,6 +104,8 @@ export class DebugLog {
   readonly #byUser = new Map<string, Set<DebugSlot>>();
   readonly #closed = new Map<string, DebugSlot>();
   readonly #targets = new Map<string, { target: DebugTarget; timer: NodeJS.Timeout }>();
+  /** Slots switched on right now: lets callers skip per-user lookups when nobody is traced. */
+  active = 0;
 
   constructor(opts: DebugOptions) {
     this.#opts = opts;
@@ -136,6 +138,7 @@ export class DebugLog {
     if (slot.on === on) return;
     slot.on = on;
     slot.written = 0;
+    this.active += on ? 1 : -1;
     this.#opts.meter?.add('parley_debug_sessions', on ? 1 : -1);
     if (on) slot.event('debug_on', { user: slot.user });
   }
@@ -181,6 +184,11 @@ export class DebugLog {
 
   targets(): DebugTarget[] {
     return [...this.#targets.values()].map((e) => e.target);
+  }
+
+  /** The live slots of a user's sessions. */
+  slotsOf(user: string): ReadonlySet<DebugSlot> {
+    return this.#byUser.get(user) ?? new Set();
   }
 
   /** The live slot of a session, if it is connected. */

@@ -268,6 +268,8 @@ describe('per-session debug logging', () => {
     expect(ring.debug).toBe(true);
     const kinds = new Set(ring.entries.map((e: DebugEntry) => e.kind));
     for (const k of ['debug_on', 'frame', 'request', 'ack', 'deliver']) expect(kinds.has(k), k).toBe(true);
+    target.raw(JSON.stringify({ op: 'typing', chat: `d:${users[137]}:${users[138]}`, state: 'start' }));
+    await until(async () => (await ops(`/admin/debug/${target.session}`)).body.entries.some((e: DebugEntry) => e.kind === 'flag' && e.flag === 'typing-indicators' && e.result === 'true'), 'the flag evaluation to be logged');
     const pingIn = ring.entries.find((e: DebugEntry) => e.kind === 'frame' && e.dir === 'in' && (e.frame as { op: string }).op === 'ping');
     expect(pingIn.frame).toEqual({ op: 'ping', id: 'p1', token: '[redacted]', note: '[redacted]' });
     expect(JSON.stringify(ring.entries)).not.toContain('eyJhbGciOi.secret');
