@@ -33,8 +33,7 @@ async function startSink(): Promise<{ url: string; stop: () => void }> {
 function runtime(url: string, flags: Record<string, string>, users: number): { rt: Runtime; messages: WorkerMessage[] } {
   const messages: WorkerMessage[] = [];
   const options = resolveOptions({}, new Map(Object.entries({ target: url, users: String(users), workers: '1', 'user-prefix': 'b', ...flags })));
-  let rt: Runtime;
-  rt = new Runtime({ options, tokens: { kind: 'secret', secret: SECRET }, worker: 0, workers: 1 }, (m) => {
+  const rt: Runtime = new Runtime({ options, tokens: { kind: 'secret', secret: SECRET }, worker: 0, workers: 1 }, (m) => {
     messages.push(m);
     if (m.type === 'barrier' && m.reached >= users) rt.release(m.name, now());
   });
