@@ -233,6 +233,7 @@ export class Session implements HubSession {
           if (this.#abuse.hit() >= this.#deps.config.abuseLimit) this.close('rate_abuse');
           return;
         }
+        if (this.#probe.slot.on) this.#probe.slot.event('rate_limit', { action: 'send', decision: 'allowed' });
         if (this.#closing) throw new ParleyError('shutting_down', 'the connection is closing; reconnect and retry with the same cmid');
         const { message, dup } = await chat.send(this.user, req, this.id);
         this.#acked(message);

@@ -267,7 +267,7 @@ describe('per-session debug logging', () => {
     const ring = (await ops(`/admin/debug/${target.session}`)).body;
     expect(ring.debug).toBe(true);
     const kinds = new Set(ring.entries.map((e: DebugEntry) => e.kind));
-    for (const k of ['debug_on', 'frame', 'request', 'ack', 'deliver']) expect(kinds.has(k), k).toBe(true);
+    for (const k of ['debug_on', 'frame', 'request', 'rate_limit', 'ack', 'deliver']) expect(kinds.has(k), k).toBe(true);
     target.raw(JSON.stringify({ op: 'typing', chat: `d:${users[137]}:${users[138]}`, state: 'start' }));
     await until(async () => (await ops(`/admin/debug/${target.session}`)).body.entries.some((e: DebugEntry) => e.kind === 'flag' && e.flag === 'typing-indicators' && e.result === 'true'), 'the flag evaluation to be logged');
     const pingIn = ring.entries.find((e: DebugEntry) => e.kind === 'frame' && e.dir === 'in' && (e.frame as { op: string }).op === 'ping');
