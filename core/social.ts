@@ -197,6 +197,9 @@ export class Social {
       case 'node':
         this.presence.nodeAlive(event.node);
         return;
+      case 'msg':
+        this.typing.messageSent(event.message.from, event.message.chat);
+        return;
       case 'presence':
         this.presence.apply(event.user, event.node, { state: event.state, ...(event.status !== undefined ? { status: event.status } : {}), ts: event.ts });
         return;

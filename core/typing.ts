@@ -101,6 +101,14 @@ export class Typing {
     }
   }
 
+  /**
+   * The user sent a message to the chat: their indicator ends without a relayed "stop" (receivers
+   * clear it on the message itself), and their next "start" is not throttled.
+   */
+  messageSent(user: string, chat: ChatId): void {
+    this.#active.delete(`${user}\0${chat}`);
+  }
+
   /** The user's last session on this node closed: whatever they were typing stops now. */
   userGone(user: string): void {
     for (const [key, a] of this.#active) {

@@ -38,6 +38,8 @@ export class SocialClient extends EventEmitter<SocialEvents> {
     super();
     this.client = client;
     client.on('event', (f) => this.#on(f as { op: string } & Record<string, any>));
+    // A message from a typer ends their indicator; the server relays no separate "stop".
+    client.on('message', (m) => this.#typing.get(m.chat)?.delete(m.from));
   }
 
   #on(f: { op: string } & Record<string, any>): void {

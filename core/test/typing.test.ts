@@ -54,6 +54,34 @@ describe('typing indicators', () => {
     expect(await alice.social.typing(CHAT, 'stop')).toEqual({ sent: false, reason: 'idle' });
   });
 
+  it('ends an indicator with the typer\'s message, without a relayed stop, and does not throttle the next start', async () => {
+    server = await testServer({ typingThrottleMs: 5000 });
+    const [alice, , bob] = await pair();
+    await alice.social.typing(CHAT, 'start');
+    await until(() => bob.social.typingIn(CHAT).includes('alice'), 'typing');
+    await alice.client.send({ to: 'bob' }, 'done typing');
+    await until(() => bob.messages.length === 2, 'message');
+    expect(bob.social.typingIn(CHAT)).toEqual([]);
+    expect(await alice.social.typing(CHAT, 'stop')).toEqual({ sent: false, reason: 'idle' });
+    expect(await alice.social.typing(CHAT, 'start')).toEqual({ sent: true });
+    await until(() => ofOp(bob, 'typing').length === 2, 'second start');
+    expect(ofOp(bob, 'typing').map((f) => f.state)).toEqual(['start', 'start']);
+  });
+
+  it('reads and changes privacy settings over REST', async () => {
+    server = await testServer();
+    const alice = await user('alice');
+    const call = async (method: string, body?: unknown) => {
+      const res = await fetch(`${server.httpUrl}/api/v1/settings`, { method, headers: { authorization: `Bearer ${await server.auth.mint('alice', 60)}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    expect(await call('GET')).toEqual({ status: 200, body: { typing: true, receipts: true } });
+    expect(await call('PATCH', { typing: false })).toEqual({ status: 200, body: { typing: false, receipts: true } });
+    await until(() => ofOp(alice, 'settings.push').length === 1, 'pushed to the socket');
+    expect(await alice.social.settings()).toEqual({ typing: false, receipts: true });
+    expect((await call('PATCH', { receipts: 'no' })).body.error).toMatchObject({ code: 'bad_field', details: { field: 'receipts' } });
+  });
+
   it('expires a start that is neither renewed nor stopped: the server relays stop after the TTL', async () => {
     server = await testServer({ typingTtlMs: 300 });
     const [alice, , bob] = await pair();
