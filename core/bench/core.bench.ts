@@ -332,7 +332,7 @@ const fromLabel = () => (FROM_SOURCE ? 'from source (tsx)' : 'compiled dist/');
 
 function printTable(phases: Phase[], ceiling: number): void {
   console.log(`\n  ceiling (raw relay, saturation): ${ceiling} msgs/s\n`);
-  const head = ['server', 'phase', 'offered/s', 'delivered/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'lost', 'srv cpu', 'gen cpu'];
+  const head = ['server', 'phase', 'offered/s', 'delivered/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'undelivered', 'srv cpu', 'gen cpu'];
   const rows = phases.map((p) => [p.server, p.phase, p.offeredPerSec === undefined ? 'closed' : String(p.offeredPerSec), String(p.deliveredPerSec),
     p.p50Ms.toFixed(2), p.p99Ms.toFixed(2), p.p999Ms.toFixed(2), p.maxMs.toFixed(2), String(p.sent - p.delivered), `${p.serverCpuPct}%`, `${p.loadCpuPct}%`]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

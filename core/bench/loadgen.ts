@@ -122,9 +122,11 @@ export class LoadGen {
 
   #send(c: Conn, intended: number): void {
     const m = this.#meter;
-    if (m.inWindow(intended)) m.sent++;
+    const stamp = intended.toFixed(3);
+    // The receiver sees the rounded stamp: sample by it too, so both sides agree on the window.
+    if (m.inWindow(parseFloat(stamp))) m.sent++;
     c.outstanding++;
-    c.ws.send(`{"op":"send","to":"${c.peer}","cmid":"c${++this.#cmid}","body":"${intended.toFixed(3)}|${BODY_PAD}"}`);
+    c.ws.send(`{"op":"send","to":"${c.peer}","cmid":"c${++this.#cmid}","body":"${stamp}|${BODY_PAD}"}`);
   }
 
   #onFrame(c: Conn, data: Buffer): void {
