@@ -27,7 +27,9 @@ it('reports a regression for a build with a real 15 ms send delay and none for a
   git(repo, 'commit', '--quiet', '-am', 'slow every send by 15 ms');
   const out = path.join(tmp, 'out');
   const lines: string[] = [];
-  const common = ['--repo', repo, '--deps-from', ROOT, '--battery', 'smoke', '--out', out, '--waivers', path.join(tmp, 'none.json')];
+  // Three blocks (6 runs a side) and no extra rounds keep the test near two minutes of load; the
+  // adaptive rounds are exercised by the simulation tests.
+  const common = ['--repo', repo, '--deps-from', ROOT, '--battery', 'smoke', '--max-blocks', '3', '--out', out, '--waivers', path.join(tmp, 'none.json')];
   try {
     const slow = await nightly([...common, '--base', 'HEAD~1', '--head', 'HEAD'], (l) => lines.push(l));
     const [night] = readHistory(out).nights;
