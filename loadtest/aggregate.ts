@@ -4,6 +4,7 @@
  */
 import { createHistogram, decode, metricResult, type Histogram } from './histogram.ts';
 import type { MetricResult, Slice } from './result.ts';
+import type { Sample } from './thresholds.ts';
 
 interface SliceAcc { hist: Map<string, Histogram>; counters: Map<string, number> }
 
@@ -34,6 +35,28 @@ export class Aggregate {
 
   whole(metric: string): Histogram | undefined {
     return this.#whole.get(metric);
+  }
+
+  /** Slices known so far (the highest index + 1). */
+  get length(): number {
+    return Math.max(-1, ...this.#slices.keys()) + 1;
+  }
+
+  /** A threshold sample over slices [from, to) straight from the live histograms (no encoding). */
+  sample(from: number, to: number): Sample {
+    const hs = new Map<string, Histogram>();
+    const counters = new Map<string, number>();
+    for (let i = from; i < to; i++) {
+      const s = this.#slices.get(i);
+      if (!s) continue;
+      for (const [name, h] of s.hist) {
+        let acc = hs.get(name);
+        if (!acc) hs.set(name, (acc = createHistogram()));
+        acc.add(h);
+      }
+      for (const [k, v] of s.counters) counters.set(k, (counters.get(k) ?? 0) + v);
+    }
+    return { histogram: (m) => hs.get(m), counter: (n) => counters.get(n) ?? 0 };
   }
 
   /** Whole-run metrics (non-empty only). */

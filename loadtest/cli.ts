@@ -67,7 +67,16 @@ export async function load(argv: string[]): Promise<number> {
   const tokens = tokenSourceFrom(flags);
   const quiet = flags.get('quiet') === 'true';
   const progress = progressPrinter(process.stderr);
-  const result = await runLoad({ scenario, scenarioFile: file, options, tokens, inProcess: flags.get('in-process') === 'true', ...(quiet ? {} : { onProgress: progress.update }) });
+  // First Ctrl-C: stop the schedule, drain and still write the result; a second one exits at once.
+  const interrupt = new AbortController();
+  const onSigint = () => {
+    if (interrupt.signal.aborted) process.exit(130);
+    console.error('\nparley load: interrupted; draining and writing the result (Ctrl-C again to quit now)');
+    interrupt.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const result = await runLoad({ scenario, scenarioFile: file, options, tokens, signal: interrupt.signal, inProcess: flags.get('in-process') === 'true', ...(quiet ? {} : { onProgress: progress.update }) });
+  process.off('SIGINT', onSigint);
   progress.end();
   writeResult(flags.get('out'), result);
   console.log(summaryTable(result));

@@ -16,7 +16,7 @@ import { buildPlan, segmentGroups } from './plan.ts';
 import { EXIT_CODES, RESULT_SCHEMA_VERSION, type ExitCode, type LoadResult, type WorkerHealth } from './result.ts';
 import { Runtime, type ParentMessage, type WorkerMessage } from './runtime.ts';
 import type { Scenario } from './scenario.ts';
-import { evaluate, observe, parseThresholds, passes, windowSample, type Threshold } from './thresholds.ts';
+import { evaluate, observe, parseThresholds, passes, type Threshold } from './thresholds.ts';
 import type { TokenSource } from './tokens.ts';
 
 export interface RunInput {
@@ -28,6 +28,8 @@ export interface RunInput {
   inProcess?: boolean;
   /** Called about once a second with running totals. */
   onProgress?: (p: Progress) => void;
+  /** Aborting ends the schedule early (e.g. Ctrl-C); the drain and the result still happen. */
+  signal?: AbortSignal;
 }
 
 export interface Progress {
@@ -96,11 +98,11 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
   const checkAbort = () => {
     if (aborted || !abortable.length) return;
     const elapsed = now() - startAt;
-    const items = agg.slices(o.sliceMs);
+    const n = agg.length;
     for (const t of abortable) {
       if (elapsed < t.delayAbortEvalMs) continue;
-      const span = t.windowMs === undefined ? items.length : Math.ceil(t.windowMs / o.sliceMs);
-      const sample = windowSample(items, Math.max(0, items.length - span), items.length);
+      const span = t.windowMs === undefined ? n : Math.ceil(t.windowMs / o.sliceMs);
+      const sample = agg.sample(Math.max(0, n - span), n);
       if (!passes(t, observe(t, sample))) {
         aborted = { reason: `threshold ${t.metric}: ${t.expression} failed${t.windowMs ? ` over the last ${t.windowMs} ms` : ''}`, atMs: Math.round(elapsed) };
         broadcast({ type: 'abort', reason: aborted.reason });
@@ -174,6 +176,11 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
       }));
     }
   }
+  input.signal?.addEventListener('abort', () => {
+    if (aborted) return;
+    aborted = { reason: 'interrupted', atMs: Math.round(now() - startAt) };
+    broadcast({ type: 'abort', reason: 'interrupted' });
+  }, { once: true });
   await allUp;
   workers.forEach((w, i) => w.post({ type: 'start', scenarioFile: input.scenarioFile, start: { options: o, tokens: input.tokens, worker: i, workers: workerCount } }));
   await allReady;
