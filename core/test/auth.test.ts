@@ -43,7 +43,7 @@ describe('upgrade refusals', () => {
 
   it('refuses a token signed with another secret with 401', async () => {
     const token = await forge({ sub: 'alice', iss: 'parley' }, 'another-secret-that-is-at-least-32-chars!!');
-    expect(await refusal(server.wsUrl, { headers: bearer(token) })).toEqual({ status: 401, body: { error: { code: 'unauthorized', message: 'token signature or claims invalid' } } });
+    expect(await refusal(server.wsUrl, { headers: bearer(token) })).toEqual({ status: 401, body: { error: { code: 'unauthorized', message: 'token signature invalid' } } });
   });
 
   it('refuses a token from another issuer with 401', async () => {
@@ -160,5 +160,22 @@ describe('parley token', () => {
     } finally {
       await node.close();
     }
+  });
+});
+
+describe('token verification', () => {
+  it('refuses tampered claims, another algorithm and a token that is not yet valid', async () => {
+    const { TokenAuthority } = await import('../auth.ts');
+    const authority = new TokenAuthority(new TextEncoder().encode('k'.repeat(40)));
+    const good = await authority.mint('alice', 60);
+    expect(authority.verifySync(good).user).toBe('alice');
+    const [h, b, s] = good.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(b, 'base64url').toString()) as Record<string, unknown>;
+    const tampered = Buffer.from(JSON.stringify({ ...claims, sub: 'mallory' })).toString('base64url');
+    expect(() => authority.verifySync(`${h}.${tampered}.${s}`)).toThrow('token signature invalid');
+    const none = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
+    expect(() => authority.verifySync(`${none}.${b}.`)).toThrow('token signature invalid');
+    expect(() => authority.verifySync('a.b')).toThrow('not a JWS');
+    expect(() => authority.verifySync(undefined)).toThrow('expected a bearer token');
   });
 });
