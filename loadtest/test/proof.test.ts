@@ -9,17 +9,18 @@ import { resolveOptions } from '../options.ts';
 import type { LoadResult } from '../result.ts';
 import { runLoad } from '../runner.ts';
 import { loadScenario, scenarioFile } from '../scenario.ts';
+import type { ThresholdSpec } from '../thresholds.ts';
 import { fakeServer, type FakeServer, type Faults } from './fake-server.ts';
 
 let server: FakeServer | undefined;
 afterEach(async () => { await server?.close(); server = undefined; });
 
-async function run(faults: Faults, flags: Record<string, string>): Promise<LoadResult> {
+async function run(faults: Faults, flags: Record<string, string>, thresholds?: Record<string, ThresholdSpec[]>): Promise<LoadResult> {
   server = await fakeServer(faults);
   const file = scenarioFile('dm-steady');
   const scenario = await loadScenario(file);
   // Generous health gates: these tests judge measurement, not the shared CI machine's speed.
-  const options = resolveOptions(scenario.options, new Map(Object.entries({ target: server.url, workers: '1', 'max-lag': '1000ms', 'max-cpu-percent': '100', drain: '1s', ...flags })));
+  const options = resolveOptions({ ...scenario.options, ...(thresholds ? { thresholds } : {}) }, new Map(Object.entries({ target: server.url, workers: '1', 'max-lag': '1000ms', 'max-cpu-percent': '100', drain: '1s', ...flags })));
   return runLoad({ scenario, scenarioFile: file, options, tokens: { kind: 'secret', secret: TEST_SECRET } });
 }
 
@@ -100,5 +101,16 @@ describe('measurement against injected faults', () => {
     expect(r.counters.expected).toBe(r.counters.acked);
     expect(r.exitCode).toBe(99);
     expect(r.thresholds.find((t) => t.metric === 'lost')!.passed).toBe(false);
+  });
+
+  it('aborts the schedule when an abortOnFail threshold fails, and still drains and reports', async () => {
+    const r = await run({ deliverDelayMs: 30 }, { users: '4', duration: '30s', rate: '20' }, {
+      deliver_ms: [{ threshold: 'p(50)<5', abortOnFail: true, delayAbortEval: '1s' }],
+    });
+    expect(r.aborted?.reason).toBe('threshold deliver_ms: p(50)<5 failed');
+    expect(r.aborted!.atMs).toBeGreaterThanOrEqual(1000);
+    expect(r.durationMs).toBeLessThan(15_000);
+    expect(r.counters.lost).toBe(0);
+    expect(r.exitCode).toBe(99);
   });
 });
