@@ -43,6 +43,8 @@ battery and statistics:
   --blocks N            blocks before the first comparison (default: the battery's)
   --max-blocks N        cap on blocks when verdicts stay inconclusive (default: the battery's)
   --alpha A             false discovery rate across the battery (default 0.05)
+  --max-load L          discard and redo a run when the 1-minute load average per CPU exceeds L
+                        (default: not checked; runs with > 10% CPU steal are always redone)
   --calibrate           after an A/A night (--base X --head X), store thresholds from all A/A nights
   --waivers FILE        reviewed waivers (default: nightly/waivers.json in the repo)
   --head-env K=V,...    extra server settings for head runs (e.g. PARLEY_FAULT_DELAY_MS=5)
@@ -56,7 +58,7 @@ exit codes: ${GATE_EXIT.pass} pass, ${GATE_EXIT.regression} regression, ${GATE_E
             ${GATE_EXIT.infrastructure} infrastructure failure (build, deploy, load generator, interrupted), ${GATE_EXIT.usage} usage error`;
 
 const FLAGS = new Set(['base', 'head', 'repo', 'cache', 'base-url', 'head-url', 'base-ops-url', 'head-ops-url', 'secret', 'battery', 'blocks', 'max-blocks',
-  'alpha', 'calibrate', 'waivers', 'head-env', 'deps-from', 'out', 'smtp-url', 'email-to', 'email-from', 'webhook-url', 'resamples']);
+  'alpha', 'calibrate', 'waivers', 'head-env', 'deps-from', 'max-load', 'out', 'smtp-url', 'email-to', 'email-from', 'webhook-url', 'resamples']);
 
 interface Args {
   battery: (typeof BATTERIES)[string];
@@ -66,6 +68,7 @@ interface Args {
   alpha: number;
   resamples: number;
   url?: { base: string; head: string; baseOps: string; headOps: string; secret: string };
+  maxLoad?: number;
   headEnv: Record<string, string>;
 }
 
@@ -87,6 +90,8 @@ function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
   const blocks = int('blocks', 1, 50);
   const maxBlocks = int('max-blocks', 1, 100);
   const resamples = int('resamples', 100, 1_000_000) ?? 10_000;
+  const maxLoad = flags.has('max-load') ? Number(flags.get('max-load')) : undefined;
+  if (maxLoad !== undefined && !(maxLoad > 0)) problems.push(`--max-load must be a positive number, got "${flags.get('max-load')}"`);
   const alpha = Number(flags.get('alpha') ?? 0.05);
   if (!(alpha > 0 && alpha < 0.5)) problems.push(`--alpha must be in (0, 0.5), got "${flags.get('alpha')}"`);
   const urlFlags = ['base-url', 'head-url', 'base-ops-url', 'head-ops-url'];
@@ -116,7 +121,7 @@ function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
     flags,
     args: {
       battery: { ...battery!, plan }, out, repo: path.resolve(flags.get('repo') ?? '.'), cache: path.resolve(flags.get('cache') ?? path.join(out, 'cache')),
-      alpha, resamples, url, headEnv,
+      alpha, resamples, url, headEnv, maxLoad,
     },
   };
 }
@@ -200,7 +205,7 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
     }
     log(`battery ${args.battery.name}: ${base.commit.slice(0, 10)} → ${head.commit.slice(0, 10)}`);
     outcome = await runBattery({
-      battery: args.battery, providers, secret, runsDir: path.join(args.out, 'nights', id, 'runs'), generatorCpu: 0, log,
+      battery: args.battery, providers, secret, runsDir: path.join(args.out, 'nights', id, 'runs'), generatorCpu: 0, log, maxLoadPerCpu: args.maxLoad,
       compare: { alpha: args.alpha, resamples: args.resamples, seed: `${base.commit}|${head.commit}`, calibrated: loadThresholds(args.out) },
     });
   } catch (err) {
