@@ -7,7 +7,7 @@ import { defineScenario } from '../scenario.ts';
 
 export default defineScenario({
   name: 'typing-flood',
-  story: 'Pairs in a 1:1 chat send typing signals several times a second; signals must reach the peer fast and never be stored.',
+  story: 'Pairs in a 1:1 chat alternate typing start/stop several times a second; signals must reach the peer fast and are never stored.',
   options: {
     users: 400,
     arrivalRate: 400,
