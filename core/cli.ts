@@ -12,6 +12,7 @@ import { FLAGS_HELP, flagsCommand } from './flags/cli.ts';
 import { LOAD_HELP, load } from '../loadtest/cli.ts';
 import { PROFILE_HELP, profileCommand } from '../loadtest/profile.ts';
 import { NIGHTLY_HELP, nightly } from '../nightly/cli.ts';
+import { DASHBOARDS_HELP, dashboardsCommand } from '../dashboards/render.ts';
 
 type Command = { summary: string; help: string; run: (argv: string[]) => Promise<number> };
 
@@ -40,6 +41,7 @@ the one generated in the data dir). Default lifetime: --token-ttl-sec (86400).`,
   load: { summary: 'drive simulated users against a node; thresholds gate the exit code', help: LOAD_HELP, run: load },
   profile: { summary: 'profile a fresh node (clinic or --cpu-prof) while a scenario drives it', help: PROFILE_HELP, run: profileCommand },
   nightly: { summary: 'build, deploy and load two refs interleaved, compare, publish the report and gate the release', help: NIGHTLY_HELP, run: (argv) => nightly(argv) },
+  dashboards: { summary: 'render the Grafana dashboards (jsonnet) from the metric catalog and alert rules', help: DASHBOARDS_HELP, run: dashboardsCommand },
   keys: { summary: 'rotate the roster-note encryption key, re-encrypt old notes, list keys', help: KEYS_HELP, run: keysCommand },
 };
 

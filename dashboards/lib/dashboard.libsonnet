@@ -1,0 +1,51 @@
+// Dashboard assembly: variables, and a layout that places panels left to right in rows so that
+// main files list panels without coordinates.
+local config = import '../config.libsonnet';
+
+local width(p) = if p.type == 'row' then 24 else if p.type == 'stat' then 6 else 12;
+local height(p) = if p.type == 'row' then 1 else if p.type == 'stat' then 4 else 8;
+
+// Folds panels into positions: a row starts a new line; other panels wrap at 24 columns.
+local layout(panels) =
+  local step(acc, p) =
+    local w = width(p);
+    local h = height(p);
+    local wrap = p.type == 'row' || acc.x + w > 24;
+    local x = if wrap then 0 else acc.x;
+    local y = if wrap then acc.y + acc.h else acc.y;
+    {
+      x: if p.type == 'row' then 24 else x + w,
+      y: y,
+      h: if wrap then h else std.max(acc.h, h),
+      out: acc.out + [p { id: std.length(acc.out) + 1, gridPos: { x: x, y: y, w: w, h: h } }],
+    };
+  std.foldl(step, panels, { x: 0, y: 0, h: 0, out: [] }).out;
+
+{
+  new(uid, title, description, panels):: {
+    uid: config.uidPrefix + uid,
+    title: title,
+    description: description,
+    tags: config.tags,
+    editable: true,
+    schemaVersion: 39,
+    refresh: config.refresh,
+    time: { from: config.timeFrom, to: 'now' },
+    timezone: 'utc',
+    templating: {
+      list: [
+        { name: 'datasource', type: 'datasource', query: config.datasource, label: 'Data source' },
+        {
+          name: 'job', type: 'query', label: 'Job', datasource: { type: 'prometheus', uid: '${datasource}' },
+          query: 'label_values(parley_build_info, job)', includeAll: true, multi: true, allValue: '.*', refresh: 2,
+        },
+        {
+          name: 'instance', type: 'query', label: 'Node', datasource: { type: 'prometheus', uid: '${datasource}' },
+          query: 'label_values(parley_build_info{job=~"$job"}, instance)', includeAll: true, multi: true, allValue: '.*', refresh: 2,
+        },
+      ],
+    },
+    annotations: { list: [] },
+    panels: layout(panels),
+  },
+}
