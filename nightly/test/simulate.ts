@@ -55,3 +55,10 @@ export async function session(seed: number, shifted?: { key: string; shift: numb
   return adaptiveSession(PLAN, runBlock, evaluate);
 }
 
+
+/** Sessions in [from, to) that reported any regression when base and head come from one distribution. */
+export async function aaAlarms(from: number, to: number): Promise<number> {
+  let alarms = 0;
+  for (let s = from; s < to; s++) if ((await session(s)).rows.some((r) => r.verdict === 'regression')) alarms++;
+  return alarms;
+}
