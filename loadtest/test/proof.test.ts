@@ -113,4 +113,14 @@ describe('measurement against injected faults', () => {
     expect(r.counters.lost).toBe(0);
     expect(r.exitCode).toBe(99);
   });
+
+  it('in closed mode sends the next message only after the ack plus the think time', async () => {
+    const r = await run({}, { users: '2', duration: '2s', mode: 'closed', think: '200ms' });
+    // At most one send per 200 ms per user over 2 s, every one acked, none late (intended = actual).
+    expect(r.counters.sent).toBeGreaterThanOrEqual(6);
+    expect(r.counters.sent).toBeLessThanOrEqual(22);
+    expect(r.counters.acked).toBe(r.counters.sent);
+    expect(r.counters.late_sends ?? 0).toBe(0);
+    expect(r.counters.lost).toBe(0);
+  });
 });
