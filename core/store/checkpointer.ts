@@ -19,11 +19,15 @@ parentPort.on('message', (m) => {
 });
 `;
 
+const MIN_GAP_MS = 250;
+
 export class Checkpointer {
   readonly #worker: Worker;
   readonly #thresholdBytes: number;
   #running = false;
   #closed = false;
+  /** When the last checkpoint ended (performance.now()). */
+  #endedAt = 0;
   /** The last checkpoint error, if any (the next request retries). */
   lastError: string | undefined;
 
@@ -32,6 +36,7 @@ export class Checkpointer {
     this.#thresholdBytes = thresholdBytes;
     worker.on('message', (err: string | null) => {
       this.#running = false;
+      this.#endedAt = performance.now();
       this.lastError = err ?? undefined;
     });
     worker.on('error', (err) => {
@@ -47,9 +52,13 @@ export class Checkpointer {
     return new Checkpointer(new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver } }), thresholdBytes);
   }
 
-  /** Requests a checkpoint when the WAL has grown past the threshold and none is running. */
+  /**
+   * Requests a checkpoint when the WAL has grown past the threshold, none is running and the last
+   * ended MIN_GAP_MS ago. The file keeps its size when SQLite restarts it, so size alone would
+   * checkpoint back to back, each time with two fsyncs for a few new pages.
+   */
   poke(walBytes: number): void {
-    if (this.#running || this.#closed || walBytes < this.#thresholdBytes) return;
+    if (this.#running || this.#closed || walBytes < this.#thresholdBytes || performance.now() - this.#endedAt < MIN_GAP_MS) return;
     this.#running = true;
     this.#worker.postMessage('checkpoint');
   }
