@@ -3,39 +3,18 @@
  * measurements, and the conversation with the parent (slices, barriers, the final report).
  */
 import { now } from './clock.ts';
-import { HealthMonitor, type HealthSnapshot } from './health.ts';
+import { HealthMonitor } from './health.ts';
 import { Ledger } from './ledger.ts';
 import type { LoadOptions } from './options.ts';
 import { buildPlan, segmentGroups, workerGroups, type Group } from './plan.ts';
 import { deriveSeed, exponential, prng } from './random.ts';
-import { Recorder, type SliceData } from './recorder.ts';
+import { Recorder } from './recorder.ts';
 import { Scheduler } from './scheduler.ts';
 import type { Scenario } from './scenario.ts';
-import { tokenProvider, type TokenProvider, type TokenSource } from './tokens.ts';
+import { tokenProvider, type TokenProvider } from './tokens.ts';
+import type { WorkerMessage, WorkerStart } from './messages.ts';
+import { RequestTable } from './requests.ts';
 import { SEQ_SPACE, SimUser, UnsupportedOpError, type PendingSend } from './user.ts';
-
-export interface WorkerStart {
-  options: LoadOptions;
-  tokens: TokenSource;
-  worker: number;
-  workers: number;
-}
-
-/** Worker → parent. */
-export type WorkerMessage =
-  | { type: 'up' }
-  | { type: 'ready'; worker: number }
-  | { type: 'slice'; worker: number; slice: SliceData; totals: Record<string, number> }
-  | { type: 'barrier'; worker: number; name: string; reached: number }
-  | { type: 'fatal'; worker: number; message: string }
-  | { type: 'done'; worker: number; users: number; health: HealthSnapshot; final: SliceData; totals: Record<string, number> };
-
-/** Parent → worker. */
-export type ParentMessage =
-  | { type: 'start'; start: WorkerStart; scenarioFile: string }
-  | { type: 'go'; at: number }
-  | { type: 'release'; name: string; at: number }
-  | { type: 'abort'; reason: string };
 
 export interface ConverseOptions {
   /** Messages per second (default: options.messageRate). */
@@ -69,9 +48,8 @@ export class Runtime {
   readonly #arrivalsMs: Float64Array;
   /** Run start on the shared monotonic clock (clock.ts), set by go(). */
   #startAt = 0;
-  readonly #requests = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; op: string }>();
+  readonly #requests = new RequestTable();
   readonly #barriers = new Map<string, { waiting: number; release: Promise<void>; resolve: () => void }>();
-  #nextId = 1;
   #gone = 0;
   #sliceIndex = 0;
   #sliceTimer: NodeJS.Timeout | undefined;
@@ -395,42 +373,18 @@ export class Runtime {
   // ── requests ──────────────────────────────────────────────────────────────────────────────────
 
   request<T>(u: SimUser, op: string, fields: Record<string, unknown>): Promise<T> {
-    const id = this.#nextId++;
     if (op !== 'sync') this.rec.count('requests');
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#requests.delete(id);
-        this.rec.error('timeout');
-        reject(new Error(`${op} got no reply within 10 s`));
-      }, 10_000);
-      this.#requests.set(id, { resolve, reject, timer, op });
-      if (!u.write(JSON.stringify({ ...fields, op, id }))) {
-        clearTimeout(timer);
-        this.#requests.delete(id);
-        reject(new Error(`${op}: not connected`));
-      }
-    });
+    return this.#requests.send<T>(u, op, fields, () => this.rec.error('timeout'));
   }
 
   settle(f: Record<string, any>): void {
-    const r = typeof f.id === 'number' ? this.#requests.get(f.id) : undefined;
-    if (!r) return;
-    this.#requests.delete(f.id as number);
-    clearTimeout(r.timer);
-    r.resolve(f.op === 'reply' ? f.result : f);
+    this.#requests.settle(f);
   }
 
   onErrorFrame(u: SimUser, f: Record<string, any>): void {
     const code = String(f.code);
     this.rec.error(code);
-    if (typeof f.id === 'number') {
-      const r = this.#requests.get(f.id);
-      if (!r) return;
-      this.#requests.delete(f.id);
-      clearTimeout(r.timer);
-      r.reject(code === 'unknown_op' ? new UnsupportedOpError(r.op) : new Error(`${r.op}: ${code}: ${String(f.message)}`));
-      return;
-    }
+    if (typeof f.id === 'number') return this.#requests.fail(f.id, code, String(f.message));
     if (typeof f.id === 'string') {
       const key = u.index * SEQ_SPACE + Number(f.id.split('-')[1]);
       const p = this.pending.get(key);

@@ -2,7 +2,8 @@
  * Entry of a forked worker process: waits for its start message, runs its share of the plan and
  * reports slices and the final summary to the parent over IPC.
  */
-import { Runtime, type ParentMessage, type WorkerMessage } from './runtime.ts';
+import type { ParentMessage, WorkerMessage } from './messages.ts';
+import { Runtime } from './runtime.ts';
 import { loadScenario, type Scenario } from './scenario.ts';
 
 const post = (m: WorkerMessage): void => { process.send?.(m); };

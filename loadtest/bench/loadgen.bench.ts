@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { now } from '../clock.ts';
 import { resolveOptions } from '../options.ts';
-import { Runtime, type WorkerMessage } from '../runtime.ts';
+import type { WorkerMessage } from '../messages.ts';
+import { Runtime } from '../runtime.ts';
 import { defineScenario } from '../scenario.ts';
 
 const USERS = Number(process.env.USERS ?? 15_000);
