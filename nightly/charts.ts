@@ -9,7 +9,8 @@ function extent(values: number[]): [number, number] {
   let hi = Math.max(...finite);
   if (lo === hi) { lo -= Math.abs(lo) * 0.05 || 1; hi += Math.abs(hi) * 0.05 || 1; }
   const pad = (hi - lo) * 0.08;
-  return [lo - pad, hi + pad];
+  // Latencies, times and sizes are never negative: do not draw an axis that suggests they could be.
+  return [lo >= 0 ? Math.max(0, lo - pad) : lo - pad, hi + pad];
 }
 
 const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
