@@ -28,6 +28,9 @@ export class Checkpointer {
   #closed = false;
   /** When the last checkpoint ended (performance.now()). */
   #endedAt = 0;
+  #later: NodeJS.Timeout | undefined;
+  /** A poke came while a checkpoint ran: run another after the gap for what it did not cover. */
+  #wanted = false;
   /** The last checkpoint error, if any (the next request retries). */
   lastError: string | undefined;
 
@@ -37,6 +40,10 @@ export class Checkpointer {
     worker.on('message', (err: string | null) => {
       this.#running = false;
       this.#endedAt = performance.now();
+      if (this.#wanted && !this.#closed) {
+        this.#wanted = false;
+        this.#later = setTimeout(this.#run, MIN_GAP_MS).unref();
+      }
       this.lastError = err ?? undefined;
     });
     worker.on('error', (err) => {
@@ -58,15 +65,29 @@ export class Checkpointer {
    * checkpoint back to back, each time with two fsyncs for a few new pages.
    */
   poke(walBytes: number): void {
-    if (this.#running || this.#closed || walBytes < this.#thresholdBytes || performance.now() - this.#endedAt < MIN_GAP_MS) return;
+    if (this.#closed || this.#later || walBytes < this.#thresholdBytes) return;
+    if (this.#running) {
+      this.#wanted = true;
+      return;
+    }
+    const wait = this.#endedAt + MIN_GAP_MS - performance.now();
+    // Too soon: checkpoint when the gap ends, so frames written last are not left behind when writes stop.
+    if (wait > 0) this.#later = setTimeout(this.#run, wait).unref();
+    else this.#run();
+  }
+
+  readonly #run = (): void => {
+    this.#later = undefined;
+    if (this.#running || this.#closed) return;
     this.#running = true;
     this.#worker.postMessage('checkpoint');
-  }
+  };
 
   /** Closes the worker's connection and waits for the thread to end. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#later);
     const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
     this.#worker.postMessage('close');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000).unref())]);

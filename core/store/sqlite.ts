@@ -51,6 +51,8 @@ export class SqliteStore implements Store {
   #queue: QueuedWrite[] = [];
   #scheduled = false;
   #closed = false;
+  /** A failed WAL flush: the kernel may have dropped the pages, so no later write is trusted. */
+  #flushError: Error | undefined;
   /** Last seq per chat, authoritative while this process is the only writer. */
   readonly #lastSeq = new Map<ChatId, number>();
   /** Seqs as they were before the transaction in progress, for a rollback. */
@@ -112,6 +114,7 @@ export class SqliteStore implements Store {
   /** Queues a write for the next group commit; `bare` writes skip their savepoint (see QueuedWrite). */
   #write<T>(run: () => T, bare = false): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('store is closed'));
+    if (this.#flushError) return Promise.reject(new Error(`store stopped after a failed WAL flush (restart to recover): ${this.#flushError.message}`));
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ run, resolve: resolve as (v: unknown) => void, reject, bare });
       if (this.#queue.length >= this.#batchMax) this.#commit();
@@ -158,7 +161,10 @@ export class SqliteStore implements Store {
       this.#checkpointer?.poke(this.#wal.bytes());
       // Flushes complete in commit order, so callers still hear of commits in seq order.
       this.#wal.afterFlush((err) => {
-        if (err) return batch.forEach((w) => w.reject(err));
+        if (err) {
+          this.#flushError ??= err;
+          return batch.forEach((w) => w.reject(err));
+        }
         for (const [chat, seq] of committed) {
           if (seq >= this.#seqOf(chat)) this.#durable.delete(chat);
           else this.#durable.set(chat, seq);
