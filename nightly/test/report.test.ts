@@ -78,6 +78,7 @@ describe('the published report', () => {
       expect(problems).toEqual([]);
     } finally {
       await browser.close();
+      fs.rmSync(out, { recursive: true, force: true });
     }
   });
 

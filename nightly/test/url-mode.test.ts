@@ -49,5 +49,6 @@ it('runs the smoke battery against two running nodes, posts the summary to a web
     b.child.kill('SIGTERM');
     await Promise.all([a.exited, b.exited]);
     hook.close();
+    fs.rmSync(out, { recursive: true, force: true });
   }
 }, 180_000);
