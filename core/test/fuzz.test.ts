@@ -11,23 +11,12 @@ import { LIMITS, REQUEST_OPS, type Message } from '../protocol.ts';
 import type { ParleyServer } from '../server.ts';
 import { connect, testServer, until } from './helpers.ts';
 import { rawConnect, type Frame, type RawClient } from './raw.ts';
+import { prng } from '../../loadtest/random.ts';
 
 const SEED = Number(process.env.PARLEY_FUZZ_SEED ?? 20_261_128);
 const FRAMES = 12_000;
 const CONNECTIONS = 4;
 const BATCH = 150;
-
-/** mulberry32: small, fast, good enough to drive a fuzzer reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 

@@ -3,18 +3,13 @@
  * computed from the same runs and commits is the same every time it is computed.
  */
 
+import { prng } from '../../loadtest/random.ts';
+
 export type Random = () => number;
 
-/** Uniform [0, 1) from a 32-bit seed. */
+/** Uniform [0, 1) from a 32-bit seed: the same mulberry32 that seeds load plans. */
 export function mulberry32(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return prng(seed);
 }
 
 /** A 32-bit seed from text (FNV-1a), e.g. from the two commit ids and the metric name. */
