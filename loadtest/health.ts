@@ -4,17 +4,10 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { createHistogram, percentileMs, recordMs, type Histogram } from './histogram.ts';
+import type { WorkerHealth } from './result.ts';
 
-export interface HealthSnapshot {
-  eventLoopDelayP99Ms: number;
-  eventLoopDelayMaxMs: number;
-  cpuPercent: number;
-  cpuMaxPercent: number;
-  scheduleLagP99Ms: number;
-  scheduleLagMaxMs: number;
-  rssMaxMb: number;
-  heapUsedMaxMb: number;
-}
+/** One worker's health figures: the result file's WorkerHealth without its identity. */
+export type HealthSnapshot = Omit<WorkerHealth, 'worker' | 'users'>;
 
 export class HealthMonitor {
   readonly #loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
