@@ -85,6 +85,8 @@ export type ServerFrame =
   | { op: 'welcome'; session: string; user: string; protocol: number; heartbeatMs: number; limits: typeof LIMITS }
   | { op: 'ack'; id?: ReqId; chat: ChatId; seq: number; cmid: string; ts: number; dup?: true }
   | ({ op: 'msg' } & Message)
+  /** A seq this session will not be shown (e.g. its sender is blocked); advance the cursor over it. */
+  | { op: 'skip'; chat: ChatId; seq: number }
   | { op: 'reply'; id?: ReqId; result: unknown }
   | { op: 'synced'; id?: ReqId; chats: Record<ChatId, { last: number; more: boolean }> }
   | { op: 'member'; chat: ChatId; user: string; event: 'joined' | 'left' }

@@ -21,6 +21,9 @@ import { NO_REPLY, type Social } from './social.ts';
 import { decode, encode, errorFrame, LIMITS, PROTOCOL_VERSION, type ChatId, type Message, type Request, type ServerFrame } from './protocol.ts';
 
 const HIGH_WATER_BYTES = 64 * 1024;
+
+/** A message this session must not show (its sender is blocked): the client advances its cursor over it. */
+const skipFrame = (m: Message): string => encode({ op: 'skip', chat: m.chat, seq: m.seq });
 const FILL_PAGE = 500;
 /** setTimeout's ceiling; longer token lifetimes are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -41,6 +44,10 @@ interface ChatCursor {
   seq: number;
   filling: boolean;
   pending: Message[];
+  /** The fill in progress, so a sync can wait for it. */
+  fill?: Promise<void>;
+  /** A sync asked to resume below the cursor while a fill ran: refill from here after it. */
+  rewind?: number;
 }
 
 export class Session implements HubSession {
@@ -82,10 +89,8 @@ export class Session implements HubSession {
     this.#probe = new SessionProbe(deps.ops, this.id, user, expiresAt);
     const { config } = deps;
     this.#sendBucket = new TokenBucket(config.sendRatePerSec, config.sendBurst);
-    if (config.liveHoldMs > 0) {
-      this.#holding = [];
-      this.#holdTimer = setTimeout(() => this.#release(), config.liveHoldMs);
-    }
+    this.#holding = [];
+    if (config.liveHoldMs > 0) this.#holdTimer = setTimeout(() => this.#resumeQuietly(), config.liveHoldMs);
     this.#armExpiry(expiresAt);
     ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary));
     ws.on('pong', () => { this.#alive = true; });
@@ -93,6 +98,8 @@ export class Session implements HubSession {
     ws.on('error', (err) => this.#log.debug({ err }, 'socket error'));
     deps.hub.add(this);
     this.#write(encode({ op: 'welcome', session: this.id, user, protocol: PROTOCOL_VERSION, heartbeatMs: config.pingIntervalMs, limits: LIMITS }));
+    // No hold configured: resume from the server's delivered cursors at once.
+    if (config.liveHoldMs === 0) this.#resumeQuietly();
   }
 
   // ── outbound ──────────────────────────────────────────────────────────────────────────────────
@@ -164,7 +171,7 @@ export class Session implements HubSession {
     if (!cur) {
       // The session never synced this chat: it has no cursor to check against, so start one here.
       this.#cursors.set(message.chat, { seq: message.seq, filling: false, pending: [] });
-      if (!this.#hidden(message)) this.#write(text ?? encode({ op: 'msg', ...message }));
+      this.#write(this.#hidden(message) ? skipFrame(message) : text ?? encode({ op: 'msg', ...message }));
       return;
     }
     if (cur.filling) {
@@ -174,12 +181,12 @@ export class Session implements HubSession {
     if (message.seq <= cur.seq) return;
     if (message.seq === cur.seq + 1) {
       cur.seq = message.seq;
-      if (!this.#hidden(message)) this.#write(text ?? encode({ op: 'msg', ...message }));
+      this.#write(this.#hidden(message) ? skipFrame(message) : text ?? encode({ op: 'msg', ...message }));
       return;
     }
     // A gap: something between reached this node later or not at all; read it from the store.
     cur.pending.push(message);
-    void this.#fill(message.chat, cur);
+    this.#fillQuietly(message.chat, cur);
   }
 
   #hidden(m: Message): boolean {
@@ -187,8 +194,21 @@ export class Session implements HubSession {
   }
 
   /** Sends everything after the cursor from the store, paced by the outbound queue, then what waited. */
-  async #fill(chat: ChatId, cur: ChatCursor): Promise<void> {
-    if (cur.filling) return;
+  #fill(chat: ChatId, cur: ChatCursor): Promise<void> {
+    if (cur.filling && cur.fill) return cur.fill;
+    cur.fill = this.#fillOnce(chat, cur);
+    return cur.fill;
+  }
+
+  /** A fill nobody awaits: a store failure closes the session (the client resumes) instead of crashing the node. */
+  #fillQuietly(chat: ChatId, cur: ChatCursor): void {
+    this.#fill(chat, cur).catch((err: unknown) => {
+      this.#log.error({ err, chat }, 'catch-up from the store failed; closing the session so the client resumes');
+      this.close('shutdown');
+    });
+  }
+
+  async #fillOnce(chat: ChatId, cur: ChatCursor): Promise<void> {
     cur.filling = true;
     try {
       for (;;) {
@@ -198,15 +218,64 @@ export class Session implements HubSession {
           if (!this.#isWritable()) await this.#whenWritable();
           if (this.#closing) return;
           // A hidden message (its sender is blocked) still advances the cursor, so it is not refilled as a gap.
-          if (m.seq === cur.seq + 1) { cur.seq = m.seq; if (!this.#hidden(m)) this.#write(encode({ op: 'msg', ...m })); }
+          if (m.seq === cur.seq + 1) { cur.seq = m.seq; this.#write(this.#hidden(m) ? skipFrame(m) : encode({ op: 'msg', ...m })); }
         }
         if (page.length < FILL_PAGE) break;
       }
     } finally {
       cur.filling = false;
+      cur.fill = undefined;
     }
+    if (cur.rewind !== undefined && cur.rewind < cur.seq) {
+      cur.seq = cur.rewind;
+      cur.rewind = undefined;
+      return this.#fill(chat, cur);
+    }
+    cur.rewind = undefined;
     const pending = cur.pending.splice(0).sort((a, b) => a.seq - b.seq);
     for (const m of pending) this.deliver(m);
+  }
+
+  /**
+   * Puts every chat of the user on a cursor (the client's where given, else the server's delivered
+   * cursor), fills each from the store, then releases held live deliveries behind the fills.
+   * Resolves when every chat is caught up.
+   */
+  async #resume(cursors: Record<ChatId, number> | undefined): Promise<Map<ChatId, number>> {
+    const plan = await this.#deps.chat.resumePlan(this.user, cursors);
+    const fills: Promise<void>[] = [];
+    for (const [c, seq] of plan) {
+      const cur = this.#cursors.get(c);
+      if (!cur) {
+        const fresh: ChatCursor = { seq, filling: false, pending: [] };
+        this.#cursors.set(c, fresh);
+        fills.push(this.#fill(c, fresh));
+      } else if (cur.filling) {
+        // Already catching up: resend from the lower cursor once that fill ends; the client drops what it has.
+        if (seq < cur.seq) cur.rewind = Math.min(cur.rewind ?? seq, seq);
+        fills.push(cur.fill!);
+      } else if (seq < cur.seq) {
+        // Already live past the client's cursor: resend from its cursor; the client drops what it has.
+        cur.seq = seq;
+        fills.push(this.#fill(c, cur));
+      }
+    }
+    this.#release();
+    await Promise.all(fills);
+    return plan;
+  }
+
+  /**
+   * The session sent something other than a sync first, or nothing within liveHoldMs: resume from
+   * the server's delivered cursors, so live messages never start a chat's cursor past a gap.
+   */
+  #resumeQuietly(): void {
+    if (!this.#holding) return;
+    clearTimeout(this.#holdTimer);
+    this.#resume(undefined).catch((err: unknown) => {
+      this.#log.error({ err }, 'resume from the delivered cursors failed; closing the session so the client resumes');
+      this.close('shutdown');
+    });
   }
 
   #release(): void {
@@ -228,7 +297,7 @@ export class Session implements HubSession {
     this.#probe.in(text, decoded.ok ? decoded.req.op : 'invalid');
     if (!decoded.ok) return this.#reject(decoded.error, decoded.id);
     const req = decoded.req;
-    if (this.#holding && req.op !== 'sync') this.#release();
+    if (this.#holding && req.op !== 'sync') this.#resumeQuietly();
     this.#run(req).catch((err: unknown) => {
       if (err instanceof ParleyError) this.#send(errorFrame(err, req.id));
       else {
@@ -266,22 +335,7 @@ export class Session implements HubSession {
         return;
       }
       case 'sync': {
-        const plan = await chat.resumePlan(this.user, req.cursors);
-        const fills: Promise<void>[] = [];
-        for (const [c, seq] of plan) {
-          const cur = this.#cursors.get(c);
-          if (!cur) {
-            const fresh: ChatCursor = { seq, filling: false, pending: [] };
-            this.#cursors.set(c, fresh);
-            fills.push(this.#fill(c, fresh));
-          } else if (!cur.filling && seq < cur.seq) {
-            // Already live past the client's cursor: resend from its cursor; the client drops what it has.
-            cur.seq = seq;
-            fills.push(this.#fill(c, cur));
-          }
-        }
-        this.#release();
-        await Promise.all(fills);
+        const plan = await this.#resume(req.cursors);
         const chats: Record<ChatId, { last: number; more: boolean }> = {};
         for (const c of plan.keys()) chats[c] = { last: this.#cursors.get(c)?.seq ?? 0, more: false };
         this.#send(req.id === undefined ? { op: 'synced', chats } : { op: 'synced', id: req.id, chats });
@@ -333,7 +387,7 @@ export class Session implements HubSession {
     else if (!cur.filling && cur.seq === m.seq - 1) cur.seq = m.seq;
     else if (m.seq > cur.seq + 1) {
       cur.pending.push(m);
-      void this.#fill(m.chat, cur);
+      this.#fillQuietly(m.chat, cur);
     }
   }
 

@@ -76,6 +76,8 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   /** Unacknowledged sends by cmid, in send order; re-sent after a reconnect. */
   readonly #sends = new Map<string, PendingSend>();
   readonly #reported = new Map<ChatId, number>();
+  /** Seqs seen past a gap in the cursor, per chat, until the gap is filled. */
+  readonly #ahead = new Map<ChatId, Set<number>>();
   #ws: WebSocket | undefined;
   #nextId = 1;
   #attempt = 0;
@@ -194,7 +196,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
         return this.#onMessage(f as unknown as Message);
       case 'ack': {
         const ack = f as unknown as Ack;
-        this.#advance(ack.chat, ack.seq, true);
+        this.#see(ack.chat, ack.seq);
         const s = this.#sends.get(ack.cmid);
         if (s) { this.#sends.delete(ack.cmid); clearTimeout(s.timer); s.resolve({ chat: ack.chat, seq: ack.seq, cmid: ack.cmid, ts: ack.ts, ...(ack.dup ? { dup: true } : {}) }); }
         return;
@@ -209,6 +211,9 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
         this.emit('error', err);
         return;
       }
+      case 'skip':
+        this.#see(String(f.chat), Number(f.seq));
+        return;
       case 'member':
         this.emit('member', f as never);
         return;
@@ -227,16 +232,31 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   }
 
   #onMessage(m: Message): void {
-    const cur = this.#cursors.get(m.chat);
-    if (cur !== undefined && m.seq <= cur) { this.duplicatesDropped++; return; }
-    if (cur !== undefined && m.seq > cur + 1) this.gaps++;
-    this.#cursors.set(m.chat, m.seq);
+    if (!this.#see(m.chat, m.seq)) { this.duplicatesDropped++; return; }
     this.emit('message', m);
   }
 
-  #advance(chat: ChatId, seq: number, own: boolean): void {
+  /**
+   * Records a seq as seen; false when it was seen before. The cursor only moves over contiguous
+   * seqs: one past a gap is kept aside, so the server's refill of the gap is not taken for duplicates.
+   */
+  #see(chat: ChatId, seq: number): boolean {
     const cur = this.#cursors.get(chat);
-    if (cur === undefined || (own && seq === cur + 1)) this.#cursors.set(chat, seq);
+    if (cur !== undefined && seq <= cur) return false;
+    if (cur !== undefined && seq > cur + 1) {
+      let ahead = this.#ahead.get(chat);
+      if (!ahead) this.#ahead.set(chat, (ahead = new Set()));
+      if (ahead.has(seq)) return false;
+      ahead.add(seq);
+      this.gaps++;
+      return true;
+    }
+    let next = seq;
+    const ahead = this.#ahead.get(chat);
+    while (ahead?.delete(next + 1)) next++;
+    if (ahead?.size === 0) this.#ahead.delete(chat);
+    this.#cursors.set(chat, next);
+    return true;
   }
 
   async #afterWelcome(): Promise<void> {

@@ -26,7 +26,7 @@ export const FRAME_IN_OPS = [
   'presence', 'typing', 'read', 'readby', 'settings', 'invalid', 'other',
 ] as const;
 export const FRAME_OUT_OPS = [
-  'welcome', 'ack', 'msg', 'reply', 'synced', 'member', 'error', 'pong',
+  'welcome', 'ack', 'msg', 'skip', 'reply', 'synced', 'member', 'error', 'pong',
   'presence', 'typing', 'read', 'readby', 'roster.push', 'block.push', 'settings.push', 'other',
 ] as const;
 /** Close reasons: the catalog's close names plus what the peer or the network did. */

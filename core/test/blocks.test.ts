@@ -83,6 +83,7 @@ describe('block list', () => {
     const late = await user('alice', { cursors: { [room.chat]: 0 } });
     expect(late.messages.map((m) => m.body)).toEqual(['one', 'three']);
     expect(late.client.cursors[room.chat]).toBe(3);
+    expect(aliceGot.length).toBe(2);
   });
 
   it('hides the blocker\'s presence from the blocked friend, and shows it again after unblock', async () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { ParleyClient } from '../client/index.ts';
+import { ParleyClient } from '../client/index.ts';
 import { SUBPROTOCOL, type Message } from '../protocol.ts';
 import type { ParleyServer } from '../server.ts';
 import { connect, testServer, until } from './helpers.ts';
@@ -136,5 +136,42 @@ describe('heartbeats', () => {
     expect(server.hub.sessionsOf('alive').size).toBe(1);
     await alive.request('ping');
     raw.terminate();
+  });
+});
+
+describe('resume races', () => {
+  for (const liveHoldMs of [0, 50]) {
+    it(`loses nothing when a live message arrives before a late sync (liveHoldMs ${liveHoldMs})`, async () => {
+      server = await testServer({ ...NO_LIMITS, liveHoldMs });
+      const alice = await open('alice');
+      for (let i = 1; i <= 9; i++) await alice.send({ to: 'bob' }, `m${i}`);
+      const chat = 'd:alice:bob';
+      // The app persisted cursor 3; its sync is still in flight when a live message lands.
+      const bob = new ParleyClient({ url: server.wsUrl, token: await server.auth.mint('bob', 60), cursors: { [chat]: 3 }, sync: false });
+      clients.push(bob);
+      const got: Message[] = [];
+      bob.on('message', (m) => got.push(m));
+      await bob.connect();
+      await new Promise((r) => setTimeout(r, liveHoldMs + 50));
+      await alice.send({ to: 'bob' }, 'm10');
+      await bob.request('sync', { cursors: { [chat]: 3 } });
+      await until(() => bob.cursors[chat] === 10, 'the cursor to reach 10');
+      expect(got.map((m) => m.seq).sort((a, b) => a - b)).toEqual([4, 5, 6, 7, 8, 9, 10]);
+    });
+  }
+
+  it('a device without cursors whose sync comes late still starts at the delivered cursor', async () => {
+    server = await testServer({ ...NO_LIMITS, liveHoldMs: 30 });
+    const alice = await open('alice');
+    for (let i = 1; i <= 5; i++) await alice.send({ to: 'bob' }, `m${i}`);
+    const bob = await open('bob', { sync: false });
+    const got: Message[] = [];
+    bob.on('message', (m) => got.push(m));
+    await new Promise((r) => setTimeout(r, 100)); // the hold expires before any frame
+    await alice.send({ to: 'bob' }, 'm6');
+    await bob.request('sync');
+    await until(() => got.length >= 6, 'six messages');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(got.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 });

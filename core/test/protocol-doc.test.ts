@@ -18,7 +18,7 @@ function examples(): { dir: '→' | '←'; text: string; line: number }[] {
   return out;
 }
 
-const SERVER_OPS = ['welcome', 'ack', 'msg', 'reply', 'synced', 'member', 'error', 'pong', 'roster.push', 'block.push', 'presence', 'typing', 'read', 'readby', 'settings.push'];
+const SERVER_OPS = ['welcome', 'ack', 'msg', 'skip', 'reply', 'synced', 'member', 'error', 'pong', 'roster.push', 'block.push', 'presence', 'typing', 'read', 'readby', 'settings.push'];
 
 /**
  * Ops whose sections are still being written by the features that added them. Each must leave this
