@@ -127,6 +127,10 @@ export class SqliteStore implements Store {
 
   #commit(): void {
     this.#scheduled = false;
+    if (this.#flushError) {
+      for (const w of this.#queue.splice(0)) w.reject(this.#flushError);
+      return;
+    }
     while (this.#queue.length) {
       const batch = this.#queue.splice(0, this.#batchMax);
       const t0 = performance.now();
@@ -160,7 +164,10 @@ export class SqliteStore implements Store {
       this.#seqUndo.clear();
       this.#checkpointer?.poke(this.#wal.bytes());
       // Flushes complete in commit order, so callers still hear of commits in seq order.
-      this.#wal.afterFlush((err) => {
+      this.#wal.afterFlush((flushErr) => {
+        // After one failed fdatasync, Linux may report success for later ones although the pages
+        // were dropped: every batch after the first failure is refused, never acknowledged.
+        const err = flushErr ?? this.#flushError;
         if (err) {
           this.#flushError ??= err;
           return batch.forEach((w) => w.reject(err));
