@@ -25,6 +25,8 @@ export interface SendResult {
 export interface ChatHooks {
   /** Called before a 1:1 conversation is opened or posted to; throws to refuse. */
   beforeDirect?: (user: string, peer: string) => Promise<void>;
+  /** Called when fan-out of a committed message threw: the send still succeeds (it is stored). */
+  fanoutFailed?: (err: unknown) => void;
 }
 
 /** How many chats' member lists stay cached. */
@@ -36,6 +38,7 @@ export class ChatService {
   /** chat → members, for membership checks and fan-out without a store read per message. */
   readonly #members = new Map<ChatId, Set<string>>();
   #inFlight = 0;
+  #draining = false;
   #idle: (() => void)[] = [];
 
   /** Set once at assembly, before the node accepts connections. */
@@ -53,6 +56,11 @@ export class ChatService {
     return this.#store;
   }
 
+  /** Refuses new sends with shutting_down; those already started finish. */
+  stopAccepting(): void {
+    this.#draining = true;
+  }
+
   /** Sends currently between receipt and commit. */
   get inFlight(): number {
     return this.#inFlight;
@@ -65,6 +73,7 @@ export class ChatService {
   }
 
   async send(user: string, input: SendInput, origin?: string): Promise<SendResult> {
+    if (this.#draining) throw new ParleyError('shutting_down', 'the node is draining; reconnect and retry with the same cmid');
     this.#inFlight++;
     try {
       const chat = input.chat ?? (await this.openDirect(user, input.to!));
@@ -77,7 +86,14 @@ export class ChatService {
       const [result] = await this.#store.append([{ chat, from: user, cmid: input.cmid, body: input.body, ts: Date.now() }]);
       if (!result!.ok) throw new ParleyError(result!.code, result!.message);
       // A retried send was delivered the first time; fan out only new messages.
-      if (!result!.dup) this.#bus.publish({ kind: 'msg', message: result!.message, to: [...members], origin });
+      if (!result!.dup) {
+        // The message is committed: a fan-out failure must not turn it into an error the client retries.
+        try {
+          this.#bus.publish({ kind: 'msg', message: result!.message, to: [...members], origin });
+        } catch (err) {
+          this.hooks.fanoutFailed?.(err);
+        }
+      }
       return { message: result!.message, dup: result!.dup };
     } finally {
       if (--this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();

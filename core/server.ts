@@ -78,7 +78,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const store = parts.store ?? new SqliteStore({ file: path.join(config.dataDir, 'parley.db'), sync: config.sqliteSync, batchMax: config.batchMax, onCommit });
   const bus = parts.bus ?? new LocalBus();
   const auth = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
-  const chat = new ChatService(store, bus);
+  const chat = new ChatService(store, bus, { fanoutFailed: (err) => log.error({ err }, 'fan-out of a committed message failed') });
   chat.faultDelayMs = config.faultDelayMs;
   const hub = new Hub();
   const social = new Social({
@@ -88,7 +88,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     presenceCoalescing: () => ops.flags.isEnabled('presence-coalescing'),
   });
   ops.mirrorSocial(() => social.stats());
-  chat.hooks = { beforeDirect: social.beforeDirect };
+  chat.hooks.beforeDirect = social.beforeDirect;
   const rest = new RestApi(chat, auth, socialRoutes(social));
   const unsubscribeSocial = bus.subscribe((event) => social.dispatch(event));
   const bound = ops.bind(hub, bus);
@@ -160,12 +160,14 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     const deadline = Date.now() + config.drainTimeoutMs;
     publicServer.close();
     publicServer.closeIdleConnections();
-    // Commits already started finish and are acknowledged before clients are told to leave.
+    // Commits already started finish and are acknowledged before clients are told to leave;
+    // new sends are refused with shutting_down and retried by clients on their next node.
+    chat.stopAccepting();
     await Promise.race([chat.idle(), sleep(config.drainTimeoutMs)]);
     for (const s of hub.all()) s.close('shutdown');
     while (hub.size > 0 && Date.now() < deadline) await sleep(20);
     for (const client of wss.clients) client.terminate();
-    await chat.idle();
+    await Promise.race([chat.idle(), sleep(Math.max(0, deadline - Date.now()))]);
     unsubscribeSocial();
     await social.close();
     await store.close();

@@ -120,3 +120,18 @@ describe('1:1 chat ids', () => {
     await expect(carol.send({ chat: 'd:carol:carol' }, 'x')).rejects.toMatchObject({ code: 'bad_field' });
   });
 });
+
+describe('fan-out failures', () => {
+  it('acks a committed message even when fan-out throws, and stores it once', async () => {
+    server = await testServer();
+    const alice = await user('alice');
+    const failures: unknown[] = [];
+    server.chat.hooks.fanoutFailed = (e) => failures.push(e);
+    // A hub that throws stands for any failure after the commit.
+    server.hub.dispatch = () => { throw new Error('fan-out broke'); };
+    const ack = await alice.send({ to: 'bob' }, 'still stored');
+    expect(ack.seq).toBe(1);
+    expect(failures).toHaveLength(1);
+    expect((await alice.history('d:alice:bob')).messages.map((m) => m.body)).toEqual(['still stored']);
+  });
+});
