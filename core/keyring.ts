@@ -95,7 +95,14 @@ export class Keyring {
     try { mtimeMs = fs.statSync(this.file).mtimeMs; } catch { return false; }
     if (mtimeMs === this.#mtimeMs) return false;
     const before = this.#current;
-    this.#load();
+    try {
+      this.#load();
+    } catch {
+      // A half-written or mistyped file must not take the node down: keep the keys already loaded
+      // and try again on the next change (a seal still uses the last good current key).
+      this.#mtimeMs = mtimeMs;
+      return false;
+    }
     return this.#current !== before;
   }
 

@@ -133,7 +133,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     try {
       token = typeof this.#opts.token === 'function' ? await this.#opts.token() : this.#opts.token;
     } catch (err) {
-      this.emit('error', err as Error);
+      this.#report(err as Error);
       return this.#scheduleReconnect(1006, 'token_unavailable');
     }
     const ws = new WebSocket(this.#opts.url, SUBPROTOCOL, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
@@ -208,7 +208,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
         if (typeof f.id === 'number' && this.#requests.has(f.id)) return this.#settle(f, undefined, err);
         const send = typeof f.id === 'string' ? this.#sends.get(f.id) : undefined;
         if (send) { this.#sends.delete(f.id as string); clearTimeout(send.timer); send.reject(err); return; }
-        this.emit('error', err);
+        this.#report(err);
         return;
       }
       case 'skip':
@@ -220,6 +220,11 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
       default:
         this.emit('event', f);
     }
+  }
+
+  /** Emits 'error' only to listeners: an app that does not listen must not be crashed by a server error frame. */
+  #report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   #settle(f: ServerFrameIn, value: unknown, err?: Error): void {
@@ -263,7 +268,9 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     try {
       if (this.#opts.sync) await this.request('sync', this.#cursors.size ? { cursors: this.cursors } : {});
     } catch (err) {
-      this.emit('error', err as Error);
+      // A session that could not sync is useless: drop it and reconnect (with backoff) instead of hanging.
+      this.#report(err as Error);
+      this.#ws?.close(4001, 'sync_failed');
       return;
     }
     this.#attempt = 0;
