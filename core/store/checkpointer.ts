@@ -33,6 +33,9 @@ export class Checkpointer {
   #wanted = false;
   /** The last checkpoint error, if any (the next request retries). */
   lastError: string | undefined;
+  /** Called once if the worker thread ends on its own. */
+  onDead: (() => void) | undefined;
+  #dead = false;
 
   private constructor(worker: Worker, thresholdBytes: number) {
     this.#worker = worker;
@@ -49,6 +52,15 @@ export class Checkpointer {
     worker.on('error', (err) => {
       this.#running = false;
       this.lastError = err.message;
+    });
+    // A worker that died checkpoints no more: hand checkpoints back to SQLite (onDead) so the
+    // WAL cannot grow until the disk is full.
+    worker.once('exit', () => {
+      if (this.#closed) return;
+      this.#closed = true;
+      this.#dead = true;
+      clearTimeout(this.#later);
+      this.onDead?.();
     });
     worker.unref();
   }
@@ -85,6 +97,7 @@ export class Checkpointer {
 
   /** Closes the worker's connection and waits for the thread to end. */
   async close(): Promise<void> {
+    if (this.#dead) return;
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#later);

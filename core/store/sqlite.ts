@@ -82,6 +82,7 @@ export class SqliteStore implements Store {
       this.#db.pragma('wal_autocheckpoint = 0');
       this.#db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
       this.#checkpointer = Checkpointer.start(opts.file, CHECKPOINT_PAGES * (this.#db.pragma('page_size', { simple: true }) as number));
+      this.#checkpointer.onDead = () => this.#db.pragma(`wal_autocheckpoint = ${CHECKPOINT_PAGES}`);
     }
     const db = this.#db;
     this.social = new SqliteSocial(db, (run) => this.#write(run));
