@@ -7,6 +7,7 @@ import type { TokenAuthority } from './auth.ts';
 import { bearerFrom } from './auth.ts';
 import type { ChatService } from './chat.ts';
 import { ParleyError } from './errors.ts';
+import { TokenBucket } from './limiter.ts';
 import { isChatId, isUserId, LIMITS, validateBody, validateCmid, validateRoomName } from './protocol.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -21,6 +22,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 }
 
 export function sendError(res: ServerResponse, err: ParleyError): void {
+  const retryAfterMs = err.details?.retryAfterMs;
+  if (typeof retryAfterMs === 'number') res.setHeader('retry-after', Math.max(1, Math.ceil(retryAfterMs / 1000)));
   sendJson(res, err.status, { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
 }
 
@@ -62,16 +65,42 @@ function decodePart(part: string): string {
 /** Extra routes under /api/v1 (core/social-rest.ts); resolves true when it answered the request. */
 export type RestRoutes = (method: string, parts: string[], user: string, req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 
+export interface RestLimits {
+  sendRatePerSec: number;
+  sendBurst: number;
+}
+
+const MAX_BUCKETS = 100_000;
+
 export class RestApi {
   readonly #chat: ChatService;
   readonly #auth: TokenAuthority;
 
   readonly #extra: RestRoutes | undefined;
+  readonly #limits: RestLimits | undefined;
+  /** Per-user send buckets, oldest first; bounded so a flood of distinct users cannot grow it. */
+  readonly #buckets = new Map<string, TokenBucket>();
 
-  constructor(chat: ChatService, auth: TokenAuthority, extra?: RestRoutes) {
+  constructor(chat: ChatService, auth: TokenAuthority, extra?: RestRoutes, limits?: RestLimits) {
     this.#extra = extra;
     this.#chat = chat;
     this.#auth = auth;
+    this.#limits = limits;
+  }
+
+  /** REST sends share the socket's rate (per user here, as REST has no session). */
+  #takeSend(user: string): void {
+    const limits = this.#limits;
+    if (!limits) return;
+    let bucket = this.#buckets.get(user);
+    if (!bucket) {
+      if (this.#buckets.size >= MAX_BUCKETS) this.#buckets.delete(this.#buckets.keys().next().value!);
+      this.#buckets.set(user, (bucket = new TokenBucket(limits.sendRatePerSec, limits.sendBurst)));
+    }
+    const taken = bucket.take();
+    if (!taken.ok) {
+      throw new ParleyError('rate_limited', `send rate is limited to ${limits.sendRatePerSec}/s; retry after ${taken.retryAfterMs} ms`, { retryAfterMs: taken.retryAfterMs });
+    }
   }
 
   /** Handles a request under /api/v1; never throws. */
@@ -110,7 +139,9 @@ export class RestApi {
     if (id !== undefined && sub === 'messages' && method === 'POST') {
       const body = await readJson(req);
       const cmid = validateCmid(body.cmid);
-      const { message, dup } = await chat.send(user, { chat: id, cmid, body: validateBody(body.body) });
+      const text = validateBody(body.body);
+      this.#takeSend(user);
+      const { message, dup } = await chat.send(user, { chat: id, cmid, body: text });
       return sendJson(res, dup ? 200 : 201, { chat: message.chat, seq: message.seq, cmid: message.cmid, ts: message.ts, dup });
     }
     if (id !== undefined && sub === 'messages' && method === 'GET') {

@@ -89,7 +89,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   });
   ops.mirrorSocial(() => social.stats());
   chat.hooks.beforeDirect = social.beforeDirect;
-  const rest = new RestApi(chat, auth, socialRoutes(social));
+  const rest = new RestApi(chat, auth, socialRoutes(social), config);
   const unsubscribeSocial = bus.subscribe((event) => social.dispatch(event));
   const bound = ops.bind(hub, bus);
   const unsubscribe = bus.subscribe(bound.dispatch);

@@ -114,3 +114,27 @@ describe('sustained abuse', () => {
     }
   });
 });
+
+describe('REST send rate', () => {
+  it('answers REST posts over the per-user rate with 429 rate_limited and Retry-After, and stores exactly the accepted ones', async () => {
+    const node = await testServer({ sendRatePerSec: 1, sendBurst: 5 });
+    try {
+      const token = await node.auth.mint('alice', 60);
+      const post = (i: number) => fetch(`${node.httpUrl}/api/v1/chats/d:alice:bob/messages`, {
+        method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ cmid: `r${i}`, body: `m${i}` }),
+      });
+      const answers = [];
+      for (let i = 0; i < 12; i++) answers.push(await post(i));
+      const statuses = answers.map((r) => r.status);
+      expect(statuses.filter((s) => s === 201).length).toBe(5);
+      expect(statuses.filter((s) => s === 429).length).toBe(7);
+      const refused = answers.find((r) => r.status === 429)!;
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(await refused.json()).toMatchObject({ error: { code: 'rate_limited', details: { retryAfterMs: expect.any(Number) } } });
+      const history = await fetch(`${node.httpUrl}/api/v1/chats/d:alice:bob/messages`, { headers: { authorization: `Bearer ${token}` } });
+      expect(((await history.json()) as { messages: unknown[] }).messages).toHaveLength(5);
+    } finally {
+      await node.close();
+    }
+  });
+});
