@@ -14,7 +14,7 @@ import type { Flags } from './flags/flags.ts';
 import type { Hub } from './hub.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import { USER_ID_RE } from './protocol.ts';
-import { sendError, sendJson } from './rest.ts';
+import { decodePart, readJson, sendError, sendJson } from './rest.ts';
 
 export interface OpsDeps {
   metrics: Metrics;
@@ -29,27 +29,7 @@ export interface OpsDeps {
   debugMaxMinutes: number;
 }
 
-const MAX_BODY_BYTES = 64 * 1024;
 const digest = (s: string) => createHash('sha256').update(s).digest();
-
-async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > MAX_BODY_BYTES) throw new ParleyError('payload_too_large', `request bodies must be at most ${MAX_BODY_BYTES} bytes`);
-    chunks.push(c);
-  }
-  if (size === 0) return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new ParleyError('bad_json', 'expected a JSON object body');
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ParleyError('bad_json', 'expected a JSON object body');
-  return v as Record<string, unknown>;
-}
 
 /** Exactly one of `user` or `session`, validated. */
 function targetOf(o: Record<string, unknown>): { kind: 'user' | 'session'; id: string } {
@@ -74,11 +54,11 @@ export function opsRoutes(deps: OpsDeps): (req: IncomingMessage, res: ServerResp
   }
 
   async function admin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const parts = url.pathname.split('/').filter(Boolean).map(decodePart);
     const route = `${req.method} /${parts.slice(1).join('/')}`;
     const { debug, hub } = deps;
     if (route === 'POST /debug') {
-      const body = await readBody(req);
+      const body = await readJson(req);
       const { kind, id } = targetOf(body);
       const minutes = body.minutes ?? deps.debugMinutes;
       if (!Number.isSafeInteger(minutes) || (minutes as number) < 1 || (minutes as number) > deps.debugMaxMinutes) {

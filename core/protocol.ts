@@ -186,6 +186,19 @@ function codePoints(s: string): number {
 }
 
 /** Validates a message body; shared by the socket and REST. Its length counts code points, not UTF-16 units. */
+/** Validates a roster note; shared by the socket and REST. An empty note clears it (null). */
+export function validateNote(note: unknown): string | null {
+  if (note !== null && (typeof note !== 'string' || !isWellFormed(note))) throw fieldError('note', 'a string or null', note);
+  if (typeof note === 'string' && note.length > LIMITS.maxNoteChars) throw fieldError('note', `at most ${LIMITS.maxNoteChars} chars`, note);
+  return note === '' ? null : note;
+}
+
+/** Validates a sequence number (a non-negative integer); shared by the socket and REST. */
+export function validateSeq(v: unknown): number {
+  if (!isSeq(v)) throw fieldError('seq', 'a non-negative integer', v);
+  return v;
+}
+
 export function validateBody(v: unknown): string {
   if (typeof v !== 'string' || v.length === 0) throw fieldError('body', 'a non-empty string', v);
   if (!isWellFormed(v)) throw new ParleyError('bad_field', '"body" must be well-formed Unicode, got an unpaired surrogate', { field: 'body' });
@@ -234,8 +247,7 @@ const VALIDATORS: Record<RequestOp, Validator> = {
   },
   chats: (_o, id) => ({ op: 'chats', id }),
   recv(o, id) {
-    if (!isSeq(o.seq)) throw fieldError('seq', 'a non-negative integer', o.seq);
-    return { op: 'recv', id, chat: chatField(o), seq: o.seq };
+    return { op: 'recv', id, chat: chatField(o), seq: validateSeq(o.seq) };
   },
   'room.create'(o, id) {
     const name = validateRoomName(o.name);
@@ -260,10 +272,7 @@ const VALIDATORS: Record<RequestOp, Validator> = {
   'friend.remove': (o, id) => ({ op: 'friend.remove', id, user: userField(o, 'user') }),
   roster: (o, id) => ({ op: 'roster', id, ver: optInt(o, 'ver', 0, Number.MAX_SAFE_INTEGER) }),
   'note.set'(o, id) {
-    const note = o.note;
-    if (note !== null && (typeof note !== 'string' || !isWellFormed(note))) throw fieldError('note', 'a string or null', note);
-    if (typeof note === 'string' && note.length > LIMITS.maxNoteChars) throw fieldError('note', `at most ${LIMITS.maxNoteChars} chars`, note);
-    return { op: 'note.set', id, user: userField(o, 'user'), note: note === '' ? null : note };
+    return { op: 'note.set', id, user: userField(o, 'user'), note: validateNote(o.note) };
   },
   block: (o, id) => ({ op: 'block', id, user: userField(o, 'user') }),
   unblock: (o, id) => ({ op: 'unblock', id, user: userField(o, 'user') }),
@@ -284,8 +293,7 @@ const VALIDATORS: Record<RequestOp, Validator> = {
     return { op: 'typing', id, chat: chatField(o), state: o.state };
   },
   read(o, id) {
-    if (!isSeq(o.seq)) throw fieldError('seq', 'a non-negative integer', o.seq);
-    return { op: 'read', id, chat: chatField(o), seq: o.seq };
+    return { op: 'read', id, chat: chatField(o), seq: validateSeq(o.seq) };
   },
   readby(o, id) {
     const from = optInt(o, 'from', 1, Number.MAX_SAFE_INTEGER);

@@ -54,7 +54,7 @@ export function intParam(url: URL, name: string, min: number, max: number): numb
 }
 
 /** decodeURIComponent that answers malformed escapes with bad_field instead of a URIError (a 500). */
-function decodePart(part: string): string {
+export function decodePart(part: string): string {
   try {
     return decodeURIComponent(part);
   } catch {

@@ -13,7 +13,7 @@
  *   POST   /api/v1/chats/{chat}/read         { seq } — move the read marker
  */
 import { ParleyError } from './errors.ts';
-import { isChatId, isUserId, LIMITS, type FriendAction } from './protocol.ts';
+import { isChatId, isUserId, LIMITS, validateNote, validateSeq, type FriendAction } from './protocol.ts';
 import { intParam, readJson, sendJson, type RestRoutes } from './rest.ts';
 import type { Social } from './social.ts';
 
@@ -44,9 +44,8 @@ export function socialRoutes(social: Social): RestRoutes {
       if (sub === undefined && method === 'GET') { sendJson(res, 200, { user: peer, state: await social.roster.state(user, peer) }); return true; }
       if (sub === undefined && method === 'DELETE') { sendJson(res, 200, { item: await social.roster.act(user, 'remove', peer) }); return true; }
       if (sub === 'note' && method === 'PUT') {
-        const note = (await readJson(req)).note;
-        if (note !== null && (typeof note !== 'string' || note.length > LIMITS.maxNoteChars)) throw new ParleyError('bad_field', `"note" must be null or a string of at most ${LIMITS.maxNoteChars} chars`, { field: 'note' });
-        sendJson(res, 200, { item: await social.roster.setNote(user, peer, note === '' ? null : note) });
+        const note = validateNote((await readJson(req)).note);
+        sendJson(res, 200, { item: await social.roster.setNote(user, peer, note) });
         return true;
       }
       if (sub !== undefined && ACTIONS.has(sub as FriendAction) && method === 'POST') {
@@ -81,9 +80,8 @@ export function socialRoutes(social: Social): RestRoutes {
     }
     if (root === 'chats' && sub === 'read' && parts.length === 3 && method === 'POST') {
       if (!isChatId(id)) throw new ParleyError('bad_field', `"${String(id).slice(0, 40)}" is not a chat id`, { field: 'chat' });
-      const seq = (await readJson(req)).seq;
-      if (!Number.isSafeInteger(seq) || (seq as number) < 0) throw new ParleyError('bad_field', '"seq" must be a non-negative integer', { field: 'seq' });
-      sendJson(res, 200, await social.receipts.read(user, id, seq as number));
+      const seq = validateSeq((await readJson(req)).seq);
+      sendJson(res, 200, await social.receipts.read(user, id, seq));
       return true;
     }
     return false;

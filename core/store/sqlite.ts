@@ -99,7 +99,6 @@ export class SqliteStore implements Store {
       senderCursors: db.prepare('UPDATE members SET read_seq = max(read_seq, ?), delivered_seq = max(delivered_seq, ?) WHERE chat = ? AND user = ?'),
       after: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE chat = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
       before: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE chat = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
-      one: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE chat = ? AND seq = ?'),
       advanceRead: db.prepare('UPDATE members SET read_seq = max(read_seq, ?) WHERE chat = ? AND user = ? RETURNING read_seq').pluck(),
       advanceDelivered: db.prepare('UPDATE members SET delivered_seq = max(delivered_seq, ?) WHERE chat = ? AND user = ? RETURNING delivered_seq').pluck(),
       delivered: db.prepare('SELECT chat, delivered_seq FROM members WHERE user = ?'),
