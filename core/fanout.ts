@@ -56,21 +56,18 @@ export class Fanout {
     const events = this.#batch;
     this.#batch = [];
     // One pass per session over everything it receives in this turn: each frame encoded once.
-    const perSession = new Map<HubSession, [Message, string][]>();
+    const perSession = new Map<HubSession, [Message, string, boolean][]>();
     const reached = new Array<number>(events.length).fill(0);
     events.forEach((event, i) => {
       const text = JSON.stringify({ op: 'msg', ...event.message });
-      for (const user of event.to) {
-        for (const s of this.#hub.sessionsOf(user)) {
-          if (s.id === event.origin) continue;
-          let list = perSession.get(s);
-          if (!list) perSession.set(s, (list = []));
-          list.push([event.message, text]);
-          reached[i]!++;
-        }
-      }
+      this.#hub.recipients(event, (s, own) => {
+        let list = perSession.get(s);
+        if (!list) perSession.set(s, (list = []));
+        list.push([event.message, text, own]);
+        if (!own) reached[i]!++;
+      });
     });
-    for (const [s, list] of perSession) for (const [m, text] of list) s.deliver(m, text);
+    for (const [s, list] of perSession) for (const [m, text, own] of list) s.deliver(m, text, own);
     events.forEach((event, i) => this.#record('batched', reached[i]!, event.message.ts));
   };
 }

@@ -75,18 +75,10 @@ export class Hub {
     switch (event.kind) {
       case 'msg': {
         const text = JSON.stringify({ op: 'msg', ...event.message });
-        for (const user of event.to) {
-          const set = this.#byUser.get(user);
-          if (!set) continue;
-          for (const s of set) {
-            if (s.id === event.origin) {
-              s.deliver(event.message, text, true);
-              continue;
-            }
-            s.deliver(event.message, text);
-            reached++;
-          }
-        }
+        this.recipients(event, (s, own) => {
+          s.deliver(event.message, text, own);
+          if (!own) reached++;
+        });
         break;
       }
       case 'member': {
@@ -99,6 +91,17 @@ export class Hub {
         break;
     }
     return reached;
+  }
+
+  /**
+   * Every local session a message event reaches, in order. The sending session is included with
+   * `own` set: it takes its own message in commit order to advance its cursor, without a frame.
+   */
+  recipients(event: Extract<BusEvent, { kind: 'msg' }>, visit: (s: HubSession, own: boolean) => void): void {
+    for (const user of event.to) {
+      const set = this.#byUser.get(user);
+      if (set) for (const s of set) visit(s, s.id === event.origin);
+    }
   }
 
   /** One sweep of the heartbeat over every session; returns how many were reaped. */
