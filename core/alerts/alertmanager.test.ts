@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { available, hasCommand } from '../test/env.ts';
+import { freePort, until } from '../test/helpers.ts';
 import { AlertEvaluator } from './evaluator.ts';
 import type { AlertRule } from './rules.ts';
 import { AlertWebhook } from './webhook.ts';
@@ -13,21 +13,8 @@ const BIN = 'prometheus-alertmanager';
 let child: ChildProcess | undefined;
 afterEach(() => { child?.kill('SIGKILL'); child = undefined; });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function until(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Polls an HTTP check that fails while Alertmanager starts: a rejection counts as "not yet". */
+const settled = (check: () => Promise<boolean>) => () => check().catch(() => false);
 
 interface GettableAlert { labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; endsAt: string; status: { state: string } }
 
@@ -39,7 +26,7 @@ describe('the alert webhook against a real Alertmanager', () => {
     const port = await freePort();
     child = spawn(BIN, [`--config.file=${path.join(dir, 'am.yml')}`, `--storage.path=${dir}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='], { stdio: 'ignore' });
     const base = `http://127.0.0.1:${port}`;
-    await until(async () => (await fetch(`${base}/-/ready`)).ok, 'Alertmanager to be ready', 20_000);
+    await until(settled(async () => (await fetch(`${base}/-/ready`)).ok), 'Alertmanager to be ready', 20_000);
 
     const rule: AlertRule = {
       name: 'ParleyInternalErrors', severity: 'page', expr: { kind: 'rate', of: { metric: 'parley_errors_total', where: { code: 'internal' } }, window: '1m' },
@@ -53,7 +40,7 @@ describe('the alert webhook against a real Alertmanager', () => {
     ev.observe(errors(60), t0);
     await hook.idle();
     const alerts = async () => (await (await fetch(`${base}/api/v2/alerts`)).json()) as GettableAlert[];
-    await until(async () => (await alerts()).length === 1, 'the alert to arrive', 5000);
+    await until(settled(async () => (await alerts()).length === 1), 'the alert to arrive', 5000);
     const [got] = await alerts();
     expect(got!.labels).toEqual({ alertname: 'ParleyInternalErrors', severity: 'page', service: 'parley', instance: 'node-1' });
     expect(got!.annotations).toMatchObject({ summary: 'internal errors', runbook_url: 'https://example.test/rb' });
@@ -62,6 +49,6 @@ describe('the alert webhook against a real Alertmanager', () => {
 
     ev.observe(errors(60), t0 + 61_000);
     await hook.idle();
-    await until(async () => (await alerts()).some((a) => Date.parse(a.endsAt) === t0 + 61_000), 'the resolution to end the alert', 5000);
+    await until(settled(async () => (await alerts()).some((a) => Date.parse(a.endsAt) === t0 + 61_000)), 'the resolution to end the alert', 5000);
   });
 });

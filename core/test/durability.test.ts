@@ -1,9 +1,8 @@
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ParleyClient, type Ack } from '../client/index.ts';
 import { TokenAuthority } from '../auth.ts';
 import type { Message } from '../protocol.ts';
-import { spawnServer, tempDir, TEST_SECRET, until, type ServerProcess } from './helpers.ts';
+import { freePort, spawnServer, tempDir, TEST_SECRET, until, type ServerProcess } from './helpers.ts';
 
 const authority = new TokenAuthority(new TextEncoder().encode(TEST_SECRET));
 const procs: ServerProcess[] = [];
@@ -13,15 +12,6 @@ afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
   for (const p of procs.splice(0)) if (p.child.exitCode === null) p.child.kill('SIGKILL');
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function client(url: string, user: string): Promise<ParleyClient> {
   const c = new ParleyClient({ url, token: await authority.mint(user, 3600), backoffMinMs: 50, backoffMaxMs: 300 });
