@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The published entry point runs the compiled CLI (`npm run build`, done by `npm install`).
-import { main } from '../dist/core/cli.js';
+import { main } from '../dist/cli/main.js';
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

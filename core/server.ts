@@ -9,20 +9,20 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { resolveSecret, TokenAuthority, bearerFrom } from './auth.ts';
+import { resolveSecret, TokenAuthority, bearerFrom } from './edge/auth.ts';
 import { LocalBus } from './bus/local.ts';
 import type { Bus } from './bus/types.ts';
-import { ChatService } from './chat.ts';
+import { ChatService } from './chat/chat.ts';
 import type { Config } from './config.ts';
 import { ERRORS, ParleyError, type ErrorCode } from './errors.ts';
-import { Hub } from './hub.ts';
-import type { AlertRule } from './alerts/rules.ts';
-import { startOps, type Ops } from './ops.ts';
+import { Hub } from './chat/hub.ts';
+import type { AlertRule } from './ops/alerts/rules.ts';
+import { startOps, type Ops } from './ops/ops.ts';
 import { LIMITS, SUBPROTOCOL } from './protocol.ts';
-import { API_PREFIX, RestApi, sendError, sendJson } from './rest.ts';
-import { Session } from './session.ts';
-import { Social } from './social.ts';
-import { socialRoutes } from './social-rest.ts';
+import { API_PREFIX, RestApi, sendError, sendJson } from './edge/rest.ts';
+import { Session } from './edge/session.ts';
+import { Social } from './social/social.ts';
+import { socialRoutes } from './edge/social-rest.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/types.ts';
 
@@ -30,7 +30,7 @@ export interface ServerParts {
   store?: Store;
   bus?: Bus;
   log?: Logger;
-  /** Alert rules of the embedded evaluator; defaults to core/alerts/rules.ts. */
+  /** Alert rules of the embedded evaluator; defaults to core/ops/alerts/rules.ts. */
   alertRules?: readonly AlertRule[];
 }
 

@@ -1,5 +1,5 @@
 // parley alerts: one panel per alert rule, drawn from the same definitions the embedded evaluator
-// and the Prometheus rules use (core/alerts/rules.ts), with the threshold as a line.
+// and the Prometheus rules use (core/ops/alerts/rules.ts), with the threshold as a line.
 local catalog = import 'lib/catalog.json';
 local dashboard = import 'lib/dashboard.libsonnet';
 local p = import 'lib/panels.libsonnet';

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ALERTS } from '../core/alerts/rules.ts';
-import { METRICS } from '../core/metrics/catalog.ts';
+import { ALERTS } from '../core/ops/alerts/rules.ts';
+import { METRICS } from '../core/metrics.ts';
 import { available, hasCommand } from '../core/test/env.ts';
 import { dashboardsDir, renderDashboards } from './render.ts';
 

@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ALERTS } from '../core/alerts/rules.ts';
-import { exprQL } from '../core/alerts/expr.ts';
-import { METRICS } from '../core/metrics/catalog.ts';
+import { ALERTS } from '../core/ops/alerts/rules.ts';
+import { exprQL } from '../core/ops/alerts/expr.ts';
+import { METRICS } from '../core/metrics.ts';
 
 const run = promisify(execFile);
 

@@ -1,5 +1,5 @@
 /**
- * The `parley load` and `parley profile` commands (registered in core/cli.ts): argument parsing,
+ * The `parley load` and `parley profile` commands (registered in cli/main.ts): argument parsing,
  * progress and summary output, the result file, and the documented exit codes.
  */
 import fs from 'node:fs';

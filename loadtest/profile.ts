@@ -8,13 +8,15 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ConfigError, parseArgs } from '../core/config.ts';
+import { PACKAGE_ROOT, selfCommand } from '../core/paths.ts';
 import { resolveOptions } from './options.ts';
 import { summaryTable } from './report.ts';
 import { EXIT_CODES } from './result.ts';
 import { runLoad } from './runner.ts';
 import { loadScenario, scenarioFile } from './scenario.ts';
+
+const LOCAL_CLINIC = path.join(PACKAGE_ROOT, 'node_modules/.bin/clinic');
 
 export const PROFILE_HELP = `usage: parley profile <scenario> [--tool auto|cpu-prof|clinic-doctor|clinic-flame] [--out-dir DIR]
                       [--users N --duration D --rate R ...] [--serve-arg "--flag value"]
@@ -24,8 +26,6 @@ stops the node and prints the report path. --tool auto uses clinic doctor when \
 PATH (run with NO_INSIGHT=1), otherwise node --cpu-prof (a .cpuprofile for Chrome DevTools).
 Load options are those of \`parley load\`. Exit code: the load run's, or 98 if the node failed.`;
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const EXT = path.extname(fileURLToPath(import.meta.url));
 const TOOLS = ['auto', 'cpu-prof', 'clinic-doctor', 'clinic-flame'] as const;
 type Tool = (typeof TOOLS)[number];
 
@@ -41,7 +41,7 @@ export async function profile(argv: string[], log: (line: string) => void = (l) 
   if (rest.length !== 1) throw new ConfigError([`expected one <scenario>, got ${rest.length ? rest.join(' ') : 'none'}`]);
   const tool = (flags.get('tool') ?? 'auto') as Tool;
   if (!TOOLS.includes(tool)) throw new ConfigError([`--tool must be one of ${TOOLS.join(', ')}, got "${tool}"`]);
-  const clinic = which('clinic') ?? (fs.existsSync(path.join(HERE, '../node_modules/.bin/clinic')) ? path.join(HERE, '../node_modules/.bin/clinic') : undefined);
+  const clinic = which('clinic') ?? (fs.existsSync(LOCAL_CLINIC) ? LOCAL_CLINIC : undefined);
   if (tool.startsWith('clinic') && !clinic) {
     throw new ConfigError([`${tool} needs clinic, which is not installed (npm install -g clinic); use --tool cpu-prof for a .cpuprofile instead`]);
   }
@@ -52,8 +52,7 @@ export async function profile(argv: string[], log: (line: string) => void = (l) 
   const scenario = await loadScenario(file);
   const secret = randomBytes(32).toString('base64url');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-profile-'));
-  const main = path.join(HERE, `../core/main${EXT}`);
-  const nodeArgs = [...(EXT === '.ts' ? ['--import', 'tsx'] : []), main, 'serve', '--port', '0', '--ops-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...(flags.get('serve-arg')?.split(/\s+/).filter(Boolean) ?? [])];
+  const nodeArgs = [...selfCommand().slice(1), 'serve', '--port', '0', '--ops-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...(flags.get('serve-arg')?.split(/\s+/).filter(Boolean) ?? [])];
   const [cmd, args] = chosen === 'cpu-prof'
     ? [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${outDir}`, ...nodeArgs]]
     : [clinic!, [chosen === 'clinic-doctor' ? 'doctor' : 'flame', '--dest', outDir, '--', process.execPath, ...nodeArgs]];

@@ -3,7 +3,7 @@
  * read them from a file, or fetch each from a URL (`{user}` is replaced by the user id).
  */
 import fs from 'node:fs';
-import { TokenAuthority } from '../core/auth.ts';
+import { TokenAuthority } from '../core/edge/auth.ts';
 import { ConfigError } from '../core/config.ts';
 
 export type TokenSource =

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT as ROOT, selfCommand } from '../core/paths.ts';
 import { parseResult, type LoadResult } from '../loadtest/result.ts';
 import type { Battery, BatteryScenario } from './batteries.ts';
 import { compareBattery, type CompareOptions, type Row, type Sample } from './compare.ts';
@@ -17,8 +17,6 @@ import type { RunRecord } from './history.ts';
 import { METRIC_SPECS } from './metrics.ts';
 import { adaptiveSession, blockOrder, type Side } from './session.ts';
 import { watchRun } from './watch.ts';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A side of the comparison: how to get a server for one run. */
 export interface Provider {
@@ -54,23 +52,6 @@ export interface BatteryOutcome {
   blocks: number;
 }
 
-/**
- * The harness's own CLI: the same generator drives both sides. The compiled CLI starts seconds
- * faster than the TypeScript sources, so it is used when it is at least as new as every source
- * file of the generator (as after `npm ci`, whose prepare step builds it).
- */
-export function selfCommand(): string[] {
-  const compiled = path.join(ROOT, 'dist/core/cli.js');
-  const tsx = [process.execPath, '--import', 'tsx', path.join(ROOT, 'core/main.ts')];
-  if (!fs.existsSync(compiled)) return tsx;
-  const builtAt = fs.statSync(compiled).mtimeMs;
-  for (const dir of ['core', 'loadtest']) {
-    for (const f of fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[]) {
-      if (f.endsWith('.ts') && !f.endsWith('.test.ts') && fs.statSync(path.join(ROOT, dir, f)).mtimeMs > builtAt) return tsx;
-    }
-  }
-  return [process.execPath, path.join(ROOT, 'bin/parley.js')];
-}
 
 /** Runs `parley load` once; resolves the parsed result file. */
 export function runLoad(sc: BatteryScenario, target: Target, secret: string, out: string, cpu: number): Promise<{ code: number; result?: LoadResult; output: string }> {

@@ -89,7 +89,7 @@ export async function buildRef(ref: string, opts: BuildOptions): Promise<Build> 
     await run(process.execPath, [path.join(dir, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, maxBuffer: 64 << 20 });
   } catch (err) {
     const out = String((err as { stdout?: string }).stdout ?? '').trim();
-    if (!fs.existsSync(path.join(dir, 'dist/core/cli.js'))) throw new BuildError(`compiling ${ref} (${commit.slice(0, 10)}) failed:\n${out.slice(0, 4000)}`);
+    if (!fs.existsSync(entryPoint(dir))) throw new BuildError(`compiling ${ref} (${commit.slice(0, 10)}) failed:\n${out.slice(0, 4000)}`);
     warnings.push(`type errors (${out.split('\n').length} lines); the build emitted its entry point and is used`);
   }
   fs.writeFileSync(marker, JSON.stringify({ commit, lockHash: hash, warnings, builtAt: new Date().toISOString() }));
@@ -118,4 +118,11 @@ async function linkDependencies(dir: string, hash: string, opts: BuildOptions, l
   }
   const link = path.join(dir, 'node_modules');
   if (!fs.existsSync(link)) fs.symlinkSync(modules, link, 'dir');
+}
+
+/** The compiled file a worktree's bin/parley.js runs (its layout may differ from this tree's). */
+function entryPoint(dir: string): string {
+  const bin = fs.readFileSync(path.join(dir, 'bin/parley.js'), 'utf8');
+  const target = /from '(\.\.\/dist\/[^']+)'/.exec(bin)?.[1] ?? '../dist/core/cli.js';
+  return path.resolve(dir, 'bin', target);
 }

@@ -1,6 +1,6 @@
 /**
  * `parley nightly`: build base and head, deploy, run the battery interleaved, compare, record the
- * night in the history, publish and gate. Registered in core/cli.ts; the exit code is the gate's.
+ * night in the history, publish and gate. Registered in cli/main.ts; the exit code is the gate's.
  */
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TokenAuthority } from '../auth.ts';
+import { TokenAuthority } from '../edge/auth.ts';
 import { parseArgs } from '../config.ts';
 import { SUBPROTOCOL } from '../protocol.ts';
 import { probeFdatasync } from './disk.ts';
@@ -158,7 +158,7 @@ async function startRaw(pin: boolean): Promise<ServerUnderTest> {
 }
 
 async function startParley(pin: boolean, opts: Options, dataDir: string): Promise<ServerUnderTest> {
-  const node = nodeArgs(FROM_SOURCE ? 'core/main.ts' : 'bin/parley.js');
+  const node = nodeArgs(FROM_SOURCE ? 'cli/run.ts' : 'bin/parley.js');
   if (!FROM_SOURCE) node[1] = path.join(ROOT, 'bin/parley.js');
   if (opts.profile) node.splice(1, 0, '--cpu-prof', '--cpu-prof-dir', path.join(ROOT, 'out/profiles'));
   const args = [...node, 'serve', '--host', '127.0.0.1', '--port', '0', '--ops-port', '0', '--data-dir', dataDir,

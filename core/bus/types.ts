@@ -12,7 +12,7 @@ export type BusEvent =
   | { kind: 'msg'; message: Message; to: readonly string[]; origin?: string }
   | { kind: 'member'; chat: ChatId; user: string; event: 'joined' | 'left'; to: readonly string[] }
   | { kind: 'kick'; user: string }
-  // Social events (core/social.ts): state changes every node applies to its caches, and ephemeral pushes.
+  // Social events (core/social/social.ts): state changes every node applies to its caches, and ephemeral pushes.
   | { kind: 'roster'; user: string; ver: number; item: RosterEventItem }
   | { kind: 'block'; user: string; target: string; blocked: boolean }
   | { kind: 'privacy'; user: string; settings: Privacy }

@@ -147,7 +147,7 @@ describe('parley token', () => {
     const dataDir = tempDir();
     const env = { ...process.env };
     delete env.PARLEY_SECRET;
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'core/main.ts'), 'token', 'cli-alice', '--data-dir', dataDir], { cwd: ROOT, env });
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/run.ts'), 'token', 'cli-alice', '--data-dir', dataDir], { cwd: ROOT, env });
     const token = stdout.trim();
     expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
     const node = await startServer(loadConfig(new Map(), {}, { port: 0, opsPort: 0, host: '127.0.0.1', dataDir, logLevel: 'silent' }));
@@ -165,7 +165,7 @@ describe('parley token', () => {
 
 describe('token verification', () => {
   it('refuses tampered claims, another algorithm and a token that is not yet valid', async () => {
-    const { TokenAuthority } = await import('../auth.ts');
+    const { TokenAuthority } = await import('../edge/auth.ts');
     const authority = new TokenAuthority(new TextEncoder().encode('k'.repeat(40)));
     const good = await authority.mint('alice', 60);
     expect(authority.verifySync(good).user).toBe('alice');

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ParleyClient, type Ack } from '../client/index.ts';
-import { TokenAuthority } from '../auth.ts';
+import { TokenAuthority } from '../edge/auth.ts';
 import type { Message } from '../protocol.ts';
 import { freePort, spawnServer, tempDir, TEST_SECRET, until, type ServerProcess } from './helpers.ts';
 

@@ -61,7 +61,7 @@ export interface ServerProcess {
 
 /** Runs `parley serve` from source in a child process and waits until it listens. */
 export async function spawnServer(dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'core/main.ts'), 'serve', '--port', '0', '--ops-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/run.ts'), 'serve', '--port', '0', '--ops-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...args], {
     cwd: ROOT, env: { ...process.env, PARLEY_SECRET: TEST_SECRET, PARLEY_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

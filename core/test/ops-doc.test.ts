@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { METRICS } from '../metrics/catalog.ts';
-import { ALERTS } from '../alerts/rules.ts';
-import { FLAG_NAMES } from '../flags/names.ts';
-import { OPERATIONS_DOC, render } from '../ops-doc.ts';
+import { METRICS } from '../metrics.ts';
+import { ALERTS } from '../ops/alerts/rules.ts';
+import { FLAG_NAMES } from '../ops/flags/names.ts';
+import { OPERATIONS_DOC, render } from '../ops/doc.ts';
 
 describe('docs/operations.md', () => {
   it('has its metric, alert, flag and setting tables up to date with the code (npm run docs:operations)', () => {

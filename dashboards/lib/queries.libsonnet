@@ -1,5 +1,5 @@
 // PromQL builders. Every metric name is checked against the catalog generated from
-// core/metrics/catalog.ts, so a dashboard cannot query a metric the server does not export.
+// core/metrics.ts, so a dashboard cannot query a metric the server does not export.
 local catalog = import 'catalog.json';
 local config = import '../config.libsonnet';
 

@@ -10,7 +10,7 @@ import { ROOT, spawnServer, tempDir, TEST_SECRET, type ServerProcess } from '../
 import { EXIT_CODES, parseResult } from '../result.ts';
 
 function parley(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'core/main.ts'), ...args], { cwd: ROOT, env: { ...process.env, PARLEY_SECRET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/run.ts'), ...args], { cwd: ROOT, env: { ...process.env, PARLEY_SECRET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

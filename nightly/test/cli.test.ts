@@ -1,6 +1,6 @@
 /** The command line's bad-input answers, and the server-side scraping on real input. */
 import { describe, expect, it } from 'vitest';
-import { main } from '../../core/cli.ts';
+import { main } from '../../cli/main.ts';
 import { ConfigError } from '../../core/config.ts';
 import { nightly } from '../cli.ts';
 import { parsePrometheus, procSample, sumOf } from '../scrape.ts';

@@ -8,7 +8,7 @@ import { deploy, pinPrefix, Teardown } from '../deploy.ts';
 import { procSample, scrapeMetrics } from '../scrape.ts';
 
 it('starts a server from a build on free loopback ports, pinned to its CPU, and the teardown stops it', async () => {
-  if (!available('the compiled CLI (npm run build)', fs.existsSync(path.join(ROOT, 'dist/core/cli.js')))) return;
+  if (!available('the compiled CLI (npm run build)', fs.existsSync(path.join(ROOT, 'dist/cli/main.js')))) return;
   const teardown = new Teardown();
   const d = await deploy({ buildDir: ROOT, secret: 'x'.repeat(32), cpu: 1, teardown });
   try {

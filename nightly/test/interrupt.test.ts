@@ -22,7 +22,7 @@ function processesWith(needle: string): number[] {
 }
 
 it('stops every server it started and exits 4 when interrupted with SIGINT', async () => {
-  if (!available('the compiled CLI (npm run build)', fs.existsSync(path.join(ROOT, 'dist/core/cli.js')))) return;
+  if (!available('the compiled CLI (npm run build)', fs.existsSync(path.join(ROOT, 'dist/cli/main.js')))) return;
   const cache = tempDir('parley-nightly-cache-');
   const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
   const build = path.join(cache, 'builds', commit);
@@ -30,7 +30,7 @@ it('stops every server it started and exits 4 when interrupted with SIGINT', asy
   for (const entry of ['bin', 'dist', 'node_modules', 'package.json']) fs.symlinkSync(path.join(ROOT, entry), path.join(build, entry));
   fs.writeFileSync(path.join(build, '.parley-build.json'), JSON.stringify({ commit, lockHash: lockHash(ROOT), warnings: [] }));
   const out = tempDir('parley-nightly-out-');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'core/main.ts'), 'nightly', '--base', commit, '--head', commit,
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/run.ts'), 'nightly', '--base', commit, '--head', commit,
     '--cache', cache, '--out', out, '--battery', 'smoke'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d: Buffer) => (log += d.toString()));

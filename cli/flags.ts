@@ -1,0 +1,105 @@
+/**
+ * `parley flags list | eval <flag> --user <id> | rollout <flag> <percent>` over the flags file.
+ * `rollout` rewrites the percentage of the flag's flexibleRollout (or legacy gradualRollout*)
+ * strategy in place; a running server picks the edit up within seconds.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConfigError, parseArgs } from '../core/config.ts';
+import { FlagLayer, readFeatures, type FeaturesFile } from '../core/ops/flags/flags.ts';
+import { FLAGS, isFlagName } from '../core/ops/flags/names.ts';
+
+export const FLAGS_HELP = `usage: parley flags <list | eval | rollout> [--file FILE]
+
+  list                                   every flag in the file with its strategies, and the
+                                         flags the core obeys with their documented defaults
+  eval <flag> --user <id> [--session S]  evaluates one flag for a user as the server would
+  rollout <flag> <percent>               sets the rollout percentage (0-100) of the flag's
+                                         flexibleRollout or gradualRollout strategy in the file
+
+--file defaults to PARLEY_FLAGS_FILE or ./flags/features.json.`;
+
+type Strategy = { name: string; parameters?: Record<string, string> };
+type Feature = { name: string; enabled?: boolean; strategies: Strategy[] };
+
+const ROLLOUT_PARAM: Record<string, string> = {
+  flexibleRollout: 'rollout', gradualRolloutUserId: 'percentage', gradualRolloutSessionId: 'percentage', gradualRolloutRandom: 'percentage',
+};
+
+function describeStrategy(s: Strategy): string {
+  const p = Object.entries(s.parameters ?? {}).map(([k, v]) => `${k}=${v}`).join(' ');
+  return p ? `${s.name}(${p})` : s.name;
+}
+
+function read(file: string): FeaturesFile {
+  try {
+    return readFeatures(file);
+  } catch (err) {
+    throw new ConfigError([(err as Error).message]);
+  }
+}
+
+/** Sets the rollout percentage of `flag` in `state`; throws ConfigError naming what is wrong. */
+export function setRollout(state: FeaturesFile, flag: string, percent: number): FeaturesFile {
+  const feature = (state.features as unknown as Feature[]).find((f) => f.name === flag);
+  if (!feature) throw new ConfigError([`flag "${flag}" is not in the file`]);
+  const strategy = feature.strategies.find((s) => s.name in ROLLOUT_PARAM);
+  if (!strategy) throw new ConfigError([`flag "${flag}" has no flexibleRollout or gradualRollout strategy to change (it has: ${feature.strategies.map((s) => s.name).join(', ') || 'none'})`]);
+  strategy.parameters = { ...strategy.parameters, [ROLLOUT_PARAM[strategy.name]!]: String(percent) };
+  return state;
+}
+
+/** Runs the `flags` command; returns the exit code. */
+export async function flagsCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { flags, rest } = parseArgs(argv);
+  const file = path.resolve(flags.get('file') ?? env.PARLEY_FLAGS_FILE ?? './flags/features.json');
+  const [sub, ...args] = rest;
+  switch (sub) {
+    case 'list': {
+      const state = read(file);
+      const inFile = new Set<string>();
+      for (const f of state.features as unknown as Feature[]) {
+        inFile.add(f.name);
+        const known = isFlagName(f.name) ? '' : '  (not obeyed by the core)';
+        console.log(`${f.name.padEnd(22)} ${f.enabled === false ? 'off' : 'on '}  ${f.strategies.map(describeStrategy).join(' | ')}${known}`);
+      }
+      for (const [name, spec] of Object.entries(FLAGS)) {
+        if (!inFile.has(name)) console.log(`${name.padEnd(22)} -    missing from the file: default ${spec.default ? 'on' : 'off'}`);
+      }
+      return 0;
+    }
+    case 'eval': {
+      const [flag] = args;
+      const user = flags.get('user');
+      if (!flag || args.length > 1) throw new ConfigError(['expected: parley flags eval <flag> --user <id>']);
+      if (!user || user === 'true') throw new ConfigError(['--user <id> is required']);
+      read(file);
+      const layer = await FlagLayer.open({ file, properties: { nodeId: flags.get('node') ?? 'cli' } });
+      try {
+        const ctx = { userId: user, ...(flags.has('session') ? { sessionId: flags.get('session')! } : {}) };
+        const on = layer.isEnabled(flag, ctx);
+        const variant = layer.variant(flag, ctx);
+        const note = isFlagName(flag) ? '' : ' (unknown to the core: default off)';
+        console.log(`${flag} for ${user}: ${on ? 'enabled' : 'disabled'}${variant.name !== 'disabled' ? ` variant=${variant.name}` : ''}${note}`);
+      } finally {
+        await layer.close();
+      }
+      return 0;
+    }
+    case 'rollout': {
+      const [flag, pct] = args;
+      if (!flag || pct === undefined || args.length > 2) throw new ConfigError(['expected: parley flags rollout <flag> <percent>']);
+      const percent = Number(pct);
+      if (!/^\d+$/.test(pct) || percent > 100) throw new ConfigError([`<percent> must be an integer from 0 to 100, got "${pct}"`]);
+      const state = setRollout(read(file), flag, percent);
+      // Write then rename, so a watching server never reads a half-written file.
+      const tmp = `${file}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+      fs.renameSync(tmp, file);
+      console.log(`${flag}: rollout set to ${percent}% in ${path.relative(process.cwd(), file) || file}`);
+      return 0;
+    }
+    default:
+      throw new ConfigError([sub ? `unknown flags subcommand "${sub}"` : 'expected a subcommand: list, eval or rollout']);
+  }
+}

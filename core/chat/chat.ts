@@ -1,0 +1,223 @@
+/**
+ * Conversations and messages, independent of transport: the socket sessions and the REST API
+ * both call this. Persist, then ack, then fan out: `send` resolves only after the store committed,
+ * and publishes to the bus before resolving so fan-out order is commit order.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Bus } from '../bus/types.ts';
+import { ParleyError } from '../errors.ts';
+import { directChatId, directMembers, LIMITS, type ChatId, type ChatSummary, type Message } from '../protocol.ts';
+import type { Store } from '../store/types.ts';
+
+export interface SendInput {
+  chat?: ChatId;
+  to?: string;
+  cmid: string;
+  body: string;
+}
+
+export interface SendResult {
+  message: Message;
+  dup: boolean;
+}
+
+/** Policy hooks other subsystems plug in (core/social/social.ts: blocks). */
+export interface ChatHooks {
+  /** Called before a 1:1 conversation is opened or posted to; throws to refuse. */
+  beforeDirect?: (user: string, peer: string) => Promise<void>;
+  /** Called when fan-out of a committed message threw: the send still succeeds (it is stored). */
+  fanoutFailed?: (err: unknown) => void;
+}
+
+/** How many chats' member lists stay cached. */
+const MEMBER_CACHE_MAX = 100_000;
+
+export class ChatService {
+  readonly #store: Store;
+  readonly #bus: Bus;
+  /** chat → members, for membership checks and fan-out without a store read per message. */
+  readonly #members = new Map<ChatId, Set<string>>();
+  #inFlight = 0;
+  #draining = false;
+  #idle: (() => void)[] = [];
+
+  /** Set once at assembly, before the node accepts connections. */
+  hooks: ChatHooks;
+  /** Fault injection (setting faultDelayMs): extra delay before each commit, to prove the release gate catches it. */
+  faultDelayMs = 0;
+
+  constructor(store: Store, bus: Bus, hooks: ChatHooks = {}) {
+    this.#store = store;
+    this.#bus = bus;
+    this.hooks = hooks;
+  }
+
+  get store(): Store {
+    return this.#store;
+  }
+
+  /** Refuses new sends with shutting_down; those already started finish. */
+  stopAccepting(): void {
+    this.#draining = true;
+  }
+
+  /** Sends currently between receipt and commit. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Resolves when no send is between receipt and commit. */
+  async idle(): Promise<void> {
+    if (this.#inFlight === 0) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  async send(user: string, input: SendInput, origin?: string): Promise<SendResult> {
+    if (this.#draining) throw new ParleyError('shutting_down', 'the node is draining; reconnect and retry with the same cmid');
+    this.#inFlight++;
+    try {
+      const chat = input.chat ?? (await this.openDirect(user, input.to!));
+      // A 1:1 chat addressed by id is created by its first message, like one addressed by user.
+      const pair = directMembers(chat);
+      if (pair && !this.#members.has(chat) && pair.includes(user)) await this.openDirect(user, pair[0] === user ? pair[1] : pair[0]);
+      const members = await this.#requireMember(user, chat);
+      if (pair && input.chat !== undefined) await this.hooks.beforeDirect?.(user, pair[0] === user ? pair[1] : pair[0]);
+      if (this.faultDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.faultDelayMs));
+      const [result] = await this.#store.append([{ chat, from: user, cmid: input.cmid, body: input.body, ts: Date.now() }]);
+      if (!result!.ok) throw new ParleyError(result!.code, result!.message);
+      // A retried send was delivered the first time; fan out only new messages.
+      if (!result!.dup) {
+        // The message is committed: a fan-out failure must not turn it into an error the client retries.
+        try {
+          this.#bus.publish({ kind: 'msg', message: result!.message, to: [...members], origin });
+        } catch (err) {
+          this.hooks.fanoutFailed?.(err);
+        }
+      }
+      return { message: result!.message, dup: result!.dup };
+    } finally {
+      if (--this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  /** The 1:1 chat of `user` and `to`, created on first use. */
+  async openDirect(user: string, to: string): Promise<ChatId> {
+    if (to === user) throw new ParleyError('self_chat', `a 1:1 conversation needs two different users, got "${to}" twice`);
+    await this.hooks.beforeDirect?.(user, to);
+    const chat = directChatId(user, to);
+    if (!this.#members.has(chat)) {
+      await this.#store.ensureDirect(chat, user, to);
+      this.#cache(chat, new Set([user, to]));
+    }
+    return chat;
+  }
+
+  /** The members of a chat the user belongs to; not_member otherwise (also for unknown chats). */
+  async #requireMember(user: string, chat: ChatId): Promise<Set<string>> {
+    const members = await this.membersOf(chat);
+    if (!members?.has(user)) throw new ParleyError('not_member', `you are not a member of ${chat}`, { chat });
+    return members;
+  }
+
+  async membersOf(chat: ChatId): Promise<Set<string> | undefined> {
+    let members = this.#members.get(chat);
+    if (!members) {
+      const list = await this.#store.members(chat);
+      if (!list) return undefined;
+      members = new Set(list);
+      this.#cache(chat, members);
+    }
+    return members;
+  }
+
+  #cache(chat: ChatId, members: Set<string>): void {
+    if (this.#members.size >= MEMBER_CACHE_MAX) this.#members.delete(this.#members.keys().next().value!);
+    this.#members.set(chat, members);
+  }
+
+  async isMember(user: string, chat: ChatId): Promise<boolean> {
+    return (await this.membersOf(chat))?.has(user) ?? false;
+  }
+
+  async history(user: string, chat: ChatId, before: number | undefined, limit: number = LIMITS.defaultHistoryLimit): Promise<{ messages: Message[]; more: boolean }> {
+    await this.#requireMember(user, chat);
+    const page = await this.#store.before(chat, before, limit + 1);
+    const more = page.length > limit;
+    return { messages: more ? page.slice(1) : page, more };
+  }
+
+  /** Messages after `seq` for a member, ascending. */
+  async after(user: string, chat: ChatId, seq: number, limit: number): Promise<Message[]> {
+    await this.#requireMember(user, chat);
+    return this.#store.after(chat, seq, limit);
+  }
+
+  chats(user: string): Promise<ChatSummary[]> {
+    return this.#store.userChats(user);
+  }
+
+  /** The cursor to resume each of the user's chats from: the client's where given, else the server's delivered cursor. */
+  async resumePlan(user: string, cursors: Record<ChatId, number> | undefined): Promise<Map<ChatId, number>> {
+    const plan = await this.#store.deliveredCursors(user);
+    for (const [chat, seq] of Object.entries(cursors ?? {})) {
+      // A cursor of a conversation the user left is stale client state, not an error: failing the
+      // whole sync would keep the client from ever resuming. Its absence from `synced` says so.
+      if (plan.has(chat)) plan.set(chat, seq);
+    }
+    // A cursor past the end (a client ahead of a restored store) would swallow every later
+    // message up to it: resume from the last seq instead.
+    for (const { chat, lastSeq } of await this.#store.userChats(user)) {
+      if ((plan.get(chat) ?? 0) > lastSeq) plan.set(chat, lastSeq);
+    }
+    return plan;
+  }
+
+  async markDelivered(user: string, chat: ChatId, seq: number): Promise<void> {
+    await this.#requireMember(user, chat);
+    const lastSeq = (await this.#store.chatInfo(chat))?.lastSeq ?? 0;
+    if (seq > lastSeq) throw new ParleyError('cursor_past_end', `the delivered cursor must be at most the last seq ${lastSeq} of ${chat}, got ${seq}`, { chat, lastSeq });
+    await this.#store.advanceCursor(user, chat, 'delivered', seq);
+  }
+
+  async createRoom(user: string, name: string | undefined, invited: readonly string[] = []): Promise<{ chat: ChatId; members: string[] }> {
+    const chat = `r:${randomBytes(10).toString('hex')}`;
+    await this.#store.createRoom(chat, name, user, invited);
+    const members = new Set([user, ...invited]);
+    this.#cache(chat, members);
+    for (const u of members) if (u !== user) this.#bus.publish({ kind: 'member', chat, user: u, event: 'joined', to: [...members] });
+    return { chat, members: [...members].sort() };
+  }
+
+  /** Rooms are joinable by id; 1:1 chats never change members. */
+  async join(user: string, chat: ChatId): Promise<void> {
+    if (directMembers(chat)) throw new ParleyError('forbidden', `1:1 conversations have fixed members; ${chat} cannot be joined`);
+    const members = await this.membersOf(chat);
+    if (!members) throw new ParleyError('not_found', `no room ${chat}`, { chat });
+    if (members.has(user)) throw new ParleyError('already_member', `you are already a member of ${chat}`, { chat });
+    await this.#store.addMember(chat, user);
+    members.add(user);
+    this.#bus.publish({ kind: 'member', chat, user, event: 'joined', to: [...members] });
+  }
+
+  async invite(user: string, chat: ChatId, target: string): Promise<void> {
+    if (directMembers(chat)) throw new ParleyError('forbidden', `1:1 conversations have fixed members; nobody can be invited to ${chat}`);
+    const members = await this.#requireMember(user, chat);
+    if (members.has(target)) throw new ParleyError('already_member', `${target} is already a member of ${chat}`, { chat });
+    await this.#store.addMember(chat, target);
+    members.add(target);
+    this.#bus.publish({ kind: 'member', chat, user: target, event: 'joined', to: [...members] });
+  }
+
+  async leave(user: string, chat: ChatId): Promise<void> {
+    if (directMembers(chat)) throw new ParleyError('forbidden', `1:1 conversations have fixed members; ${chat} cannot be left`);
+    const members = await this.#requireMember(user, chat);
+    await this.#store.removeMember(chat, user);
+    const to = [...members];
+    members.delete(user);
+    this.#bus.publish({ kind: 'member', chat, user, event: 'left', to });
+  }
+
+  async members(user: string, chat: ChatId): Promise<string[]> {
+    return [...(await this.#requireMember(user, chat))].sort();
+  }
+}

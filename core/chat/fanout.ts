@@ -1,0 +1,73 @@
+/**
+ * The receiving end of the bus for the node, with the canary `fanout-batched` guarding an
+ * alternative hot path. Control hands each event to the hub at once; batched collects the message
+ * events of one event-loop turn and delivers them in one pass per session. Fan-out size, delivery
+ * latency and deliveries are labelled by variant so the two can be compared side by side.
+ */
+import type { BusEvent } from '../bus/types.ts';
+import type { Hub, HubSession } from './hub.ts';
+import type { Meter } from '../metrics.ts';
+import type { Message } from '../protocol.ts';
+
+export type FanoutVariant = 'control' | 'batched';
+
+export class Fanout {
+  readonly #hub: Hub;
+  readonly #meter: Meter;
+  #variant: FanoutVariant = 'control';
+  #batch: Extract<BusEvent, { kind: 'msg' }>[] = [];
+  #scheduled = false;
+
+  constructor(hub: Hub, meter: Meter) {
+    this.#hub = hub;
+    this.#meter = meter;
+  }
+
+  get variant(): FanoutVariant {
+    return this.#variant;
+  }
+
+  /** Switches the path (on flag changes); events already batched are still flushed. */
+  set variant(v: FanoutVariant) {
+    this.#variant = v;
+  }
+
+  dispatch = (event: BusEvent): void => {
+    this.#meter.inc('parley_bus_events_total', { kind: event.kind });
+    if (event.kind !== 'msg') { this.#hub.dispatch(event); return; }
+    if (this.#variant === 'batched') {
+      this.#batch.push(event);
+      if (!this.#scheduled) { this.#scheduled = true; setImmediate(this.#flush); }
+      return;
+    }
+    const reached = this.#hub.dispatch(event);
+    this.#record('control', reached, event.message.ts);
+  };
+
+  #record(variant: FanoutVariant, reached: number, ts: number): void {
+    this.#meter.observe('parley_fanout_recipients', reached, { variant });
+    if (reached === 0) return;
+    this.#meter.inc('parley_messages_delivered_total', { variant }, reached);
+    this.#meter.observe('parley_delivery_latency_seconds', Math.max(0, Date.now() - ts) / 1000, { variant });
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const events = this.#batch;
+    this.#batch = [];
+    // One pass per session over everything it receives in this turn: each frame encoded once.
+    const perSession = new Map<HubSession, [Message, string, boolean][]>();
+    const reached = new Array<number>(events.length).fill(0);
+    events.forEach((event, i) => {
+      const text = JSON.stringify({ op: 'msg', ...event.message });
+      this.#hub.recipients(event, (s, own) => {
+        let list = perSession.get(s);
+        if (!list) perSession.set(s, (list = []));
+        list.push([event.message, text, own]);
+        if (!own) reached[i]!++;
+      });
+    });
+    for (const [s, list] of perSession) for (const [m, text, own] of list) s.deliver(m, text, own);
+    events.forEach((event, i) => this.#record('batched', reached[i]!, event.message.ts));
+  };
+}

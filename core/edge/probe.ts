@@ -1,0 +1,103 @@
+/**
+ * What one session reports to the operability layer: counters by op, code and close reason,
+ * queue bytes, and (only while its debug slot is on) every frame and internal event with timings.
+ * The session calls one method per fact; with no operability layer the probe records nothing.
+ */
+import { CLOSES, type CloseName } from '../errors.ts';
+import type { DebugSlot } from '../ops/debug/debug.ts';
+import { NOOP_METER, type Meter } from '../metrics.ts';
+import type { Ops } from '../ops/ops.ts';
+import type { Message } from '../protocol.ts';
+
+const REASON_BY_CODE = new Map<number, string>(Object.entries(CLOSES).map(([name, spec]) => [spec.code, name]));
+
+/** A close code as a bounded reason label. */
+export function closeReason(code: number): string {
+  const name = REASON_BY_CODE.get(code);
+  if (name) return name;
+  if (code === 1000 || code === 1005) return 'normal';
+  if (code === 1001) return 'going_away';
+  if (code === 1006) return 'abnormal';
+  if (code === 1009) return 'too_large';
+  return 'other';
+}
+
+/** The op of an encoded server frame: every encoder writes `op` first. */
+function opOf(text: string): string {
+  return text.startsWith('{"op":"') ? text.slice(7, text.indexOf('"', 7)) : 'other';
+}
+
+const OFF = { on: false } as DebugSlot;
+
+export class SessionProbe {
+  readonly #meter: Meter;
+  readonly #ops: Ops | undefined;
+  /** The debug switch: one boolean read per frame while off. */
+  readonly slot: DebugSlot;
+  #closing: CloseName | undefined;
+
+  constructor(ops: Ops | undefined, session: string, user: string, expiresAt: number) {
+    this.#ops = ops;
+    this.#meter = ops?.metrics ?? NOOP_METER;
+    this.slot = ops ? ops.debug.attach(session, user) : OFF;
+    ops?.sessionStarted(this.slot);
+    if (this.slot.on) this.slot.event('auth', { user, tokenExpiresAt: new Date(expiresAt).toISOString() });
+  }
+
+  /** A frame arrived; `op` is the decoded op or "invalid". */
+  in(text: string, op: string): void {
+    this.#meter.inc('parley_frames_in_total', { op });
+    if (this.slot.on) this.slot.frame('in', text);
+  }
+
+  /** A frame is written (or queued) to the socket. */
+  out(text: string): void {
+    const op = opOf(text);
+    this.#meter.inc('parley_frames_out_total', { op });
+    if (op === 'error') {
+      const code = (JSON.parse(text) as { code: string }).code;
+      this.#meter.inc('parley_errors_total', { code } as never);
+    }
+    if (this.slot.on) {
+      this.slot.frame('out', text);
+      if (op === 'msg') {
+        const m = JSON.parse(text) as Message;
+        this.slot.event('deliver', { chat: m.chat, seq: m.seq, latencyMs: Date.now() - m.ts });
+      }
+    }
+  }
+
+  /** A request finished (successfully or with an error frame); `t0` is performance.now() at receipt. */
+  done(op: string, t0: number): void {
+    if (this.slot.on) this.slot.event('request', { op, ms: +(performance.now() - t0).toFixed(3) });
+  }
+
+  queued(deltaBytes: number): void {
+    if (deltaBytes !== 0) this.#meter.add('parley_queue_bytes', deltaBytes);
+  }
+
+  rateLimited(action: 'send' | 'typing' | 'presence', retryAfterMs: number): void {
+    this.#meter.inc('parley_rate_limited_total', { action });
+    if (this.slot.on) this.slot.event('rate_limit', { action, decision: 'refused', retryAfterMs });
+  }
+
+  acked(m: Pick<Message, 'chat' | 'seq' | 'cmid'>, dup: boolean): void {
+    this.#meter.inc(dup ? 'parley_messages_duplicate_total' : 'parley_messages_stored_total');
+    if (this.slot.on) this.slot.event('ack', { chat: m.chat, seq: m.seq, cmid: m.cmid, dup });
+  }
+
+  /** The server decided to close the session. */
+  closing(name: CloseName): void {
+    this.#closing = name;
+    if (name === 'slow') this.#meter.inc('parley_slow_consumer_closes_total');
+    if (this.slot.on) this.slot.event('closing', { reason: name, code: CLOSES[name].code });
+  }
+
+  /** The socket closed with `code`: counts it (by the server's reason when it closed) and releases the debug slot. */
+  closed(code: number): void {
+    const reason = this.#closing ?? closeReason(code);
+    this.#meter.inc('parley_closes_total', { reason });
+    if (this.slot.on) this.slot.event('closed', { code, reason });
+    this.#ops?.debug.detach(this.slot);
+  }
+}

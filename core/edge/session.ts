@@ -1,0 +1,441 @@
+/**
+ * One WebSocket connection of one user: decodes frames, applies limits, runs requests, and keeps
+ * the per-chat delivery cursor that guarantees each session sees every message in order, once.
+ *
+ * Outbound frames pass a byte-bounded queue: frames go to the socket while its buffer is below a
+ * high-water mark and wait in the queue otherwise; when the queue exceeds maxQueueBytes the
+ * session is closed with 4008 slow. Nothing is lost by that: every message is in the store and
+ * the client resumes from its cursors.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { WebSocket, RawData } from 'ws';
+import type { ChatService } from '../chat/chat.ts';
+import type { Config } from '../config.ts';
+import { CLOSES, ParleyError, type CloseName } from '../errors.ts';
+import type { Hub, HubSession } from '../chat/hub.ts';
+import { TokenBucket, WindowCounter } from './limiter.ts';
+import type { Ops } from '../ops/ops.ts';
+import { SessionProbe } from './probe.ts';
+import { NO_REPLY, type Social } from '../social/social.ts';
+import { decode, encode, errorFrame, LIMITS, PROTOCOL_VERSION, type ChatId, type Message, type Request, type ServerFrame } from '../protocol.ts';
+
+const HIGH_WATER_BYTES = 64 * 1024;
+
+/** A message this session must not show (its sender is blocked): the client advances its cursor over it. */
+const skipFrame = (m: Message): string => encode({ op: 'skip', chat: m.chat, seq: m.seq });
+const FILL_PAGE = 500;
+/** setTimeout's ceiling; longer token lifetimes are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface SessionDeps {
+  chat: ChatService;
+  hub: Hub;
+  config: Config;
+  log: Logger;
+  /** Metrics, flags and debug logging; absent in bare unit tests. */
+  ops?: Ops;
+  /** Friends, blocks, presence, typing, receipts; absent in bare unit tests. */
+  social?: Social;
+}
+
+/** Per-chat delivery state: the last seq this session was sent, and what waits behind a fill. */
+interface ChatCursor {
+  seq: number;
+  filling: boolean;
+  pending: Message[];
+  /** The fill in progress, so a sync can wait for it. */
+  fill?: Promise<void>;
+  /** A sync asked to resume below the cursor while a fill ran: refill from here after it. */
+  rewind?: number;
+}
+
+export class Session implements HubSession {
+  readonly id = randomBytes(9).toString('base64url');
+  readonly user: string;
+  readonly #ws: WebSocket;
+  readonly #deps: SessionDeps;
+  readonly #log: Logger;
+  readonly #probe: SessionProbe;
+  readonly #cursors = new Map<ChatId, ChatCursor>();
+  readonly #sendBucket: TokenBucket;
+  readonly #abuse = new WindowCounter(10_000);
+  readonly #badFrames = new WindowCounter(60_000);
+  #queue: string[] = [];
+  #queueBytes = 0;
+  #writableWaiters: (() => void)[] = [];
+  #alive = true;
+  #closing = false;
+  /** Live deliveries wait for the session's first frame (normally its sync), bounded by liveHoldMs. */
+  #holding: Message[] | undefined;
+  #holdTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  readonly #onWritten = (): void => this.#pump();
+  /** The socket under ws, corked while a turn's frames accumulate (see #cork). */
+  readonly #socket: { cork(): void; uncork(): void } | undefined;
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket?.uncork();
+  };
+
+  constructor(ws: WebSocket, user: string, expiresAt: number, deps: SessionDeps) {
+    this.#ws = ws;
+    // ws keeps its net.Socket in `_socket` and offers no cork of its own.
+    this.#socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    this.user = user;
+    this.#deps = deps;
+    this.#log = deps.log.child({ session: this.id, user });
+    this.#probe = new SessionProbe(deps.ops, this.id, user, expiresAt);
+    const { config } = deps;
+    this.#sendBucket = new TokenBucket(config.sendRatePerSec, config.sendBurst);
+    this.#holding = [];
+    if (config.liveHoldMs > 0) this.#holdTimer = setTimeout(() => this.#resumeQuietly(), config.liveHoldMs);
+    this.#armExpiry(expiresAt);
+    ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary));
+    ws.on('pong', () => { this.#alive = true; });
+    ws.on('close', (code) => this.#onClose(code));
+    ws.on('error', (err) => this.#log.debug({ err }, 'socket error'));
+    deps.hub.add(this);
+    this.#write(encode({ op: 'welcome', session: this.id, user, protocol: PROTOCOL_VERSION, heartbeatMs: config.pingIntervalMs, limits: LIMITS }));
+    // No hold configured: resume from the server's delivered cursors at once.
+    if (config.liveHoldMs === 0) this.#resumeQuietly();
+  }
+
+  // ── outbound ──────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Holds this turn's frames in the socket until its microtasks settle: the acks and messages of
+   * one group commit then leave in one syscall per socket instead of one per frame.
+   */
+  #cork(): void {
+    if (this.#corked || !this.#socket) return;
+    this.#corked = true;
+    this.#socket.cork();
+    process.nextTick(this.#uncork);
+  }
+
+  #write(text: string): void {
+    if (this.#closing) return;
+    this.#cork();
+    this.#probe.out(text);
+    if (this.#queue.length === 0 && this.#ws.bufferedAmount < HIGH_WATER_BYTES) {
+      this.#ws.send(text, this.#onWritten);
+      return;
+    }
+    this.#queue.push(text);
+    this.#queueBytes += text.length;
+    this.#probe.queued(text.length);
+    if (this.#queueBytes + this.#ws.bufferedAmount > this.#deps.config.maxQueueBytes) this.close('slow');
+  }
+
+  #pump(): void {
+    while (this.#queue.length && this.#ws.bufferedAmount < HIGH_WATER_BYTES && !this.#closing) {
+      const text = this.#queue.shift()!;
+      this.#queueBytes -= text.length;
+      this.#probe.queued(-text.length);
+      this.#ws.send(text, this.#onWritten);
+    }
+    if (this.#writableWaiters.length && this.#isWritable()) for (const w of this.#writableWaiters.splice(0)) w();
+  }
+
+  #isWritable(): boolean {
+    return this.#closing || (this.#queueBytes === 0 && this.#ws.bufferedAmount < HIGH_WATER_BYTES);
+  }
+
+  /** Resolves when the outbound queue has drained (or the session closed): used to pace fills. */
+  #whenWritable(): Promise<void> {
+    if (this.#isWritable()) return Promise.resolve();
+    return new Promise((resolve) => this.#writableWaiters.push(resolve));
+  }
+
+  #send(frame: ServerFrame): void {
+    this.#write(encode(frame));
+  }
+
+  push(text: string): void {
+    this.#write(text);
+  }
+
+  // ── delivery with per-chat cursors ────────────────────────────────────────────────────────────
+
+  deliver(message: Message, text?: string, own = false): void {
+    if (this.#holding) {
+      if (!own) this.#holding.push(message);
+      return;
+    }
+    // The sender's own message in commit order: without this, a peer's next message would look
+    // like a gap until the ack arrives, costing a store read and an echo of the sender's message.
+    if (own) return this.#acked(message);
+    const cur = this.#cursors.get(message.chat);
+    if (!cur) {
+      // The session never synced this chat: it has no cursor to check against, so start one here.
+      this.#cursors.set(message.chat, { seq: message.seq, filling: false, pending: [] });
+      this.#write(this.#hidden(message) ? skipFrame(message) : text ?? encode({ op: 'msg', ...message }));
+      return;
+    }
+    if (cur.filling) {
+      cur.pending.push(message);
+      return;
+    }
+    if (message.seq <= cur.seq) return;
+    if (message.seq === cur.seq + 1) {
+      cur.seq = message.seq;
+      this.#write(this.#hidden(message) ? skipFrame(message) : text ?? encode({ op: 'msg', ...message }));
+      return;
+    }
+    // A gap: something between reached this node later or not at all; read it from the store.
+    cur.pending.push(message);
+    this.#fillQuietly(message.chat, cur);
+  }
+
+  #hidden(m: Message): boolean {
+    return this.#deps.social?.hides(this.user, m) ?? false;
+  }
+
+  /** Sends everything after the cursor from the store, paced by the outbound queue, then what waited. */
+  #fill(chat: ChatId, cur: ChatCursor): Promise<void> {
+    if (cur.filling && cur.fill) return cur.fill;
+    cur.fill = this.#fillOnce(chat, cur);
+    return cur.fill;
+  }
+
+  /** A fill nobody awaits: a store failure closes the session (the client resumes) instead of crashing the node. */
+  #fillQuietly(chat: ChatId, cur: ChatCursor): void {
+    this.#fill(chat, cur).catch((err: unknown) => {
+      this.#log.error({ err, chat }, 'catch-up from the store failed; closing the session so the client resumes');
+      this.close('shutdown');
+    });
+  }
+
+  async #fillOnce(chat: ChatId, cur: ChatCursor): Promise<void> {
+    cur.filling = true;
+    try {
+      for (;;) {
+        const page = await this.#deps.chat.store.after(chat, cur.seq, FILL_PAGE);
+        for (const m of page) {
+          // A fill is paced by the socket so that catching up never counts as a slow consumer.
+          if (!this.#isWritable()) await this.#whenWritable();
+          if (this.#closing) return;
+          // A hidden message (its sender is blocked) still advances the cursor, so it is not refilled as a gap.
+          if (m.seq === cur.seq + 1) { cur.seq = m.seq; this.#write(this.#hidden(m) ? skipFrame(m) : encode({ op: 'msg', ...m })); }
+        }
+        if (page.length < FILL_PAGE) break;
+      }
+    } finally {
+      cur.filling = false;
+      cur.fill = undefined;
+    }
+    if (cur.rewind !== undefined && cur.rewind < cur.seq) {
+      cur.seq = cur.rewind;
+      cur.rewind = undefined;
+      return this.#fill(chat, cur);
+    }
+    cur.rewind = undefined;
+    const pending = cur.pending.splice(0).sort((a, b) => a.seq - b.seq);
+    for (const m of pending) this.deliver(m);
+  }
+
+  /**
+   * Puts every chat of the user on a cursor (the client's where given, else the server's delivered
+   * cursor), fills each from the store, then releases held live deliveries behind the fills.
+   * Resolves when every chat is caught up.
+   */
+  async #resume(cursors: Record<ChatId, number> | undefined): Promise<Map<ChatId, number>> {
+    const plan = await this.#deps.chat.resumePlan(this.user, cursors);
+    const fills: Promise<void>[] = [];
+    for (const [c, seq] of plan) {
+      const cur = this.#cursors.get(c);
+      if (!cur) {
+        const fresh: ChatCursor = { seq, filling: false, pending: [] };
+        this.#cursors.set(c, fresh);
+        fills.push(this.#fill(c, fresh));
+      } else if (cur.filling) {
+        // Already catching up: resend from the lower cursor once that fill ends; the client drops what it has.
+        if (seq < cur.seq) cur.rewind = Math.min(cur.rewind ?? seq, seq);
+        fills.push(cur.fill!);
+      } else if (seq < cur.seq) {
+        // Already live past the client's cursor: resend from its cursor; the client drops what it has.
+        cur.seq = seq;
+        fills.push(this.#fill(c, cur));
+      }
+    }
+    this.#release();
+    await Promise.all(fills);
+    return plan;
+  }
+
+  /**
+   * The session sent something other than a sync first, or nothing within liveHoldMs: resume from
+   * the server's delivered cursors, so live messages never start a chat's cursor past a gap.
+   */
+  #resumeQuietly(): void {
+    if (!this.#holding) return;
+    clearTimeout(this.#holdTimer);
+    this.#resume(undefined).catch((err: unknown) => {
+      this.#log.error({ err }, 'resume from the delivered cursors failed; closing the session so the client resumes');
+      this.close('shutdown');
+    });
+  }
+
+  #release(): void {
+    if (!this.#holding) return;
+    clearTimeout(this.#holdTimer);
+    const held = this.#holding;
+    this.#holding = undefined;
+    for (const m of held) this.deliver(m);
+  }
+
+  // ── inbound ───────────────────────────────────────────────────────────────────────────────────
+
+  #onFrame(data: RawData, isBinary: boolean): void {
+    this.#alive = true;
+    const t0 = performance.now();
+    if (isBinary) { this.#probe.in('(binary)', 'invalid'); return this.#reject(new ParleyError('binary_not_supported', 'expected a JSON text frame, got a binary frame')); }
+    const text = data.toString();
+    const decoded = decode(text);
+    this.#probe.in(text, decoded.ok ? decoded.req.op : 'invalid');
+    if (!decoded.ok) return this.#reject(decoded.error, decoded.id);
+    const req = decoded.req;
+    if (this.#holding && req.op !== 'sync') this.#resumeQuietly();
+    this.#run(req).catch((err: unknown) => {
+      if (err instanceof ParleyError) this.#send(errorFrame(err, req.id));
+      else {
+        this.#log.error({ err, op: req.op }, 'request failed');
+        this.#send(errorFrame(new ParleyError('internal', `the server failed to apply ${req.op}; retry`), req.id));
+      }
+    }).finally(() => this.#probe.done(req.op, t0));
+  }
+
+  #reject(err: ParleyError, id?: string | number): void {
+    this.#send(errorFrame(err, id));
+    if (this.#badFrames.hit() >= this.#deps.config.badFrameLimit) this.close('policy');
+  }
+
+  async #run(req: Request): Promise<void> {
+    const { chat } = this.#deps;
+    switch (req.op) {
+      case 'send': {
+        const limited = this.#sendBucket.take();
+        if (!limited.ok) {
+          this.#probe.rateLimited('send', limited.retryAfterMs);
+          this.#send(errorFrame(new ParleyError('rate_limited', `send rate is limited to ${this.#deps.config.sendRatePerSec}/s; retry after ${limited.retryAfterMs} ms`, { retryAfterMs: limited.retryAfterMs }), req.id));
+          if (this.#abuse.hit() >= this.#deps.config.abuseLimit) this.close('rate_abuse');
+          return;
+        }
+        if (this.#probe.slot.on) this.#probe.slot.event('rate_limit', { action: 'send', decision: 'allowed' });
+        if (this.#closing) throw new ParleyError('shutting_down', 'the connection is closing; reconnect and retry with the same cmid');
+        const { message, dup } = await chat.send(this.user, req, this.id);
+        this.#acked(message);
+        this.#probe.acked(message, dup);
+        const ack: ServerFrame = { op: 'ack', chat: message.chat, seq: message.seq, cmid: message.cmid, ts: message.ts };
+        if (req.id !== undefined) ack.id = req.id;
+        if (dup) ack.dup = true;
+        this.#send(ack);
+        return;
+      }
+      case 'sync': {
+        const plan = await this.#resume(req.cursors);
+        const chats: Record<ChatId, { last: number; more: boolean }> = {};
+        for (const c of plan.keys()) chats[c] = { last: this.#cursors.get(c)?.seq ?? 0, more: false };
+        this.#send(req.id === undefined ? { op: 'synced', chats } : { op: 'synced', id: req.id, chats });
+        return;
+      }
+      case 'history': {
+        const page = await chat.history(this.user, req.chat, req.before, req.limit);
+        return this.#reply(req, { chat: req.chat, ...page });
+      }
+      case 'chats':
+        return this.#reply(req, { chats: await chat.chats(this.user) });
+      case 'recv':
+        await chat.markDelivered(this.user, req.chat, req.seq);
+        if (req.id !== undefined) this.#reply(req, {});
+        return;
+      case 'room.create':
+        return this.#reply(req, await chat.createRoom(this.user, req.name, req.members));
+      case 'room.join':
+        await chat.join(this.user, req.chat);
+        return this.#reply(req, { chat: req.chat });
+      case 'room.leave':
+        await chat.leave(this.user, req.chat);
+        this.#cursors.delete(req.chat);
+        return this.#reply(req, { chat: req.chat });
+      case 'room.invite':
+        await chat.invite(this.user, req.chat, req.user);
+        return this.#reply(req, { chat: req.chat, user: req.user });
+      case 'room.members':
+        return this.#reply(req, { chat: req.chat, members: await chat.members(this.user, req.chat) });
+      case 'ping':
+        return this.#send(req.id === undefined ? { op: 'pong' } : { op: 'pong', id: req.id });
+      default: {
+        // Friends, blocks, presence, typing, receipts and settings: core/social/social.ts.
+        if (!this.#deps.social) throw new ParleyError('unknown_op', `"${req.op}" is not served by this node`);
+        const result = await this.#deps.social.handle(this, req);
+        if (result !== NO_REPLY) this.#reply(req, result);
+      }
+    }
+  }
+
+  #reply(req: Request, result: unknown): void {
+    this.#send(req.id === undefined ? { op: 'reply', result } : { op: 'reply', id: req.id, result });
+  }
+
+  /** The sender's own session saw its message through the ack: advance its cursor when contiguous. */
+  #acked(m: Message): void {
+    const cur = this.#cursors.get(m.chat);
+    if (!cur) this.#cursors.set(m.chat, { seq: m.seq, filling: false, pending: [] });
+    else if (!cur.filling && cur.seq === m.seq - 1) cur.seq = m.seq;
+    else if (m.seq > cur.seq + 1) {
+      cur.pending.push(m);
+      this.#fillQuietly(m.chat, cur);
+    }
+  }
+
+  // ── lifecycle ─────────────────────────────────────────────────────────────────────────────────
+
+  #armExpiry(expiresAt: number): void {
+    const ms = expiresAt - Date.now();
+    if (ms <= 0) { this.close('token_expired'); return; }
+    this.#expiryTimer = setTimeout(() => this.#armExpiry(expiresAt), Math.min(ms, MAX_TIMER_MS));
+  }
+
+  heartbeat(): boolean {
+    if (!this.#alive) {
+      this.#log.debug('no pong within the heartbeat window; reaping');
+      this.close('stale');
+      return false;
+    }
+    this.#alive = false;
+    if (!this.#closing) this.#ws.ping();
+    return true;
+  }
+
+  /** Closes with a catalog close code; idempotent. A stale peer is terminated without a handshake. */
+  close(name: CloseName): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    const spec = CLOSES[name];
+    this.#probe.closing(name);
+    this.#probe.queued(-this.#queueBytes);
+    this.#queue = [];
+    this.#queueBytes = 0;
+    this.#log.debug({ close: spec.code, reason: name }, 'closing session');
+    if (name === 'stale') this.#ws.terminate();
+    else this.#ws.close(spec.code, name);
+    for (const w of this.#writableWaiters.splice(0)) w();
+    // A peer that never answers the close handshake is cut off.
+    setTimeout(() => this.#ws.terminate(), 5_000).unref();
+  }
+
+  #onClose(code: number): void {
+    this.#closing = true;
+    clearTimeout(this.#holdTimer);
+    clearTimeout(this.#expiryTimer);
+    for (const w of this.#writableWaiters.splice(0)) w();
+    this.#deps.hub.remove(this);
+    this.#probe.queued(-this.#queueBytes);
+    this.#queueBytes = 0;
+    this.#probe.closed(code);
+    this.#log.debug({ code }, 'session closed');
+  }
+}

@@ -1,7 +1,0 @@
-/** Runs the CLI from source (tests and development: `node --import tsx core/main.ts`). */
-import { main } from './cli.ts';
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => { console.error(err instanceof Error ? err.stack : err); process.exitCode = 1; },
-);

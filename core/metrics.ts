@@ -1,0 +1,90 @@
+/**
+ * Every metric parley exports, defined once: name, type, help, unit, and the closed set of values
+ * of each label. Code, alert rules, dashboards and docs/operations.md read this table; the
+ * registry pre-creates every label combination so a series exists before its first event.
+ */
+import { CLOSES, ERRORS } from './errors.ts';
+import { ALERT_NAMES } from './ops/alerts/rules.ts';
+import { FLAG_NAMES } from './ops/flags/names.ts';
+
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricDef {
+  readonly type: MetricType;
+  readonly help: string;
+  /** Base unit (Prometheus naming): seconds, bytes, or a count noun. */
+  readonly unit: string;
+  /** Label name → every value it can take; values outside the set are counted as "other". */
+  readonly labels?: Readonly<Record<string, readonly string[]>>;
+  readonly buckets?: readonly number[];
+}
+
+/** Request ops of the protocol, plus the ones the roster/presence layer adds, plus "invalid" for frames that failed to decode. */
+export const FRAME_IN_OPS = [
+  'send', 'sync', 'history', 'chats', 'recv', 'room.create', 'room.join', 'room.leave', 'room.invite', 'room.members', 'ping',
+  'friend.request', 'friend.accept', 'friend.decline', 'friend.cancel', 'friend.remove', 'roster', 'note.set', 'block', 'unblock', 'blocks',
+  'presence', 'typing', 'read', 'readby', 'settings', 'invalid', 'other',
+] as const;
+export const FRAME_OUT_OPS = [
+  'welcome', 'ack', 'msg', 'skip', 'reply', 'synced', 'member', 'error', 'pong',
+  'presence', 'typing', 'read', 'readby', 'roster.push', 'block.push', 'settings.push', 'other',
+] as const;
+/** Close reasons: the catalog's close names plus what the peer or the network did. */
+export const CLOSE_REASONS = [...Object.keys(CLOSES), 'normal', 'going_away', 'abnormal', 'too_large', 'other'] as const;
+/** Variants of the guarded fan-out path (flag `fanout-batched`). */
+export const FANOUT_VARIANTS = ['control', 'batched'] as const;
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const FANOUT_BUCKETS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+
+export const METRICS = {
+  parley_build_info: { type: 'gauge', unit: 'info', help: 'Constant 1, labelled with the running version.', labels: { version: ['current'] } },
+  parley_connections: { type: 'gauge', unit: 'connections', help: 'Open WebSocket connections (upgraded, including ones still closing).' },
+  parley_sessions: { type: 'gauge', unit: 'sessions', help: 'Live authenticated sessions registered in the hub.' },
+  parley_logins_total: { type: 'counter', unit: 'logins', help: 'WebSocket upgrades by outcome of the token check.', labels: { result: ['ok', 'unauthorized', 'rejected'] } },
+  parley_frames_in_total: { type: 'counter', unit: 'frames', help: 'Frames received from clients, by op ("invalid": failed to decode).', labels: { op: FRAME_IN_OPS } },
+  parley_frames_out_total: { type: 'counter', unit: 'frames', help: 'Frames written to clients, by op.', labels: { op: FRAME_OUT_OPS } },
+  parley_errors_total: { type: 'counter', unit: 'errors', help: 'Error frames sent to WebSocket clients, by catalog code.', labels: { code: Object.keys(ERRORS) } },
+  parley_closes_total: { type: 'counter', unit: 'closes', help: 'Closed WebSocket connections by reason (catalog close name or RFC 6455 class).', labels: { reason: CLOSE_REASONS } },
+  parley_slow_consumer_closes_total: { type: 'counter', unit: 'closes', help: 'Connections closed with 4008 because the outbound queue exceeded maxQueueBytes.' },
+  parley_rate_limited_total: { type: 'counter', unit: 'requests', help: 'Requests refused by a rate limit, by limited action.', labels: { action: ['send', 'typing', 'presence'] } },
+  parley_queue_bytes: { type: 'gauge', unit: 'bytes', help: 'Bytes waiting in outbound session queues (above the socket high-water mark).' },
+  parley_messages_stored_total: { type: 'counter', unit: 'messages', help: 'Messages committed to the store (retried sends excluded).' },
+  parley_messages_duplicate_total: { type: 'counter', unit: 'messages', help: 'Sends answered from the store because their cmid was already committed.' },
+  parley_messages_delivered_total: { type: 'counter', unit: 'messages', help: 'Live message deliveries handed to sessions, by fan-out variant.', labels: { variant: FANOUT_VARIANTS } },
+  parley_fanout_recipients: { type: 'histogram', unit: 'sessions', help: 'Local sessions one bus event reached, by fan-out variant.', labels: { variant: FANOUT_VARIANTS }, buckets: FANOUT_BUCKETS },
+  parley_delivery_latency_seconds: { type: 'histogram', unit: 'seconds', help: 'Server-side latency from receiving a send to writing the message to a recipient socket, by fan-out variant.', labels: { variant: FANOUT_VARIANTS }, buckets: LATENCY_BUCKETS },
+  parley_store_commit_seconds: { type: 'histogram', unit: 'seconds', help: 'Duration of one store transaction (group commit).', buckets: LATENCY_BUCKETS },
+  parley_store_batch_operations: { type: 'histogram', unit: 'operations', help: 'Operations applied in one store transaction.', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
+  parley_bus_events_total: { type: 'counter', unit: 'events', help: 'Events received from the bus, by kind.', labels: { kind: ['msg', 'member', 'kick', 'presence', 'typing', 'read', 'friend', 'other'] } },
+  parley_presence_updates_total: { type: 'counter', unit: 'updates', help: 'Presence changes of local users: published to the bus, or suppressed as no net change (a reconnect within the grace period).', labels: { outcome: ['published', 'suppressed'] } },
+  parley_presence_frames_total: { type: 'counter', unit: 'frames', help: 'Presence frames pushed to observers: coalesced batches, and bulk frames on connect.', labels: { kind: ['batch', 'bulk'] } },
+  parley_presence_items_total: { type: 'counter', unit: 'items', help: 'User entries carried by presence batch frames.' },
+  parley_typing_events_total: { type: 'counter', unit: 'events', help: 'Typing indicators by outcome: relayed, dropped (flag or setting off, privacy, throttle, idle stop), receivers filtered, starts expired.', labels: { outcome: ['relayed', 'dropped_disabled', 'dropped_privacy', 'dropped_throttled', 'dropped_idle', 'filtered', 'expired'] } },
+  parley_flag_evaluations_total: { type: 'counter', unit: 'evaluations', help: 'Feature-flag evaluations by flag and result.', labels: { flag: [...FLAG_NAMES, 'other'], result: ['enabled', 'disabled'] } },
+  parley_flag_reloads_total: { type: 'counter', unit: 'reloads', help: 'Flag definition reloads by outcome.', labels: { result: ['ok', 'error'] } },
+  parley_debug_sessions: { type: 'gauge', unit: 'sessions', help: 'Sessions with debug logging switched on.' },
+  parley_debug_log_lines_total: { type: 'counter', unit: 'lines', help: 'Debug log lines written for sessions in debug mode.' },
+  parley_admin_requests_total: { type: 'counter', unit: 'requests', help: 'Admin API requests by outcome.', labels: { result: ['ok', 'unauthorized', 'error'] } },
+  parley_alerts_firing: { type: 'gauge', unit: 'alerts', help: 'Alerts of the embedded evaluator currently firing (1) or not (0), by alert name.', labels: { alertname: ALERT_NAMES } },
+  parley_alert_evaluations_total: { type: 'counter', unit: 'evaluations', help: 'Rounds of the embedded alert evaluator.' },
+} as const satisfies Record<string, MetricDef>;
+
+export type MetricName = keyof typeof METRICS;
+type Defs = typeof METRICS;
+type LabelsOf<N extends MetricName> = Defs[N] extends { labels: infer L } ? { [K in keyof L]?: string } : Record<string, never>;
+export type CounterName = { [N in MetricName]: Defs[N]['type'] extends 'counter' ? N : never }[MetricName];
+export type GaugeName = { [N in MetricName]: Defs[N]['type'] extends 'gauge' ? N : never }[MetricName];
+export type HistogramName = { [N in MetricName]: Defs[N]['type'] extends 'histogram' ? N : never }[MetricName];
+export type Labels<N extends MetricName> = LabelsOf<N>;
+
+/** What subsystems see of the metrics layer: bump, set, observe by catalog name. */
+export interface Meter {
+  inc<N extends CounterName>(name: N, labels?: Labels<N>, by?: number): void;
+  add<N extends GaugeName>(name: N, delta: number, labels?: Labels<N>): void;
+  set<N extends GaugeName>(name: N, value: number, labels?: Labels<N>): void;
+  observe<N extends HistogramName>(name: N, value: number, labels?: Labels<N>): void;
+}
+
+/** A meter that records nothing: for subsystems built without a metrics layer (unit tests). */
+export const NOOP_METER: Meter = { inc() {}, add() {}, set() {}, observe() {} };

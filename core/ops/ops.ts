@@ -1,0 +1,137 @@
+/**
+ * Operability assembled for one node from its configuration: the metrics layer, feature flags,
+ * per-session debug logging, the embedded alert evaluator (with its optional webhook), the
+ * canary-guarded fan-out, and the ops-port routes. The server passes these into its subsystems.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import { opsRoutes } from './admin.ts';
+import { AlertEvaluator } from './alerts/evaluator.ts';
+import { ALERTS, type AlertRule } from './alerts/rules.ts';
+import { AlertWebhook } from './alerts/webhook.ts';
+import type { Bus } from '../bus/types.ts';
+import type { Config } from '../config.ts';
+import { DebugLog, type DebugSlot } from './debug/debug.ts';
+import { Fanout } from '../chat/fanout.ts';
+import { FlagLayer, type FlagContext } from './flags/flags.ts';
+import type { Hub } from '../chat/hub.ts';
+import { Metrics } from './registry.ts';
+import { PACKAGE_VERSION } from '../paths.ts';
+import type { PresenceStats } from '../social/presence.ts';
+import type { TypingStats } from '../social/typing.ts';
+
+/** The social layer's plain counters (core/social/social.ts `stats()`). */
+export interface SocialStats { presence: PresenceStats; typing: TypingStats }
+
+
+export interface Ops {
+  readonly metrics: Metrics;
+  readonly flags: FlagLayer;
+  readonly debug: DebugLog;
+  readonly alerts: AlertEvaluator;
+  readonly version: string;
+  /** Evaluation context of a session (node id and version are added as properties by the flag layer). */
+  context(user: string, session: string): FlagContext;
+  /** Connects the hub and bus: fan-out, flag-driven debug, admin routes. Returns the bus handler and the ops-route handler. */
+  bind(hub: Hub, bus: Bus): { dispatch: Fanout['dispatch']; routes: ReturnType<typeof opsRoutes> };
+  /** Mirrors the social layer's counters (presence, typing) into the registry. */
+  mirrorSocial(stats: () => SocialStats): void;
+  /** Called by a new session: switches debug on when the `debug-session` flag lists its user. */
+  sessionStarted(slot: DebugSlot): void;
+  close(): Promise<void>;
+}
+
+/** Builds the node's operability layer; resolves once the flags are loaded. */
+export async function startOps(config: Config, log: Logger, rules: readonly AlertRule[] = ALERTS): Promise<Ops> {
+  const ver = PACKAGE_VERSION;
+  const metrics = new Metrics({ version: ver });
+  const sinkFile = config.debugLogFile ?? path.join(config.dataDir, 'debug.log');
+  const sinkStream = pino.destination({ dest: sinkFile, mkdir: true, sync: false });
+  const sink = pino({ level: 'debug', base: { node: config.nodeId } }, sinkStream);
+  const debug = new DebugLog({ log, sink, ringSize: config.debugRingSize, maxMinutes: config.debugMaxMinutes, lineBudget: config.debugLineBudget, meter: metrics });
+
+  const flagSource = config.unleashUrl ?? process.env.UNLEASH_URL;
+  const flags = await FlagLayer.open({
+    file: path.resolve(config.flagsFile),
+    unleashUrl: flagSource || undefined,
+    apiToken: config.unleashApiToken ?? process.env.UNLEASH_API_TOKEN,
+    properties: { nodeId: config.nodeId!, version: ver },
+    watch: true,
+    pollMs: config.flagsPollMs,
+    meter: metrics,
+    log,
+    onEvaluate(name, ctx, result) {
+      if (debug.active === 0 || !ctx) return;
+      if (ctx.sessionId !== undefined) {
+        const slot = debug.slot(ctx.sessionId);
+        if (slot?.on) slot.event('flag', { flag: name, result });
+      } else if (ctx.userId !== undefined) {
+        // Per-user evaluations (typing, receipts) show in every traced session of the user.
+        for (const slot of debug.slotsOf(ctx.userId)) if (slot.on) slot.event('flag', { flag: name, result });
+      }
+    },
+  });
+
+  const webhook = config.alertWebhookUrl
+    ? new AlertWebhook({ url: config.alertWebhookUrl, labels: { service: 'parley', instance: config.nodeId! }, generatorURL: `http://${config.opsHost}:${config.opsPort}/alerts`, log })
+    : undefined;
+  const alerts = new AlertEvaluator({
+    rules, source: () => metrics.samples(), intervalMs: config.alertIntervalMs, meter: metrics, log, notify: webhook?.notify,
+  });
+  alerts.start();
+
+  const context = (user: string, session: string): FlagContext => ({ userId: user, sessionId: session });
+  const flagDebug = (slot: DebugSlot): boolean => flags.isEnabled('debug-session', context(slot.user, slot.session));
+  let unsubscribe = (): void => {};
+
+  return {
+    metrics, flags, debug, alerts, version: ver, context,
+    bind(hub, bus) {
+      metrics.read('parley_sessions', () => hub.size);
+      const fanout = new Fanout(hub, metrics);
+      const nodeCtx: FlagContext = {};
+      const refresh = () => {
+        fanout.variant = flags.isEnabled('fanout-batched', nodeCtx) ? 'batched' : 'control';
+        // The flag is re-read for every live session: newly listed users start, unlisted ones stop.
+        for (const s of hub.all()) {
+          const slot = debug.slot(s.id);
+          if (!slot) continue;
+          const want = flagDebug(slot);
+          const bySession = debug.target('session', s.id);
+          if (want && !bySession) debug.enable('session', s.id, config.debugMinutes, 'flag:debug-session', 'flag');
+          else if (!want && bySession?.source === 'flag') debug.disable('session', s.id, 'flag:debug-session');
+        }
+      };
+      refresh();
+      unsubscribe = flags.onChange(refresh);
+      const routes = opsRoutes({
+        metrics, alerts, debug, flags, hub, bus, log, adminToken: config.adminToken, debugMinutes: config.debugMinutes, debugMaxMinutes: config.debugMaxMinutes,
+      });
+      return { dispatch: fanout.dispatch, routes };
+    },
+    mirrorSocial(stats) {
+      const m = metrics;
+      m.mirror('parley_presence_updates_total', { outcome: 'published' }, () => stats().presence.published);
+      m.mirror('parley_presence_updates_total', { outcome: 'suppressed' }, () => stats().presence.suppressed);
+      m.mirror('parley_presence_frames_total', { kind: 'batch' }, () => stats().presence.frames);
+      m.mirror('parley_presence_frames_total', { kind: 'bulk' }, () => stats().presence.bulkFrames);
+      m.mirror('parley_presence_items_total', undefined, () => stats().presence.items);
+      const typing = { relayed: 'relayed', droppedDisabled: 'dropped_disabled', droppedPrivacy: 'dropped_privacy', droppedThrottled: 'dropped_throttled', droppedIdle: 'dropped_idle', filtered: 'filtered', expired: 'expired' } as const;
+      for (const [field, outcome] of Object.entries(typing) as [keyof TypingStats, string][]) {
+        m.mirror('parley_typing_events_total', { outcome }, () => stats().typing[field]);
+      }
+    },
+    sessionStarted(slot) {
+      if (!slot.on && flagDebug(slot)) debug.enable('session', slot.session, config.debugMinutes, 'flag:debug-session', 'flag');
+    },
+    async close() {
+      unsubscribe();
+      await alerts.stop();
+      await flags.close();
+      debug.close();
+      try { sinkStream.flushSync(); } catch { /* not opened yet: nothing written */ }
+      sinkStream.end();
+    },
+  };
+}
