@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, parseArgs } from '../core/config.ts';
+import { parseArgs, UsageError } from '../core/args.ts';
 import { conditionQL } from '../core/ops/alerts/expr.ts';
 import { renderRules, renderRuleTests } from '../core/ops/alerts/render.ts';
 import { ALERTS } from '../core/ops/alerts/rules.ts';
@@ -20,13 +20,13 @@ export const ALERTS_HELP = `usage: parley alerts <render | list>
 export async function alertsCommand(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv);
   const [sub, ...extra] = rest;
-  if (extra.length) throw new ConfigError([`unexpected argument "${extra[0]}"`]);
+  if (extra.length) throw new UsageError([`unexpected argument "${extra[0]}"`]);
   if (sub === 'list') {
     for (const a of ALERTS) console.log(`${a.name.padEnd(34)} ${a.severity.padEnd(7)} for ${a.for.padEnd(4)} ${conditionQL(a)}`);
     return 0;
   }
-  if (sub !== 'render') throw new ConfigError([sub ? `unknown alerts subcommand "${sub}"` : 'expected a subcommand: render or list']);
-  for (const k of flags.keys()) if (k !== 'out' && k !== 'tests') throw new ConfigError([`unknown flag --${k}`]);
+  if (sub !== 'render') throw new UsageError([sub ? `unknown alerts subcommand "${sub}"` : 'expected a subcommand: render or list']);
+  for (const k of flags.keys()) if (k !== 'out' && k !== 'tests') throw new UsageError([`unknown flag --${k}`]);
   const out = flags.get('out');
   const rules = renderRules(ALERTS);
   if (!out || out === '-') process.stdout.write(rules);

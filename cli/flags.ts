@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, parseArgs } from '../core/config.ts';
+import { parseArgs, UsageError } from '../core/args.ts';
 import { FlagLayer, readFeatures, type FeaturesFile } from '../core/ops/flags/flags.ts';
 import { FLAGS, isFlagName } from '../core/ops/flags/names.ts';
 
@@ -35,16 +35,16 @@ function read(file: string): FeaturesFile {
   try {
     return readFeatures(file);
   } catch (err) {
-    throw new ConfigError([(err as Error).message]);
+    throw new UsageError([(err as Error).message]);
   }
 }
 
-/** Sets the rollout percentage of `flag` in `state`; throws ConfigError naming what is wrong. */
+/** Sets the rollout percentage of `flag` in `state`; throws UsageError naming what is wrong. */
 export function setRollout(state: FeaturesFile, flag: string, percent: number): FeaturesFile {
   const feature = (state.features as unknown as Feature[]).find((f) => f.name === flag);
-  if (!feature) throw new ConfigError([`flag "${flag}" is not in the file`]);
+  if (!feature) throw new UsageError([`flag "${flag}" is not in the file`]);
   const strategy = feature.strategies.find((s) => s.name in ROLLOUT_PARAM);
-  if (!strategy) throw new ConfigError([`flag "${flag}" has no flexibleRollout or gradualRollout strategy to change (it has: ${feature.strategies.map((s) => s.name).join(', ') || 'none'})`]);
+  if (!strategy) throw new UsageError([`flag "${flag}" has no flexibleRollout or gradualRollout strategy to change (it has: ${feature.strategies.map((s) => s.name).join(', ') || 'none'})`]);
   strategy.parameters = { ...strategy.parameters, [ROLLOUT_PARAM[strategy.name]!]: String(percent) };
   return state;
 }
@@ -71,8 +71,8 @@ export async function flagsCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     case 'eval': {
       const [flag] = args;
       const user = flags.get('user');
-      if (!flag || args.length > 1) throw new ConfigError(['expected: parley flags eval <flag> --user <id>']);
-      if (!user || user === 'true') throw new ConfigError(['--user <id> is required']);
+      if (!flag || args.length > 1) throw new UsageError(['expected: parley flags eval <flag> --user <id>']);
+      if (!user || user === 'true') throw new UsageError(['--user <id> is required']);
       read(file);
       const layer = await FlagLayer.open({ file, properties: { nodeId: flags.get('node') ?? 'cli' } });
       try {
@@ -88,9 +88,9 @@ export async function flagsCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     }
     case 'rollout': {
       const [flag, pct] = args;
-      if (!flag || pct === undefined || args.length > 2) throw new ConfigError(['expected: parley flags rollout <flag> <percent>']);
+      if (!flag || pct === undefined || args.length > 2) throw new UsageError(['expected: parley flags rollout <flag> <percent>']);
       const percent = Number(pct);
-      if (!/^\d+$/.test(pct) || percent > 100) throw new ConfigError([`<percent> must be an integer from 0 to 100, got "${pct}"`]);
+      if (!/^\d+$/.test(pct) || percent > 100) throw new UsageError([`<percent> must be an integer from 0 to 100, got "${pct}"`]);
       const state = setRollout(read(file), flag, percent);
       // Write then rename, so a watching server never reads a half-written file.
       const tmp = `${file}.${process.pid}.tmp`;
@@ -100,6 +100,6 @@ export async function flagsCommand(argv: string[], env: NodeJS.ProcessEnv = proc
       return 0;
     }
     default:
-      throw new ConfigError([sub ? `unknown flags subcommand "${sub}"` : 'expected a subcommand: list, eval or rollout']);
+      throw new UsageError([sub ? `unknown flags subcommand "${sub}"` : 'expected a subcommand: list, eval or rollout']);
   }
 }

@@ -4,7 +4,8 @@
  * list shows the keys and how many notes each one seals.
  */
 import path from 'node:path';
-import { ConfigError, loadConfig, parseArgs } from '../core/config.ts';
+import { loadConfig } from '../core/config.ts';
+import { parseArgs, UsageError } from '../core/args.ts';
 import { Keyring, reencryptNotes, rotateKeyring } from '../core/social/keyring.ts';
 import { SqliteStore } from '../core/store/sqlite.ts';
 
@@ -21,7 +22,7 @@ within 10 s and re-encrypts in the background unless --notes-reencrypt false.`;
 export async function keysCommand(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv);
   const [sub, ...extra] = rest;
-  if (!sub || !['rotate', 'reencrypt', 'list'].includes(sub) || extra.length) throw new ConfigError([`expected one of rotate, reencrypt, list; got "${rest.join(' ')}"`]);
+  if (!sub || !['rotate', 'reencrypt', 'list'].includes(sub) || extra.length) throw new UsageError([`expected one of rotate, reencrypt, list; got "${rest.join(' ')}"`]);
   const config = loadConfig(flags);
   const file = config.notesKeyring ?? path.join(config.dataDir, 'keyring.json');
   if (sub === 'rotate') {

@@ -3,7 +3,8 @@
  * `bin/parley.js` runs the compiled form, tests import `main` directly.
  */
 import { resolveSecret, TokenAuthority } from '../core/edge/auth.ts';
-import { ConfigError, loadConfig, parseArgs, settingsHelp } from '../core/config.ts';
+import { loadConfig, settingsHelp } from '../core/config.ts';
+import { parseArgs, UsageError } from '../core/args.ts';
 import { ParleyError } from '../core/errors.ts';
 import { startServer } from '../core/server.ts';
 import { ALERTS_HELP, alertsCommand } from './alerts.ts';
@@ -68,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof ParleyError) {
+    if (err instanceof UsageError || err instanceof ParleyError) {
       console.error(`parley ${name}: ${err.message}`);
       return 2;
     }
@@ -78,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
 
 async function serve(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv);
-  if (rest.length) throw new ConfigError([`unexpected argument "${rest[0]}"`]);
+  if (rest.length) throw new UsageError([`unexpected argument "${rest[0]}"`]);
   const config = loadConfig(flags);
   const server = await startServer(config);
   return new Promise<number>((resolve) => {
@@ -108,9 +109,9 @@ async function token(argv: string[]): Promise<number> {
   flags.delete('ttl-sec');
   const config = loadConfig(flags);
   const user = rest[0];
-  if (!user || rest.length > 1) throw new ConfigError(['expected exactly one <userId>']);
+  if (!user || rest.length > 1) throw new UsageError(['expected exactly one <userId>']);
   const ttlSec = ttl === undefined ? config.tokenTtlSec : Number(ttl);
-  if (!Number.isSafeInteger(ttlSec) || ttlSec < 1) throw new ConfigError([`--ttl-sec must be a positive integer, got "${ttl}"`]);
+  if (!Number.isSafeInteger(ttlSec) || ttlSec < 1) throw new UsageError([`--ttl-sec must be a positive integer, got "${ttl}"`]);
   const authority = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
   console.log(await authority.mint(user, ttlSec));
   return 0;

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { UsageError } from './args.ts';
 
 type Kind = 'int' | 'string' | 'enum' | 'bool';
 
@@ -73,28 +74,13 @@ export type Config = { readonly [K in keyof Settings]: Settings[K]['default'] ex
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const envName = (name: string) => `PARLEY_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 
-export class ConfigError extends Error {
-  readonly problems: string[];
+/** Invalid server settings: every problem at once. */
+export class ConfigError extends UsageError {
   constructor(problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    super(problems);
     this.name = 'ConfigError';
-    this.problems = problems;
+    this.message = `invalid configuration:\n  - ${problems.join('\n  - ')}`;
   }
-}
-
-/** Reads `--name value` / `--name=value` pairs; returns them and the words that are not flags. */
-export function parseArgs(argv: readonly string[]): { flags: Map<string, string>; rest: string[] } {
-  const flags = new Map<string, string>();
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) { rest.push(arg); continue; }
-    const eq = arg.indexOf('=');
-    if (eq > 0) { flags.set(arg.slice(2, eq), arg.slice(eq + 1)); continue; }
-    const next = argv[i + 1];
-    if (next !== undefined && !next.startsWith('--')) { flags.set(arg.slice(2), next); i++; } else flags.set(arg.slice(2), 'true');
-  }
-  return { flags, rest };
 }
 
 /**

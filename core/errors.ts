@@ -89,7 +89,3 @@ export class ParleyError extends Error {
     return ERRORS[this.code].status;
   }
 }
-
-export function isParleyError(err: unknown): err is ParleyError {
-  return err instanceof ParleyError;
-}

@@ -15,6 +15,7 @@ import type { Bus } from './bus/types.ts';
 import { ChatService } from './chat/chat.ts';
 import type { Config } from './config.ts';
 import { ERRORS, ParleyError, type ErrorCode } from './errors.ts';
+import { Fanout } from './chat/fanout.ts';
 import { Hub } from './chat/hub.ts';
 import type { AlertRule } from './ops/alerts/rules.ts';
 import { startOps, type Ops } from './ops/ops.ts';
@@ -91,8 +92,10 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   chat.hooks.beforeDirect = social.beforeDirect;
   const rest = new RestApi(chat, auth, socialRoutes(social), config);
   const unsubscribeSocial = bus.subscribe((event) => social.dispatch(event));
-  const bound = ops.bind(hub, bus);
-  const unsubscribe = bus.subscribe(bound.dispatch);
+  // How a message reaches a socket: bus → fan-out → hub → session.
+  const fanout = new Fanout(hub, metrics);
+  const unsubscribe = bus.subscribe(fanout.dispatch);
+  const opsRoutes = ops.attach({ hub, bus, fanout });
   let draining = false;
 
   const wss = new WebSocketServer({
@@ -141,7 +144,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     if (url.pathname === '/readyz') {
       return draining ? sendJson(res, 503, { status: 'draining' }) : sendJson(res, 200, { status: 'ready', sessions: hub.size });
     }
-    if (bound.routes(req, res, url)) return;
+    if (opsRoutes(req, res, url)) return;
     sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
   });
   metrics.read('parley_connections', () => wss.clients.size);

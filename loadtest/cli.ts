@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, parseArgs } from '../core/config.ts';
+import { parseArgs, UsageError } from '../core/args.ts';
 import { mergeResults } from './merge.ts';
 import { OPTION_FLAGS, resolveOptions } from './options.ts';
 import { progressPrinter, summaryTable } from './report.ts';
@@ -58,9 +58,9 @@ export async function load(argv: string[]): Promise<number> {
     }
     return EXIT_CODES.pass;
   }
-  if (!sub || rest.length > 1) throw new ConfigError([`expected one <scenario> (${scenarioNames().join(', ')} or a file), got ${rest.length ? rest.join(' ') : 'none'}`]);
+  if (!sub || rest.length > 1) throw new UsageError([`expected one <scenario> (${scenarioNames().join(', ')} or a file), got ${rest.length ? rest.join(' ') : 'none'}`]);
   const unknown = [...flags.keys()].filter((f) => !LOAD_FLAGS.has(f) && !f.startsWith('param-'));
-  if (unknown.length) throw new ConfigError(unknown.map((f) => `unknown flag --${f} (see parley load --help)`));
+  if (unknown.length) throw new UsageError(unknown.map((f) => `unknown flag --${f} (see parley load --help)`));
   const file = scenarioFile(sub);
   const scenario = await loadScenario(file);
   const options = resolveOptions(scenario.options, flags);
@@ -84,7 +84,7 @@ export async function load(argv: string[]): Promise<number> {
 }
 
 async function merge(files: string[], flags: Map<string, string>): Promise<number> {
-  if (files.length === 0) throw new ConfigError(['merge expects one or more result files']);
+  if (files.length === 0) throw new UsageError(['merge expects one or more result files']);
   const results: LoadResult[] = [];
   for (const f of files) {
     let text: string;

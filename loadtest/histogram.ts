@@ -31,13 +31,6 @@ export function decode(b64: string): Histogram {
   return h;
 }
 
-/** Adds every encoded histogram into one new histogram. */
-export function mergeEncoded(encoded: Iterable<string>): Histogram {
-  const total = createHistogram();
-  for (const e of encoded) total.add(decode(e));
-  return total;
-}
-
 const ms3 = (us: number): number => Math.round(us) / 1000;
 
 /** Count, min, max, mean, stddev and p50/p90/p99/p99.9 in ms (three decimals). */

@@ -3,7 +3,7 @@
  * once, every problem reported together, the result frozen.
  */
 import os from 'node:os';
-import { ConfigError } from '../core/config.ts';
+import { UsageError } from '../core/args.ts';
 import { parseDuration } from './duration.ts';
 import { parseSegment, type Segment } from './plan.ts';
 import type { ThresholdSpec } from './thresholds.ts';
@@ -116,7 +116,7 @@ const ENUMS: Record<string, readonly string[]> = { arrival: ['poisson', 'fixed']
 
 /**
  * Resolves scenario options, then flags (flags win; `--param-<name>` sets params). Throws
- * ConfigError with every problem at once.
+ * UsageError with every problem at once.
  */
 export function resolveOptions(scenario: ScenarioOptions, flags: Map<string, string>): LoadOptions {
   const problems: string[] = [];
@@ -136,7 +136,7 @@ export function resolveOptions(scenario: ScenarioOptions, flags: Map<string, str
   const dur = (key: keyof ScenarioOptions, fallback: number): number => {
     const v = raw[key];
     if (v === undefined) return fallback;
-    try { return parseDuration(v as string, key); } catch (err) { problems.push(...(err as ConfigError).problems); return fallback; }
+    try { return parseDuration(v as string, key); } catch (err) { problems.push(...(err as UsageError).problems); return fallback; }
   };
   const num = (key: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const v = raw[key] ?? fallback;
@@ -181,6 +181,6 @@ export function resolveOptions(scenario: ScenarioOptions, flags: Map<string, str
     thresholds: scenario.thresholds ?? {},
   };
   if (opts.sliceMs < 100) problems.push(`slice must be at least 100ms, got ${opts.sliceMs}ms`);
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw new UsageError(problems);
   return Object.freeze(opts);
 }

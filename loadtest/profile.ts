@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, parseArgs } from '../core/config.ts';
+import { parseArgs, UsageError } from '../core/args.ts';
 import { PACKAGE_ROOT, selfCommand } from '../core/paths.ts';
 import { resolveOptions } from './options.ts';
 import { summaryTable } from './report.ts';
@@ -38,12 +38,12 @@ export interface ProfileRun { exitCode: number; report: string | undefined; tool
 /** Runs the profile; used by the CLI and by tests. */
 export async function profile(argv: string[], log: (line: string) => void = (l) => console.error(l)): Promise<ProfileRun> {
   const { flags, rest } = parseArgs(argv);
-  if (rest.length !== 1) throw new ConfigError([`expected one <scenario>, got ${rest.length ? rest.join(' ') : 'none'}`]);
+  if (rest.length !== 1) throw new UsageError([`expected one <scenario>, got ${rest.length ? rest.join(' ') : 'none'}`]);
   const tool = (flags.get('tool') ?? 'auto') as Tool;
-  if (!TOOLS.includes(tool)) throw new ConfigError([`--tool must be one of ${TOOLS.join(', ')}, got "${tool}"`]);
+  if (!TOOLS.includes(tool)) throw new UsageError([`--tool must be one of ${TOOLS.join(', ')}, got "${tool}"`]);
   const clinic = which('clinic') ?? (fs.existsSync(LOCAL_CLINIC) ? LOCAL_CLINIC : undefined);
   if (tool.startsWith('clinic') && !clinic) {
-    throw new ConfigError([`${tool} needs clinic, which is not installed (npm install -g clinic); use --tool cpu-prof for a .cpuprofile instead`]);
+    throw new UsageError([`${tool} needs clinic, which is not installed (npm install -g clinic); use --tool cpu-prof for a .cpuprofile instead`]);
   }
   const chosen: ProfileRun['tool'] = tool === 'auto' ? (clinic ? 'clinic-doctor' : 'cpu-prof') : tool;
   const outDir = path.resolve(flags.get('out-dir') ?? 'profiles');

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import fs from 'node:fs';
-import { ConfigError } from '../core/config.ts';
+import { UsageError } from '../core/args.ts';
 import type { ScenarioOptions } from './options.ts';
 import type { Runtime } from './runtime.ts';
 import type { SimUser } from './user.ts';
@@ -40,16 +40,16 @@ export function scenarioFile(nameOrPath: string): string {
   if (/^[a-z0-9-]+$/.test(nameOrPath)) {
     const file = path.join(SCENARIO_DIR, `${nameOrPath}${EXT}`);
     if (fs.existsSync(file)) return file;
-    throw new ConfigError([`unknown scenario "${nameOrPath}"; expected one of ${scenarioNames().join(', ')} or a path to a scenario file`]);
+    throw new UsageError([`unknown scenario "${nameOrPath}"; expected one of ${scenarioNames().join(', ')} or a path to a scenario file`]);
   }
   const file = path.resolve(nameOrPath);
-  if (!fs.existsSync(file)) throw new ConfigError([`scenario file ${file} does not exist`]);
+  if (!fs.existsSync(file)) throw new UsageError([`scenario file ${file} does not exist`]);
   return file;
 }
 
 export async function loadScenario(file: string): Promise<Scenario> {
   const mod = (await import(pathToFileURL(file).href)) as { default?: Scenario };
   const s = mod.default;
-  if (!s || typeof s.name !== 'string' || (!s.user && !s.worker)) throw new ConfigError([`${file} must export default defineScenario({ name, story, options, user | worker })`]);
+  if (!s || typeof s.name !== 'string' || (!s.user && !s.worker)) throw new UsageError([`${file} must export default defineScenario({ name, story, options, user | worker })`]);
   return s;
 }

@@ -3,7 +3,7 @@
  * `'errors': ['rate<0.001']`. Parsed once into an AST, evaluated on merged histograms and counters,
  * over the whole run or over sliding windows of time slices.
  */
-import { ConfigError } from '../core/config.ts';
+import { UsageError } from '../core/args.ts';
 import { createHistogram, decode, percentileMs, type Histogram } from './histogram.ts';
 import { COUNTERS, METRICS, type LoadResult, type ThresholdResult } from './result.ts';
 import { parseDuration } from './duration.ts';
@@ -51,7 +51,7 @@ const EXPR_RE = /^\s*(p\(\s*(\d+(?:\.\d+)?)\s*\)|avg|mean|min|max|med|count|rate
 const isLatency = (metric: string): boolean => Object.hasOwn(METRICS, metric);
 const isCounter = (metric: string): boolean => Object.hasOwn(COUNTERS, metric) || metric.startsWith('errors.');
 
-/** Parses a scenario's thresholds; throws ConfigError listing every bad entry. */
+/** Parses a scenario's thresholds; throws UsageError listing every bad entry. */
 export function parseThresholds(spec: Record<string, ThresholdSpec[]>): Threshold[] {
   const out: Threshold[] = [];
   const problems: string[] = [];
@@ -85,7 +85,7 @@ export function parseThresholds(spec: Record<string, ThresholdSpec[]>): Threshol
       out.push({ metric, expression: o.threshold.trim(), stat, op: m[3] as Op, value: Number(m[4]), windowMs, abortOnFail: o.abortOnFail === true, delayAbortEvalMs });
     }
   }
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw new UsageError(problems);
   return out;
 }
 

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import { TokenAuthority } from '../core/edge/auth.ts';
-import { ConfigError } from '../core/config.ts';
+import { UsageError } from '../core/args.ts';
 
 export type TokenSource =
   | { kind: 'secret'; secret: string }
@@ -13,7 +13,7 @@ export type TokenSource =
 
 export type TokenProvider = (user: string) => Promise<string>;
 
-/** Builds the provider; a file is read once, every problem reported as ConfigError. */
+/** Builds the provider; a file is read once, every problem reported as UsageError. */
 export function tokenProvider(source: TokenSource, ttlSec = 86_400): TokenProvider {
   switch (source.kind) {
     case 'secret': {
@@ -22,7 +22,7 @@ export function tokenProvider(source: TokenSource, ttlSec = 86_400): TokenProvid
     }
     case 'file': {
       let text: string;
-      try { text = fs.readFileSync(source.path, 'utf8'); } catch (err) { throw new ConfigError([`--token-file ${source.path}: ${(err as Error).message}`]); }
+      try { text = fs.readFileSync(source.path, 'utf8'); } catch (err) { throw new UsageError([`--token-file ${source.path}: ${(err as Error).message}`]); }
       const map = new Map<string, string>();
       if (text.trimStart().startsWith('{')) {
         for (const [u, t] of Object.entries(JSON.parse(text) as Record<string, string>)) map.set(u, t);
@@ -51,14 +51,14 @@ export function tokenProvider(source: TokenSource, ttlSec = 86_400): TokenProvid
 /** Picks the token source from flags (--secret, --token-file, --token-url, or PARLEY_SECRET). */
 export function tokenSourceFrom(flags: Map<string, string>, env: NodeJS.ProcessEnv = process.env): TokenSource {
   const given = ['secret', 'token-file', 'token-url'].filter((f) => flags.has(f));
-  if (given.length > 1) throw new ConfigError([`give one of --secret, --token-file, --token-url, got ${given.map((g) => `--${g}`).join(' and ')}`]);
+  if (given.length > 1) throw new UsageError([`give one of --secret, --token-file, --token-url, got ${given.map((g) => `--${g}`).join(' and ')}`]);
   if (flags.has('token-file')) return { kind: 'file', path: flags.get('token-file')! };
   if (flags.has('token-url')) {
     const template = flags.get('token-url')!;
-    if (!template.includes('{user}')) throw new ConfigError([`--token-url must contain {user}, got "${template}"`]);
+    if (!template.includes('{user}')) throw new UsageError([`--token-url must contain {user}, got "${template}"`]);
     return { kind: 'url', template };
   }
   const secret = flags.get('secret') ?? env.PARLEY_SECRET;
-  if (!secret) throw new ConfigError(['simulated users need tokens: give --secret (the server\'s PARLEY_SECRET), --token-file or --token-url']);
+  if (!secret) throw new UsageError(['simulated users need tokens: give --secret (the server\'s PARLEY_SECRET), --token-file or --token-url']);
   return { kind: 'secret', secret };
 }

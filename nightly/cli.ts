@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, parseArgs } from '../core/config.ts';
+import { parseArgs, UsageError } from '../core/args.ts';
 import { BATTERIES } from './batteries.ts';
 import { InfrastructureError, runBattery, type Provider } from './battery.ts';
 import { BuildError, buildRef, type Build } from './build.ts';
@@ -114,7 +114,7 @@ function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
     if (eq < 1 || !pair.startsWith('PARLEY_')) problems.push(`--head-env expects PARLEY_NAME=value pairs, got "${pair}"`);
     else headEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw new UsageError(problems);
   const out = path.resolve(flags.get('out') ?? 'nightly-out');
   const plan = { initialBlocks: blocks ?? battery!.plan.initialBlocks, maxBlocks: Math.max(maxBlocks ?? battery!.plan.maxBlocks, blocks ?? 0) };
   return {
@@ -186,7 +186,7 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
       providers = { base: remote(u.base, u.baseOps), head: remote(u.head, u.headOps) };
     } else {
       const baseRef = flags.get('base') ?? previousBuild(history.nights)?.commit;
-      if (!baseRef) throw new ConfigError(['--base is required: the history in --out has no previous build yet']);
+      if (!baseRef) throw new UsageError(['--base is required: the history in --out has no previous build yet']);
       const headRef = flags.get('head') ?? 'HEAD';
       for (const [side, ref] of [['base', baseRef], ['head', headRef]] as const) {
         const b = await buildRef(ref, { repo: args.repo, cacheDir: args.cache, depsFrom: path.resolve(flags.get('deps-from') ?? args.repo), log });

@@ -29,7 +29,3 @@ export const METRIC_SPECS: readonly MetricSpec[] = Object.freeze([
   { key: 'server.eventloop_lag_p99_ms', label: 'server event-loop lag p99', unit: 'ms', better: 'lower', threshold: 0.30, gate: false },
   { key: 'server.gc_ms', label: 'server GC time', unit: 'ms', better: 'lower', threshold: 0.30, gate: false },
 ]);
-
-export function specFor(key: string): MetricSpec | undefined {
-  return METRIC_SPECS.find((s) => s.key === key);
-}

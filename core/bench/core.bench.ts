@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TokenAuthority } from '../edge/auth.ts';
-import { parseArgs } from '../config.ts';
+import { parseArgs } from '../args.ts';
 import { SUBPROTOCOL } from '../protocol.ts';
 import { probeFdatasync } from './disk.ts';
 import { LoadGen, type RunStats, type Target } from './loadgen.ts';

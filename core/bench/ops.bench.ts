@@ -9,13 +9,12 @@
  */
 import pino from 'pino';
 import type { BusEvent } from '../bus/types.ts';
-import { DebugLog } from '../ops/debug/debug.ts';
+import { DebugLog, type DebugSlot } from '../ops/debug/debug.ts';
 import { Fanout } from '../chat/fanout.ts';
 import { Hub, type HubSession } from '../chat/hub.ts';
 import { NOOP_METER } from '../metrics.ts';
 import { Metrics } from '../ops/registry.ts';
-import type { Ops } from '../ops/ops.ts';
-import { SessionProbe } from '../edge/probe.ts';
+import { SessionProbe, type ProbeOps } from '../edge/probe.ts';
 import type { Message } from '../protocol.ts';
 
 const ROUNDS = 7;
@@ -36,9 +35,10 @@ async function timeAsync(fn: () => Promise<void>): Promise<number> {
 function probeBench(): void {
   const metrics = new Metrics({ runtime: false });
   const silent = pino({ level: 'silent' });
-  const ops = { metrics, debug: new DebugLog({ log: silent, sink: silent }), sessionStarted() {} } as unknown as Ops;
+  const ops: ProbeOps = { metrics, debug: new DebugLog({ log: silent, sink: silent }), sessionStarted() {} };
   const live = new SessionProbe(ops, 's1', 'alice', Date.now() + 3_600_000);
-  const bare = new SessionProbe(undefined, 's2', 'bob', Date.now() + 3_600_000);
+  const off = { on: false } as DebugSlot;
+  const bare = new SessionProbe({ metrics: NOOP_METER, debug: { attach: () => off, detach() {} }, sessionStarted() {} }, 's2', 'bob', Date.now() + 3_600_000);
   const frameIn = '{"op":"send","id":7,"chat":"d:alice:bob","cmid":"c1","body":"hello"}';
   const frameOut = '{"op":"msg","chat":"d:alice:bob","seq":7,"from":"alice","cmid":"c1","body":"hello","ts":1700000000000}';
   const N = 200_000;

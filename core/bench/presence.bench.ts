@@ -11,7 +11,7 @@
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { parseArgs } from '../config.ts';
+import { parseArgs } from '../args.ts';
 import { person } from '../test/social-fixtures.ts';
 import { testServer, until } from '../test/helpers.ts';
 

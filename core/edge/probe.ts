@@ -1,12 +1,11 @@
 /**
  * What one session reports to the operability layer: counters by op, code and close reason,
  * queue bytes, and (only while its debug slot is on) every frame and internal event with timings.
- * The session calls one method per fact; with no operability layer the probe records nothing.
+ * The session calls one method per fact.
  */
 import { CLOSES, type CloseName } from '../errors.ts';
-import type { DebugSlot } from '../ops/debug/debug.ts';
-import { NOOP_METER, type Meter } from '../metrics.ts';
-import type { Ops } from '../ops/ops.ts';
+import type { DebugLog, DebugSlot } from '../ops/debug/debug.ts';
+import type { Meter } from '../metrics.ts';
 import type { Message } from '../protocol.ts';
 
 const REASON_BY_CODE = new Map<number, string>(Object.entries(CLOSES).map(([name, spec]) => [spec.code, name]));
@@ -27,20 +26,26 @@ function opOf(text: string): string {
   return text.startsWith('{"op":"') ? text.slice(7, text.indexOf('"', 7)) : 'other';
 }
 
-const OFF = { on: false } as DebugSlot;
+/** What the probe needs of the operability layer (core/ops/ops.ts provides it). */
+export interface ProbeOps {
+  readonly metrics: Meter;
+  readonly debug: Pick<DebugLog, 'attach' | 'detach'>;
+  /** A new session: switches debug on when the `debug-session` flag lists its user. */
+  sessionStarted(slot: DebugSlot): void;
+}
 
 export class SessionProbe {
   readonly #meter: Meter;
-  readonly #ops: Ops | undefined;
+  readonly #ops: ProbeOps;
   /** The debug switch: one boolean read per frame while off. */
   readonly slot: DebugSlot;
   #closing: CloseName | undefined;
 
-  constructor(ops: Ops | undefined, session: string, user: string, expiresAt: number) {
+  constructor(ops: ProbeOps, session: string, user: string, expiresAt: number) {
     this.#ops = ops;
-    this.#meter = ops?.metrics ?? NOOP_METER;
-    this.slot = ops ? ops.debug.attach(session, user) : OFF;
-    ops?.sessionStarted(this.slot);
+    this.#meter = ops.metrics;
+    this.slot = ops.debug.attach(session, user);
+    ops.sessionStarted(this.slot);
     if (this.slot.on) this.slot.event('auth', { user, tokenExpiresAt: new Date(expiresAt).toISOString() });
   }
 
@@ -98,6 +103,6 @@ export class SessionProbe {
     const reason = this.#closing ?? closeReason(code);
     this.#meter.inc('parley_closes_total', { reason });
     if (this.slot.on) this.slot.event('closed', { code, reason });
-    this.#ops?.debug.detach(this.slot);
+    this.#ops.debug.detach(this.slot);
   }
 }

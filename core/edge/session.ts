@@ -15,8 +15,7 @@ import type { Config } from '../config.ts';
 import { CLOSES, ParleyError, type CloseName } from '../errors.ts';
 import type { Hub, HubSession } from '../chat/hub.ts';
 import { TokenBucket, WindowCounter } from './limiter.ts';
-import type { Ops } from '../ops/ops.ts';
-import { SessionProbe } from './probe.ts';
+import { SessionProbe, type ProbeOps } from './probe.ts';
 import { NO_REPLY, type Social } from '../social/social.ts';
 import { decode, encode, errorFrame, LIMITS, PROTOCOL_VERSION, type ChatId, type Message, type Request, type ServerFrame } from '../protocol.ts';
 
@@ -33,10 +32,10 @@ export interface SessionDeps {
   hub: Hub;
   config: Config;
   log: Logger;
-  /** Metrics, flags and debug logging; absent in bare unit tests. */
-  ops?: Ops;
-  /** Friends, blocks, presence, typing, receipts; absent in bare unit tests. */
-  social?: Social;
+  /** Metrics and per-session debug logging. */
+  ops: ProbeOps;
+  /** Friends, blocks, presence, typing, receipts. */
+  social: Social;
 }
 
 /** Per-chat delivery state: the last seq this session was sent, and what waits behind a fill. */
@@ -190,7 +189,7 @@ export class Session implements HubSession {
   }
 
   #hidden(m: Message): boolean {
-    return this.#deps.social?.hides(this.user, m) ?? false;
+    return this.#deps.social.hides(this.user, m);
   }
 
   /** Sends everything after the cursor from the store, paced by the outbound queue, then what waited. */
@@ -369,7 +368,6 @@ export class Session implements HubSession {
         return this.#send(req.id === undefined ? { op: 'pong' } : { op: 'pong', id: req.id });
       default: {
         // Friends, blocks, presence, typing, receipts and settings: core/social/social.ts.
-        if (!this.#deps.social) throw new ParleyError('unknown_op', `"${req.op}" is not served by this node`);
         const result = await this.#deps.social.handle(this, req);
         if (result !== NO_REPLY) this.#reply(req, result);
       }

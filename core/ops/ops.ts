@@ -1,9 +1,8 @@
 /**
  * Operability assembled for one node from its configuration: the metrics layer, feature flags,
- * per-session debug logging, the embedded alert evaluator (with its optional webhook), the
- * canary-guarded fan-out, and the ops-port routes. The server passes these into its subsystems.
+ * per-session debug logging, the embedded alert evaluator (with its optional webhook), and the
+ * ops-port routes. It observes the delivery path (and picks the fan-out's canary variant); it carries no message.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { opsRoutes } from './admin.ts';
@@ -13,7 +12,7 @@ import { AlertWebhook } from './alerts/webhook.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config.ts';
 import { DebugLog, type DebugSlot } from './debug/debug.ts';
-import { Fanout } from '../chat/fanout.ts';
+import type { Fanout } from '../chat/fanout.ts';
 import { FlagLayer, type FlagContext } from './flags/flags.ts';
 import type { Hub } from '../chat/hub.ts';
 import { Metrics } from './registry.ts';
@@ -33,8 +32,11 @@ export interface Ops {
   readonly version: string;
   /** Evaluation context of a session (node id and version are added as properties by the flag layer). */
   context(user: string, session: string): FlagContext;
-  /** Connects the hub and bus: fan-out, flag-driven debug, admin routes. Returns the bus handler and the ops-route handler. */
-  bind(hub: Hub, bus: Bus): { dispatch: Fanout['dispatch']; routes: ReturnType<typeof opsRoutes> };
+  /**
+   * Observes the node's delivery parts: the `fanout-batched` flag picks the fan-out's variant, the
+   * `debug-session` flag follows live sessions, the admin routes act on the hub and bus. Returns the ops-route handler.
+   */
+  attach(parts: { hub: Hub; bus: Bus; fanout: Fanout }): ReturnType<typeof opsRoutes>;
   /** Mirrors the social layer's counters (presence, typing) into the registry. */
   mirrorSocial(stats: () => SocialStats): void;
   /** Called by a new session: switches debug on when the `debug-session` flag lists its user. */
@@ -87,9 +89,8 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
 
   return {
     metrics, flags, debug, alerts, version: ver, context,
-    bind(hub, bus) {
+    attach({ hub, bus, fanout }) {
       metrics.read('parley_sessions', () => hub.size);
-      const fanout = new Fanout(hub, metrics);
       const nodeCtx: FlagContext = {};
       const refresh = () => {
         fanout.variant = flags.isEnabled('fanout-batched', nodeCtx) ? 'batched' : 'control';
@@ -105,10 +106,9 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
       };
       refresh();
       unsubscribe = flags.onChange(refresh);
-      const routes = opsRoutes({
+      return opsRoutes({
         metrics, alerts, debug, flags, hub, bus, log, adminToken: config.adminToken, debugMinutes: config.debugMinutes, debugMaxMinutes: config.debugMaxMinutes,
       });
-      return { dispatch: fanout.dispatch, routes };
     },
     mirrorSocial(stats) {
       const m = metrics;

@@ -3,7 +3,6 @@
  * reason; in CI (CI=true) a missing component fails the test instead, so nothing skips there.
  */
 import { execFileSync } from 'node:child_process';
-import net from 'node:net';
 
 export const IN_CI = process.env.CI === 'true';
 
@@ -14,14 +13,6 @@ export function hasCommand(cmd: string): boolean {
   } catch {
     return false;
   }
-}
-
-export async function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, host);
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /**

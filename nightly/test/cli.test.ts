@@ -1,15 +1,15 @@
 /** The command line's bad-input answers, and the server-side scraping on real input. */
 import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
-import { ConfigError } from '../../core/config.ts';
+import { UsageError } from '../../core/args.ts';
 import { nightly } from '../cli.ts';
 import { parsePrometheus, procSample, sumOf } from '../scrape.ts';
 
 describe('parley nightly arguments', () => {
   it('lists every problem of a bad command line at once', async () => {
     const err = await nightly(['--battery', 'huge', '--blocks', '0', '--alpha', '2', '--frob', 'x', 'extra']).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).problems).toEqual([
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).problems).toEqual([
       'unexpected argument "extra"',
       'unknown flag --frob (see parley nightly --help)',
       '--battery must be one of smoke, nightly, got "huge"',
@@ -18,7 +18,7 @@ describe('parley nightly arguments', () => {
     ]);
   });
   it('requires all four URLs and a secret when comparing running environments, and no refs', async () => {
-    const err = await nightly(['--base-url', 'ws://127.0.0.1:1/ws', '--head', 'HEAD']).catch((e: unknown) => e) as ConfigError;
+    const err = await nightly(['--base-url', 'ws://127.0.0.1:1/ws', '--head', 'HEAD']).catch((e: unknown) => e) as UsageError;
     const saved = process.env.PARLEY_SECRET;
     expect(err.problems).toEqual([
       '--head-url is required when comparing running environments',
