@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALERTS } from '../core/ops/alerts/rules.ts';
 import { METRICS } from '../core/metrics.ts';
-import { available, hasCommand } from '../core/test/env.ts';
+import { hasCommand, requires } from '../core/test/env.ts';
 import { dashboardsDir, renderDashboards } from './render.ts';
 
 interface Panel { id: number; type: string; title: string; gridPos: { x: number; y: number; w: number; h: number }; targets?: { expr: string }[]; fieldConfig?: { defaults: { thresholds: { steps: { value: number | null }[] } } } }
@@ -14,8 +14,8 @@ const exprs = (d: { panels: Panel[] }) => d.panels.flatMap((p) => (p.targets ?? 
 const RUNTIME = /^(nodejs_|process_)/;
 
 describe('dashboards', () => {
-  it('renders from jsonnet to exactly the committed JSON', async () => {
-    if (!available('jsonnet', hasCommand('jsonnet'))) return;
+  it('renders from jsonnet to exactly the committed JSON', async (ctx) => {
+    requires(ctx, 'jsonnet', hasCommand('jsonnet'));
     const { files, drifted } = await renderDashboards({ check: true });
     expect([...files.keys()]).toEqual(['alerts.json', 'canary.json', 'overview.json']);
     expect(drifted).toEqual([]);
@@ -54,8 +54,8 @@ describe('dashboards', () => {
     }
   });
 
-  it('writes PromQL that promtool parses', () => {
-    if (!available('promtool', hasCommand('promtool'))) return;
+  it('writes PromQL that promtool parses', (ctx) => {
+    requires(ctx, 'promtool', hasCommand('promtool'));
     const all = ['overview.json', 'canary.json', 'alerts.json'].flatMap((n) => exprs(rendered(n)));
     const concrete = all.map((e) => e.replaceAll('$__rate_interval', '5m').replaceAll('$job', '.*').replaceAll('$instance', '.*'));
     const rules = concrete.map((e, i) => `      - record: dashboard:expr${i}\n        expr: ${JSON.stringify(e)}`).join('\n');
@@ -64,8 +64,8 @@ describe('dashboards', () => {
     expect(() => execFileSync('promtool', ['check', 'rules', file], { stdio: 'pipe' })).not.toThrow();
   });
 
-  it('refuses a query of a metric the catalog does not know', async () => {
-    if (!available('jsonnet', hasCommand('jsonnet'))) return;
+  it('refuses a query of a metric the catalog does not know', async (ctx) => {
+    requires(ctx, 'jsonnet', hasCommand('jsonnet'));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-dash-'));
     fs.cpSync(dashboardsDir(), dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'bad.jsonnet'), "local q = import 'lib/queries.libsonnet'; { expr: q.rate('parley_no_such_total') }");

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { CLOSES, ERRORS } from '../errors.ts';
-import { available, hasCommand } from '../test/env.ts';
+import { hasCommand, requires } from '../test/env.ts';
 import { METRICS, type MetricDef } from '../metrics.ts';
 import { Metrics } from './registry.ts';
 
-const promtool = () => available('promtool (Debian package prometheus)', hasCommand('promtool'));
+const promtool = (ctx: TestContext) => requires(ctx, 'promtool (Debian package prometheus)', hasCommand('promtool'));
 
 function lint(text: string): { status: number | null; out: string } {
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
@@ -13,16 +13,16 @@ function lint(text: string): { status: number | null; out: string } {
 }
 
 describe('the metrics catalog and registry', () => {
-  it('passes promtool check metrics for the application registry', async () => {
-    if (!promtool()) return;
+  it('passes promtool check metrics for the application registry', async (ctx) => {
+    promtool(ctx);
     const m = new Metrics();
     m.inc('parley_frames_in_total', { op: 'send' });
     m.observe('parley_delivery_latency_seconds', 0.004, { variant: 'batched' });
     expect(lint(await m.appText())).toEqual({ status: 0, out: '' });
   });
 
-  it('would fail the lint on a badly named metric (the lint can fail)', () => {
-    if (!promtool()) return;
+  it('would fail the lint on a badly named metric (the lint can fail)', (ctx) => {
+    promtool(ctx);
     const r = lint('# HELP parley_latency_ms bad\n# TYPE parley_latency_ms counter\nparley_latency_ms 1\n');
     expect(r.status).not.toBe(0);
     expect(r.out).toContain('counter metrics should have "_total" suffix');

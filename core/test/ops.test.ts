@@ -6,7 +6,7 @@ import type { ParleyClient } from '../client/index.ts';
 import type { DebugEntry } from '../ops/debug/debug.ts';
 import { ALERTS } from '../ops/alerts/rules.ts';
 import type { ParleyServer } from '../server.ts';
-import { available, hasCommand } from './env.ts';
+import { hasCommand, requires } from './env.ts';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
@@ -74,8 +74,8 @@ describe('GET /metrics on the ops port', () => {
     expect(body).toContain('nodejs_eventloop_lag_p99_seconds');
   });
 
-  it('lints clean with promtool check metrics after real traffic, errors and closes', async () => {
-    if (!available('promtool (Debian package prometheus)', hasCommand('promtool'))) return;
+  it('lints clean with promtool check metrics after real traffic, errors and closes', async (ctx) => {
+    requires(ctx, 'promtool (Debian package prometheus)', hasCommand('promtool'));
     server = await testServer();
     const alice = await user('alice');
     alice.on('error', () => {});

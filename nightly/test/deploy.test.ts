@@ -2,13 +2,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { available } from '../../core/test/env.ts';
+import { requires } from '../../core/test/env.ts';
 import { ROOT } from '../../core/test/helpers.ts';
 import { deploy, pinPrefix, Teardown } from '../deploy.ts';
 import { procSample, scrapeMetrics } from '../scrape.ts';
 
-it('starts a server from a build on free loopback ports, pinned to its CPU, and the teardown stops it', async () => {
-  if (!available('the compiled CLI (npm run build)', fs.existsSync(path.join(ROOT, 'dist/cli/main.js')))) return;
+it('starts a server from a build on free loopback ports, pinned to its CPU, and the teardown stops it', async (ctx) => {
+  requires(ctx, 'the compiled CLI (npm run build)', fs.existsSync(path.join(ROOT, 'dist/cli/main.js')));
   const teardown = new Teardown();
   const d = await deploy({ buildDir: ROOT, secret: 'x'.repeat(32), cpu: 1, teardown });
   try {

@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { available } from '../../core/test/env.ts';
+import { requires } from '../../core/test/env.ts';
 import { ROOT, tempDir, until } from '../../core/test/helpers.ts';
 import { lockHash } from '../build.ts';
 
@@ -21,8 +21,8 @@ function processesWith(needle: string): number[] {
   return pids;
 }
 
-it('stops every server it started and exits 4 when interrupted with SIGINT', async () => {
-  if (!available('the compiled CLI (npm run build)', fs.existsSync(path.join(ROOT, 'dist/cli/main.js')))) return;
+it('stops every server it started and exits 4 when interrupted with SIGINT', async (ctx) => {
+  requires(ctx, 'the compiled CLI (npm run build)', fs.existsSync(path.join(ROOT, 'dist/cli/main.js')));
   const cache = tempDir('parley-nightly-cache-');
   const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
   const build = path.join(cache, 'builds', commit);

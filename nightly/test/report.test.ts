@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { available, hasCommand } from '../../core/test/env.ts';
+import { hasCommand, requires } from '../../core/test/env.ts';
 import { ROOT } from '../../core/test/helpers.ts';
 import { compareBattery } from '../compare.ts';
 import { decideGate } from '../gate.ts';
@@ -42,8 +42,8 @@ function syntheticNight(i: number, slowdown: number, seed: number): NightRecord 
 }
 
 describe('the published report', () => {
-  it('renders in headless Chromium without console errors or outside requests, with every section', async () => {
-    if (!available('chromium', hasCommand('chromium'))) return;
+  it('renders in headless Chromium without console errors or outside requests, with every section', async (ctx) => {
+    requires(ctx, 'chromium', hasCommand('chromium'));
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-report-'));
     const nights = Array.from({ length: 12 }, (_, i) => syntheticNight(i + 1, i >= 7 ? 0.25 : 0, i + 1));
     const night = nights.at(-1)!;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { available, hasCommand } from '../../test/env.ts';
+import { hasCommand, requires } from '../../test/env.ts';
 import { freePort, until } from '../../test/helpers.ts';
 import { AlertEvaluator } from './evaluator.ts';
 import type { AlertRule } from './rules.ts';
@@ -19,8 +19,8 @@ const settled = (check: () => Promise<boolean>) => () => check().catch(() => fal
 interface GettableAlert { labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; endsAt: string; status: { state: string } }
 
 describe('the alert webhook against a real Alertmanager', () => {
-  it('is accepted by Alertmanager /api/v2/alerts: the firing alert shows active, the resolution ends it', async () => {
-    if (!available('Alertmanager (Debian package prometheus-alertmanager)', hasCommand(BIN))) return;
+  it('is accepted by Alertmanager /api/v2/alerts: the firing alert shows active, the resolution ends it', async (ctx) => {
+    requires(ctx, 'Alertmanager (Debian package prometheus-alertmanager)', hasCommand(BIN));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-am-'));
     fs.writeFileSync(path.join(dir, 'am.yml'), 'route:\n  receiver: devnull\nreceivers:\n  - name: devnull\n');
     const port = await freePort();

@@ -5,10 +5,10 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { Metrics } from '../registry.ts';
 import { METRICS } from '../../metrics.ts';
-import { available, hasCommand } from '../../test/env.ts';
+import { hasCommand, requires } from '../../test/env.ts';
 import { AlertEvaluator } from './evaluator.ts';
 import { bucketQuantile, conditionQL } from './expr.ts';
 import { renderRules, renderRuleTests, renderTestCase, type Expectation } from './render.ts';
@@ -20,7 +20,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const tempDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 const RULES_FILE = path.join(ROOT, 'core/ops/alerts/rules.yml');
 const TESTS_FILE = path.join(ROOT, 'core/ops/alerts/rules.test.yml');
-const promtool = () => available('promtool (Debian package prometheus)', hasCommand('promtool'));
+const promtool = (ctx: TestContext) => requires(ctx, 'promtool (Debian package prometheus)', hasCommand('promtool'));
 
 const rule: AlertRule = {
   name: 'TestErrors', severity: 'page', expr: { kind: 'rate', of: { metric: 'parley_errors_total', where: { code: 'internal' } }, window: '1m' },
@@ -121,21 +121,21 @@ describe('the Prometheus rules rendered from the same definitions', () => {
     expect(fs.readFileSync(TESTS_FILE, 'utf8')).toBe(renderRuleTests(ALERTS));
   });
 
-  it('pass promtool check rules', () => {
-    if (!promtool()) return;
+  it('pass promtool check rules', (ctx) => {
+    promtool(ctx);
     const out = execFileSync('promtool', ['check', 'rules', RULES_FILE], { encoding: 'utf8' });
     expect(out).toContain(`SUCCESS: ${ALERTS.length} rules found`);
   });
 
-  it('pass promtool test rules, with each default alert quiet, then firing, then resolved', () => {
-    if (!promtool()) return;
+  it('pass promtool test rules, with each default alert quiet, then firing, then resolved', (ctx) => {
+    promtool(ctx);
     const out = execFileSync('promtool', ['test', 'rules', TESTS_FILE], { encoding: 'utf8' });
     expect(out).toContain('SUCCESS');
     for (const a of ALERTS) expect(fs.readFileSync(TESTS_FILE, 'utf8')).toContain(`alertname: ${a.name}`);
   });
 
-  it('agree with the embedded evaluator at every minute of every alert scenario', () => {
-    if (!promtool()) return;
+  it('agree with the embedded evaluator at every minute of every alert scenario', (ctx) => {
+    promtool(ctx);
     const dir = tempDir('parley-agree-');
     fs.writeFileSync(path.join(dir, 'rules.yml'), renderRules(ALERTS));
     const cases: string[] = [];
@@ -166,8 +166,8 @@ describe('the Prometheus rules rendered from the same definitions', () => {
     expect(spawnSync('promtool', ['test', 'rules', file], { encoding: 'utf8' }).status).not.toBe(0);
   });
 
-  it('are written by `parley alerts render --out --tests`, and the files it writes pass promtool', () => {
-    if (!promtool()) return;
+  it('are written by `parley alerts render --out --tests`, and the files it writes pass promtool', (ctx) => {
+    promtool(ctx);
     const dir = tempDir('parley-render-');
     const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/run.ts'), 'alerts', 'render', '--out', path.join(dir, 'r.yml'), '--tests', path.join(dir, 't.yml')], { cwd: ROOT, encoding: 'utf8' });
     expect(run.status).toBe(0);
