@@ -52,3 +52,16 @@ describe('the layout', () => {
     expect(dirs).toEqual(expect.arrayContaining(['bus', 'chat', 'client', 'edge', 'ops', 'social', 'store']));
   });
 });
+
+describe('the docs', () => {
+  const DOCS = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const PATH_RE = /(?<![\w./-])((?:cli|core|loadtest|nightly|dashboards|flags|docs|bin|\.ci|\.github)\/[\w.@/{},*-]*[\w/}])/g;
+
+  it.each(DOCS)('%s names only paths that exist', (doc) => {
+    const text = fs.readFileSync(path.join(ROOT, doc), 'utf8');
+    const missing = [...new Set([...text.matchAll(PATH_RE)].map((m) => m[1]!))]
+      // globs and brace lists name families of files, not one path
+      .filter((p) => !/[*{]/.test(p) && !fs.existsSync(path.join(ROOT, p)));
+    expect(missing).toEqual([]);
+  });
+});
