@@ -6,6 +6,7 @@
 import { CLOSES, ERRORS } from './errors.ts';
 import { ALERT_NAMES } from './ops/alerts/rules.ts';
 import { FLAG_NAMES } from './ops/flags/names.ts';
+import { SERVER_OPS } from './protocol.ts';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
@@ -25,10 +26,8 @@ export const FRAME_IN_OPS = [
   'friend.request', 'friend.accept', 'friend.decline', 'friend.cancel', 'friend.remove', 'roster', 'note.set', 'block', 'unblock', 'blocks',
   'presence', 'typing', 'read', 'readby', 'settings', 'invalid', 'other',
 ] as const;
-export const FRAME_OUT_OPS = [
-  'welcome', 'ack', 'msg', 'skip', 'reply', 'synced', 'member', 'error', 'pong',
-  'presence', 'typing', 'read', 'readby', 'roster.push', 'block.push', 'settings.push', 'other',
-] as const;
+/** Every server frame op of the protocol, plus "other" for a text the probe cannot read an op from. */
+export const FRAME_OUT_OPS = [...SERVER_OPS, 'other'] as const;
 /** Close reasons: the catalog's close names plus what the peer or the network did. */
 export const CLOSE_REASONS = [...Object.keys(CLOSES), 'normal', 'going_away', 'abnormal', 'too_large', 'other'] as const;
 /** Variants of the guarded fan-out path (flag `fanout-batched`). */

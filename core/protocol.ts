@@ -77,21 +77,59 @@ export type Request =
 export type RequestOp = Request['op'];
 
 // ── server → client ─────────────────────────────────────────────────────────────────────────────
+// Every frame the server writes is one of these, built as an object literal with `op` first and
+// encoded by `encode()`: the probe reads the op from the `{"op":"…"` prefix without parsing.
 
 export interface Message { chat: ChatId; seq: number; from: string; cmid: string; body: string; ts: number }
 export interface ChatSummary { chat: ChatId; kind: 'direct' | 'room'; name?: string; lastSeq: number; readSeq: number; unread: number; last?: Message }
+/** A roster entry as its owner sees it: 'sent' = I asked, 'received' = they asked; `note` is the owner's own. */
+export type FriendState = 'friend' | 'sent' | 'received' | 'none';
+export interface RosterItem { user: string; state: FriendState; note?: string }
+/** One user's presence as an observer sees it; `ts` 0 means never seen (or hidden by a block). */
+export interface PresenceItem { user: string; state: PresenceState; status?: string; ts: number }
+/** A user's privacy settings: share typing indicators, share read markers. */
+export interface Privacy { typing: boolean; receipts: boolean }
 
-export type ServerFrame =
-  | { op: 'welcome'; session: string; user: string; protocol: number; heartbeatMs: number; limits: typeof LIMITS }
-  | { op: 'ack'; id?: ReqId; chat: ChatId; seq: number; cmid: string; ts: number; dup?: true }
-  | ({ op: 'msg' } & Message)
-  /** A seq this session will not be shown (e.g. its sender is blocked); advance the cursor over it. */
-  | { op: 'skip'; chat: ChatId; seq: number }
-  | { op: 'reply'; id?: ReqId; result: unknown }
-  | { op: 'synced'; id?: ReqId; chats: Record<ChatId, { last: number; more: boolean }> }
-  | { op: 'member'; chat: ChatId; user: string; event: 'joined' | 'left' }
-  | { op: 'error'; id?: ReqId; code: ErrorCode; message: string; details?: Record<string, unknown> }
-  | { op: 'pong'; id?: ReqId };
+// Answers: to the connection (welcome) or to a request, whose `id` they echo.
+export interface WelcomeFrame { op: 'welcome'; session: string; user: string; protocol: number; heartbeatMs: number; limits: typeof LIMITS }
+export interface AckFrame { op: 'ack'; id?: ReqId; chat: ChatId; seq: number; cmid: string; ts: number; dup?: true }
+export interface ReplyFrame { op: 'reply'; id?: ReqId; result: unknown }
+export interface SyncedFrame { op: 'synced'; id?: ReqId; chats: Record<ChatId, { last: number; more: boolean }> }
+export interface ErrorFrame { op: 'error'; id?: ReqId; code: ErrorCode; message: string; details?: Record<string, unknown> }
+export interface PongFrame { op: 'pong'; id?: ReqId }
+
+// Pushes: sent unasked, never with an `id`.
+export type MsgFrame = { op: 'msg' } & Message;
+/** A seq this session will not be shown (e.g. its sender is blocked); advance the cursor over it. */
+export interface SkipFrame { op: 'skip'; chat: ChatId; seq: number }
+export interface MemberFrame { op: 'member'; chat: ChatId; user: string; event: 'joined' | 'left' }
+/** `ver` is the owner's roster version after the change. */
+export interface RosterPushFrame { op: 'roster.push'; ver: number; item: RosterItem }
+export interface BlockPushFrame { op: 'block.push'; user: string; blocked: boolean }
+/** `bulk` marks the frame a new session gets with every friend's presence, offline ones included. */
+export interface PresenceFrame { op: 'presence'; bulk?: true; users: PresenceItem[] }
+export interface TypingFrame { op: 'typing'; chat: ChatId; user: string; state: 'start' | 'stop'; ttlMs: number }
+export interface ReadFrame { op: 'read'; chat: ChatId; user: string; seq: number }
+/** Seq → how many members other than its sender have read it. */
+export interface ReadByFrame { op: 'readby'; chat: ChatId; counts: Record<number, number> }
+export interface SettingsPushFrame { op: 'settings.push'; settings: Privacy }
+
+export type AnswerFrame = WelcomeFrame | AckFrame | ReplyFrame | SyncedFrame | ErrorFrame | PongFrame;
+export type PushFrame =
+  | MsgFrame | SkipFrame | MemberFrame | RosterPushFrame | BlockPushFrame | PresenceFrame | TypingFrame | ReadFrame | ReadByFrame | SettingsPushFrame;
+export type ServerFrame = AnswerFrame | PushFrame;
+export type ServerOp = ServerFrame['op'];
+
+/** Each server op and whether it answers or pushes; the mapped type keeps it in step with the union. */
+const SERVER_FRAME_KIND: { [Op in ServerOp]: Extract<ServerFrame, { op: Op }> extends PushFrame ? 'push' : 'answer' } = {
+  welcome: 'answer', ack: 'answer', msg: 'push', skip: 'push', reply: 'answer', synced: 'answer', member: 'push', error: 'answer', pong: 'answer',
+  presence: 'push', typing: 'push', read: 'push', readby: 'push', 'roster.push': 'push', 'block.push': 'push', 'settings.push': 'push',
+};
+
+/** Every op the server writes, in catalog order (metrics pre-create a series per op from it). */
+export const SERVER_OPS = Object.freeze(Object.keys(SERVER_FRAME_KIND) as ServerOp[]);
+/** The server ops that are pushes: they never carry an `id`. */
+export const PUSH_OPS = Object.freeze(SERVER_OPS.filter((op) => SERVER_FRAME_KIND[op] === 'push'));
 
 // ── decode and validate ─────────────────────────────────────────────────────────────────────────
 
@@ -349,13 +387,17 @@ export function decode(text: string): Decoded {
   }
 }
 
+/**
+ * The one encoder of server frames. Plain JSON.stringify: frames are built with `op` as their first
+ * key, so the text starts `{"op":"<op>"` (core/edge/probe.ts counts frames by that prefix).
+ */
 export function encode(frame: ServerFrame): string {
   return JSON.stringify(frame);
 }
 
-export function errorFrame(err: ParleyError, id?: ReqId): ServerFrame {
-  const frame: ServerFrame = { op: 'error', code: err.code, message: err.message };
-  if (id !== undefined) frame.id = id;
+/** The error frame for a failed request: `id` right after `op`, as in every other answer. */
+export function errorFrame(err: ParleyError, id?: ReqId): ErrorFrame {
+  const frame: ErrorFrame = id === undefined ? { op: 'error', code: err.code, message: err.message } : { op: 'error', id, code: err.code, message: err.message };
   if (err.details) frame.details = err.details;
   return frame;
 }

@@ -3,7 +3,7 @@
  * once and handed to every local session of every recipient.
  */
 import type { BusEvent } from '../bus/types.ts';
-import type { Message } from '../protocol.ts';
+import { encode, type Message } from '../protocol.ts';
 
 /** What the hub needs from a session. */
 export interface HubSession {
@@ -74,7 +74,7 @@ export class Hub {
     let reached = 0;
     switch (event.kind) {
       case 'msg': {
-        const text = JSON.stringify({ op: 'msg', ...event.message });
+        const text = encode({ op: 'msg', ...event.message });
         this.recipients(event, (s, own) => {
           s.deliver(event.message, text, own);
           if (!own) reached++;
@@ -82,7 +82,7 @@ export class Hub {
         break;
       }
       case 'member': {
-        const text = JSON.stringify({ op: 'member', chat: event.chat, user: event.user, event: event.event });
+        const text = encode({ op: 'member', chat: event.chat, user: event.user, event: event.event });
         for (const user of event.to) for (const s of this.#byUser.get(user) ?? []) { s.push(text); reached++; }
         break;
       }

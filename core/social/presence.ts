@@ -8,10 +8,8 @@
 import type { Blocks } from './blocks.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Hub, HubSession } from '../chat/hub.ts';
-import type { PresenceState } from '../protocol.ts';
+import { encode, type PresenceItem, type PresenceState } from '../protocol.ts';
 import type { Roster } from './roster.ts';
-
-export interface PresenceItem { user: string; state: PresenceState; status?: string; ts: number }
 
 export interface PresenceOptions {
   node: string;
@@ -226,7 +224,7 @@ export class Presence {
     for (const [observer, batch] of batches) {
       const sessions = this.#hub.sessionsOf(observer);
       if (!sessions.size) continue;
-      const text = JSON.stringify({ op: 'presence', users: [...batch.values()] });
+      const text = encode({ op: 'presence', users: [...batch.values()] });
       for (const s of sessions) s.push(text);
       this.stats.frames++;
       this.stats.items += batch.size;
@@ -236,7 +234,7 @@ export class Presence {
   /** Sends a fresh session the presence of all of its user's friends in one frame. */
   bulk(s: HubSession): void {
     const users = [...this.#roster.friendsOf(s.user)].sort().map((f) => this.current(f, s.user));
-    s.push(JSON.stringify({ op: 'presence', bulk: true, users }));
+    s.push(encode({ op: 'presence', bulk: true, users }));
     this.stats.bulkFrames++;
   }
 

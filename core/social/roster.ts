@@ -8,14 +8,11 @@ import type { Blocks } from './blocks.ts';
 import type { Bus, RosterEventItem } from '../bus/types.ts';
 import { ParleyError } from '../errors.ts';
 import type { Keyring } from './keyring.ts';
-import type { FriendAction } from '../protocol.ts';
+import { encode, type FriendAction, type FriendState, type RosterItem } from '../protocol.ts';
 import type { RosterRow, RosterState, SealedNote, SocialStore } from '../store/social.ts';
 
-/** Roster states as clients see them: 'sent' = I asked, 'received' = they asked. */
-export type WireState = 'friend' | 'sent' | 'received' | 'none';
-export interface RosterItem { user: string; state: WireState; note?: string }
-
-const WIRE: Record<RosterState, WireState> = { friend: 'friend', out: 'sent', in: 'received', none: 'none' };
+/** Store states as clients see them: 'sent' = I asked, 'received' = they asked. */
+const WIRE: Record<RosterState, FriendState> = { friend: 'friend', out: 'sent', in: 'received', none: 'none' };
 
 /** Caps on one user's roster: friends, and requests sent and still pending (against request spam). */
 export const ROSTER_CAPS = Object.freeze({ maxFriends: 5000, maxPendingSent: 500 });
@@ -136,7 +133,7 @@ export class Roster {
     return this.toItem(user, row);
   }
 
-  async state(user: string, peer: string): Promise<WireState> {
+  async state(user: string, peer: string): Promise<FriendState> {
     return WIRE[await this.#store.rosterState(user, peer)];
   }
 
@@ -151,7 +148,7 @@ export class Roster {
   pushFrame(owner: string, ver: number, item: RosterEventItem): string {
     const row: RosterRow = { peer: item.user, state: item.state, ver };
     if (item.note) row.note = sealedIn(item.note);
-    return JSON.stringify({ op: 'roster.push', ver, item: this.toItem(owner, row) });
+    return encode({ op: 'roster.push', ver, item: this.toItem(owner, row) });
   }
 
   #publish(owner: string, row: RosterRow): void {

@@ -12,7 +12,7 @@ import type { Hub, HubSession } from '../chat/hub.ts';
 import { Keyring, reencryptNotes } from './keyring.ts';
 import { Presence, type PresenceStats } from './presence.ts';
 import { PrivacySettings } from './privacy.ts';
-import type { Message, SocialRequest } from '../protocol.ts';
+import { encode, type Message, type SocialRequest } from '../protocol.ts';
 import { Receipts } from './receipts.ts';
 import { Roster } from './roster.ts';
 import type { Store } from '../store/types.ts';
@@ -185,14 +185,14 @@ export class Social {
       }
       case 'block': {
         this.blocks.apply(event.user, event.target, event.blocked);
-        pushTo(event.user, JSON.stringify({ op: 'block.push', user: event.target, blocked: event.blocked }));
+        pushTo(event.user, encode({ op: 'block.push', user: event.target, blocked: event.blocked }));
         // The blocked user's view of the blocker: offline while blocked, the real state after.
         if (this.roster.friendsOf(event.target).has(event.user)) this.presence.enqueue(event.target, this.presence.current(event.user, event.target));
         return;
       }
       case 'privacy':
         this.privacy.apply(event.user, event.settings);
-        pushTo(event.user, JSON.stringify({ op: 'settings.push', settings: event.settings }));
+        pushTo(event.user, encode({ op: 'settings.push', settings: event.settings }));
         return;
       case 'node':
         this.presence.nodeAlive(event.node);
@@ -204,17 +204,17 @@ export class Social {
         this.presence.apply(event.user, event.node, { state: event.state, ...(event.status !== undefined ? { status: event.status } : {}), ts: event.ts });
         return;
       case 'typing': {
-        const text = JSON.stringify({ op: 'typing', chat: event.chat, user: event.user, state: event.state, ttlMs: event.ttlMs });
+        const text = encode({ op: 'typing', chat: event.chat, user: event.user, state: event.state, ttlMs: event.ttlMs });
         for (const viewer of event.to) if (hub.sessionsOf(viewer).size && this.typing.accepts(viewer, event.user)) pushTo(viewer, text);
         return;
       }
       case 'read': {
-        const text = JSON.stringify({ op: 'read', chat: event.chat, user: event.user, seq: event.seq });
+        const text = encode({ op: 'read', chat: event.chat, user: event.user, seq: event.seq });
         for (const viewer of event.to) pushTo(viewer, text, event.origin);
         return;
       }
       case 'readby': {
-        const text = JSON.stringify({ op: 'readby', chat: event.chat, counts: event.counts });
+        const text = encode({ op: 'readby', chat: event.chat, counts: event.counts });
         for (const viewer of event.to) pushTo(viewer, text);
         return;
       }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ERRORS } from '../errors.ts';
-import { decode, directChatId, directMembers, encode, errorFrame, isChatId, LIMITS, REQUEST_OPS, SUBPROTOCOL, validateBody } from '../protocol.ts';
+import { FRAME_OUT_OPS } from '../metrics.ts';
+import { decode, directChatId, directMembers, encode, errorFrame, isChatId, LIMITS, PUSH_OPS, REQUEST_OPS, SERVER_OPS, SUBPROTOCOL, validateBody } from '../protocol.ts';
 import { ParleyError } from '../errors.ts';
 
 /** Decodes and returns the error, failing the test when the frame was accepted. */
@@ -165,9 +166,48 @@ describe('decode: bad frames', () => {
 });
 
 describe('encode', () => {
-  it('encodes an error frame with the id and details only when present', () => {
+  it('encodes an error frame with the id right after op and details only when present', () => {
     const err = new ParleyError('rate_limited', 'slow down', { retryAfterMs: 20 });
-    expect(encode(errorFrame(err, 3))).toBe('{"op":"error","code":"rate_limited","message":"slow down","id":3,"details":{"retryAfterMs":20}}');
+    expect(encode(errorFrame(err, 3))).toBe('{"op":"error","id":3,"code":"rate_limited","message":"slow down","details":{"retryAfterMs":20}}');
     expect(encode(errorFrame(new ParleyError('bad_json', 'nope')))).toBe('{"op":"error","code":"bad_json","message":"nope"}');
+  });
+
+  it('encodes the message pushes: msg, skip and member', () => {
+    const message = { chat: 'd:alice:bob', seq: 3, from: 'bob', cmid: 'b-10', body: 'lunch?', ts: 1764300060000 };
+    expect(encode({ op: 'msg', ...message })).toBe('{"op":"msg","chat":"d:alice:bob","seq":3,"from":"bob","cmid":"b-10","body":"lunch?","ts":1764300060000}');
+    expect(encode({ op: 'skip', chat: 'r:5f0c', seq: 7 })).toBe('{"op":"skip","chat":"r:5f0c","seq":7}');
+    expect(encode({ op: 'member', chat: 'r:5f0c', user: 'dave', event: 'joined' })).toBe('{"op":"member","chat":"r:5f0c","user":"dave","event":"joined"}');
+  });
+
+  it('encodes roster.push with the note only when the owner has one', () => {
+    expect(encode({ op: 'roster.push', ver: 10, item: { user: 'erin', state: 'friend' } })).toBe('{"op":"roster.push","ver":10,"item":{"user":"erin","state":"friend"}}');
+    expect(encode({ op: 'roster.push', ver: 11, item: { user: 'bob', state: 'friend', note: 'gym' } })).toBe('{"op":"roster.push","ver":11,"item":{"user":"bob","state":"friend","note":"gym"}}');
+  });
+
+  it('encodes block.push and settings.push', () => {
+    expect(encode({ op: 'block.push', user: 'mallory', blocked: false })).toBe('{"op":"block.push","user":"mallory","blocked":false}');
+    expect(encode({ op: 'settings.push', settings: { typing: false, receipts: true } })).toBe('{"op":"settings.push","settings":{"typing":false,"receipts":true}}');
+  });
+
+  it('encodes a presence batch, and the bulk frame with bulk before users', () => {
+    expect(encode({ op: 'presence', users: [{ user: 'bob', state: 'available', ts: 1764300090000 }, { user: 'dave', state: 'offline', ts: 0 }] }))
+      .toBe('{"op":"presence","users":[{"user":"bob","state":"available","ts":1764300090000},{"user":"dave","state":"offline","ts":0}]}');
+    expect(encode({ op: 'presence', bulk: true, users: [{ user: 'bob', state: 'away', status: 'lunch', ts: 1764300000000 }] }))
+      .toBe('{"op":"presence","bulk":true,"users":[{"user":"bob","state":"away","status":"lunch","ts":1764300000000}]}');
+  });
+
+  it('encodes typing with its ttlMs, and read and readby with seqs as keys', () => {
+    expect(encode({ op: 'typing', chat: 'd:alice:bob', user: 'alice', state: 'stop', ttlMs: 6000 })).toBe('{"op":"typing","chat":"d:alice:bob","user":"alice","state":"stop","ttlMs":6000}');
+    expect(encode({ op: 'read', chat: 'd:alice:bob', user: 'bob', seq: 12 })).toBe('{"op":"read","chat":"d:alice:bob","user":"bob","seq":12}');
+    expect(encode({ op: 'readby', chat: 'r:5f0c', counts: { 41: 5, 42: 3 } })).toBe('{"op":"readby","chat":"r:5f0c","counts":{"41":5,"42":3}}');
+  });
+
+  it('lists every server op once, the pushes among them', () => {
+    expect(SERVER_OPS).toEqual(['welcome', 'ack', 'msg', 'skip', 'reply', 'synced', 'member', 'error', 'pong', 'presence', 'typing', 'read', 'readby', 'roster.push', 'block.push', 'settings.push']);
+    expect(PUSH_OPS).toEqual(['msg', 'skip', 'member', 'presence', 'typing', 'read', 'readby', 'roster.push', 'block.push', 'settings.push']);
+  });
+
+  it('counts every server op as its own frames_out label, and anything else as other', () => {
+    expect(FRAME_OUT_OPS).toEqual([...SERVER_OPS, 'other']);
   });
 });
