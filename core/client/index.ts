@@ -4,11 +4,13 @@
  * Sends that were not acknowledged when a connection dropped are re-sent with the same cmid after
  * the reconnect, so the server's idempotency turns them into exactly one message.
  */
-import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import WebSocket from 'ws';
 import { shouldReconnect } from '../errors.ts';
-import { SUBPROTOCOL, type ChatId, type ChatSummary, type Message } from '../protocol.ts';
+import type { ChatId, ChatSummary, Message } from '../protocol.ts';
+import { Emitter } from './emitter.ts';
+import { connector, unref, type Connector, type Socket, type WebSocketConstructor } from './transport.ts';
+
+export type { ChatId, ChatSummary, Message, PresenceState } from '../protocol.ts';
+export type { StandardWebSocket, WebSocketConstructor } from './transport.ts';
 
 export interface ClientOptions {
   /** ws://host:port/ws */
@@ -26,6 +28,11 @@ export interface ClientOptions {
   recvReportMs?: number;
   /** Sync on every connect (default true). */
   sync?: boolean;
+  /**
+   * A standard WebSocket class to connect with instead of the default (`ws` in Node, the global
+   * WebSocket elsewhere). The token then travels as `?token=`, since such a class sets no headers.
+   */
+  webSocketImpl?: WebSocketConstructor;
 }
 
 export interface Ack {
@@ -50,12 +57,14 @@ export class ParleyClientError extends Error {
 interface Pending {
   resolve: (v: any) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
 }
 
 interface PendingSend extends Pending {
   frame: Record<string, unknown>;
 }
+
+type Timer = ReturnType<typeof setTimeout>;
 
 type ServerFrameIn = { op: string; id?: number | string; [k: string]: unknown };
 
@@ -69,8 +78,14 @@ export interface ClientEvents {
   error: [Error];
 }
 
-export class ParleyClient extends EventEmitter<ClientEvents> {
-  readonly #opts: Required<Omit<ClientOptions, 'cursors'>>;
+/** A 12-character base64url id from 9 random bytes (Web Crypto: Node 20 and browsers alike). */
+function newCmid(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(9));
+  return btoa(String.fromCharCode(...bytes)).replaceAll('+', '-').replaceAll('/', '_');
+}
+
+export class ParleyClient extends Emitter<ClientEvents> {
+  readonly #opts: Required<Omit<ClientOptions, 'cursors' | 'webSocketImpl'>> & Pick<ClientOptions, 'webSocketImpl'>;
   readonly #cursors = new Map<ChatId, number>();
   readonly #requests = new Map<number, Pending>();
   /** Unacknowledged sends by cmid, in send order; re-sent after a reconnect. */
@@ -78,13 +93,13 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   readonly #reported = new Map<ChatId, number>();
   /** Seqs seen past a gap in the cursor, per chat, until the gap is filled. */
   readonly #ahead = new Map<ChatId, Set<number>>();
-  #ws: WebSocket | undefined;
+  #ws: Socket | undefined;
   #nextId = 1;
   #attempt = 0;
   #closed = false;
   #ready = false;
-  #reconnectTimer: NodeJS.Timeout | undefined;
-  #reportTimer: NodeJS.Timeout | undefined;
+  #reconnectTimer: Timer | undefined;
+  #reportTimer: ReturnType<typeof setInterval> | undefined;
   #session = '';
   reconnects = 0;
   duplicatesDropped = 0;
@@ -136,25 +151,22 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
       this.#report(err as Error);
       return this.#scheduleReconnect(1006, 'token_unavailable');
     }
-    const ws = new WebSocket(this.#opts.url, SUBPROTOCOL, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+    let connect: Connector;
+    try {
+      connect = await connector(this.#opts.webSocketImpl);
+    } catch (err) {
+      this.#report(err as Error);
+      this.emit('disconnect', { code: 1006, reason: 'no_websocket', willReconnect: false });
+      return;
+    }
+    if (this.#closed) return;
+    const ws: Socket = connect(this.#opts.url, token, {
+      message: (text) => { if (this.#ws === ws) this.#onFrame(text); },
+      close: (code, reason) => { if (this.#ws === ws) this.#handleClose(code, reason, shouldReconnect(code)); },
+      // 401/403/400 will not get better by retrying; 5xx (draining node) will.
+      refused: (status, code) => { if (this.#ws === ws) this.#handleClose(status >= 500 ? 1013 : 4501, code, status >= 500); },
+    });
     this.#ws = ws;
-    ws.on('unexpected-response', (_req, res) => {
-      const status = res.statusCode ?? 0;
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => {
-        let code = `http_${status}`;
-        try { code = (JSON.parse(body) as { error: { code: string } }).error.code; } catch { /* not ours */ }
-        ws.terminate();
-        // 401/403/400 will not get better by retrying; 5xx (draining node) will.
-        this.#handleClose(status >= 500 ? 1013 : 4501, code, status >= 500);
-      });
-    });
-    ws.on('message', (data) => this.#onFrame(data.toString()));
-    ws.on('close', (code, reason) => {
-      if (this.#ws === ws) this.#handleClose(code, reason.toString(), shouldReconnect(code));
-    });
-    ws.on('error', () => { /* a close follows */ });
   }
 
   #handleClose(code: number, reason: string, reconnectable: boolean): void {
@@ -270,14 +282,14 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     } catch (err) {
       // A session that could not sync is useless: drop it and reconnect (with backoff) instead of hanging.
       this.#report(err as Error);
-      this.#ws?.close(4001, 'sync_failed');
+      void this.#ws?.close(4001, 'sync_failed', 2000);
       return;
     }
     this.#attempt = 0;
     this.#ready = true;
     if (this.#opts.recvReportMs > 0) {
       this.#reportTimer = setInterval(() => this.#reportDelivered(), this.#opts.recvReportMs);
-      this.#reportTimer.unref();
+      unref(this.#reportTimer);
     }
     // Re-send what the previous connection did not get acknowledged, in the original order.
     for (const s of this.#sends.values()) this.#ws?.send(JSON.stringify(s.frame));
@@ -295,7 +307,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   /** Sends a request frame and resolves with its reply's result. */
   request<T = unknown>(op: string, fields: Record<string, unknown> = {}): Promise<T> {
     const ws = this.#ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new ParleyClientError('disconnected', 'not connected'));
+    if (!ws?.open) return Promise.reject(new ParleyClientError('disconnected', 'not connected'));
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -311,7 +323,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
    * Sends a message and resolves with its ack once the server committed it. Survives reconnects:
    * an unacknowledged send is repeated with the same cmid on the next connection.
    */
-  send(target: { chat: ChatId } | { to: string }, body: string, cmid = randomBytes(9).toString('base64url')): Promise<Ack> {
+  send(target: { chat: ChatId } | { to: string }, body: string, cmid = newCmid()): Promise<Ack> {
     const frame = { op: 'send', id: cmid, ...target, cmid, body };
     return new Promise<Ack>((resolve, reject) => {
       const timer = this.#opts.reconnect ? undefined : setTimeout(() => {
@@ -319,7 +331,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
         reject(new ParleyClientError('timeout', `send got no ack within ${this.#opts.requestTimeoutMs} ms`));
       }, this.#opts.requestTimeoutMs);
       this.#sends.set(cmid, { frame, resolve, reject, timer });
-      if (this.#ready && this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(frame));
+      if (this.#ready && this.#ws?.open) this.#ws.send(JSON.stringify(frame));
     });
   }
 
@@ -343,7 +355,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   }
 
   /** Sends a raw frame (tests and tools). */
-  raw(data: string | Buffer): void {
+  raw(data: string | Uint8Array): void {
     this.#ws?.send(data);
   }
 
@@ -352,13 +364,6 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
     clearInterval(this.#reportTimer);
-    const ws = this.#ws;
-    if (!ws) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      if (ws.readyState === WebSocket.CLOSED) return resolve();
-      ws.once('close', () => resolve());
-      ws.close(1000);
-      setTimeout(() => { ws.terminate(); resolve(); }, 2000).unref();
-    });
+    return this.#ws?.close(1000, '', 2000) ?? Promise.resolve();
   }
 }

@@ -4,8 +4,8 @@
  * presence, who is typing where) current from the server's push frames. Attach it before
  * `connect()` so the bulk presence frame sent on login is not missed.
  */
-import { EventEmitter } from 'node:events';
 import type { ChatId, PresenceState } from '../protocol.ts';
+import { Emitter } from './emitter.ts';
 import type { ParleyClient } from './index.ts';
 
 export interface PresenceItem { user: string; state: PresenceState; status?: string; ts: number }
@@ -22,7 +22,7 @@ export interface SocialEvents {
   settings: [Privacy];
 }
 
-export class SocialClient extends EventEmitter<SocialEvents> {
+export class SocialClient extends Emitter<SocialEvents> {
   readonly client: ParleyClient;
   /** Friends' presence as last pushed. */
   readonly presence = new Map<string, PresenceItem>();
