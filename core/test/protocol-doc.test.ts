@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CLOSES, ERRORS } from '../errors.ts';
-import { decode, LIMITS, REQUEST_OPS } from '../protocol.ts';
-import { PROTOCOL_DOC, regenerate } from '../protocol-doc.ts';
+import { decode, LIMITS, REQUEST_OPS, SERVER_OPS } from '../protocol.ts';
+import { frameProblems, PROTOCOL_DOC, regenerate } from '../protocol-doc.ts';
 
 const doc = fs.readFileSync(PROTOCOL_DOC, 'utf8');
 
@@ -18,8 +18,6 @@ function examples(): { dir: '→' | '←'; text: string; line: number }[] {
   return out;
 }
 
-const SERVER_OPS = ['welcome', 'ack', 'msg', 'skip', 'reply', 'synced', 'member', 'error', 'pong', 'roster.push', 'block.push', 'presence', 'typing', 'read', 'readby', 'settings.push'];
-
 /**
  * Ops whose sections are still being written by the features that added them. Each must leave this
  * list with its section; the list only ever shrinks.
@@ -27,7 +25,7 @@ const SERVER_OPS = ['welcome', 'ack', 'msg', 'skip', 'reply', 'synced', 'member'
 const SECTION_PENDING = new Set<string>([]);
 
 describe('docs/protocol.md', () => {
-  it('carries the error, close, limit and setting tables exactly as the catalogs render them (npm run docs:protocol)', () => {
+  it('carries the frame, error, close, limit and setting tables exactly as the catalogs render them (npm run docs:protocol)', () => {
     expect(doc).toBe(regenerate(doc));
   });
 
@@ -54,9 +52,8 @@ describe('docs/protocol.md', () => {
     expect((JSON.parse(welcome!.text) as { limits: unknown }).limits).toEqual(LIMITS);
   });
 
-  it('shows an example of every server frame', () => {
-    const frames = new Set(examples().filter((e) => e.dir === '←').map((e) => (JSON.parse(e.text) as { op: string }).op));
-    for (const op of SERVER_OPS) expect(frames, `example of ${op}`).toContain(op);
+  it('shows every server frame of the union, and documents every push of it under its own heading', () => {
+    expect(frameProblems(doc)).toEqual([]);
   });
 
   it('only shows requests the decoder accepts, or rejects with the code the example answers', () => {
@@ -84,5 +81,35 @@ describe('docs/protocol.md', () => {
       const request = all.slice(0, i).reverse().find((r) => r.dir === '→' && (JSON.parse(r.text) as { id?: unknown }).id === frame.id);
       expect(request, `line ${e.line}: no request with id ${String(frame.id)}`).toBeDefined();
     });
+  });
+});
+
+describe('frameProblems', () => {
+  const base = doc;
+
+  it('reports a server op of the union that has no example frame', () => {
+    const without = base.replace(/^← \{"op":"block\.push".*$/gm, '');
+    expect(frameProblems(without)).toEqual(['"block.push" has no example frame']);
+  });
+
+  it('reports an example whose op the union lacks, and a push example carrying an id', () => {
+    const doctored = `${base}\n\`\`\`text\n← {"op":"friend.push","user":"bob"}\n← {"op":"typing","id":1,"chat":"d:a:b","user":"a","state":"start","ttlMs":6000}\n\`\`\`\n`;
+    const lines = doctored.split('\n').length;
+    expect(frameProblems(doctored)).toEqual([
+      `line ${lines - 3}: "friend.push" is not a server frame op of core/protocol.ts`,
+      `line ${lines - 2}: the push "typing" carries an id`,
+    ]);
+  });
+
+  it('reports a push heading for an op the union lacks', () => {
+    expect(frameProblems(`${base}\n### \`ghost.push\`\n\n### \`ping\` (push)\n`)).toEqual([
+      '"ghost.push" is documented as a push but is no push of core/protocol.ts',
+      '"ping" is documented as a push but is no push of core/protocol.ts',
+    ]);
+  });
+
+  it('reports a push of the union without its heading, asking for "(push)" when a request shares its op', () => {
+    const doctored = base.replace('### `roster.push`\n', '').replace('### `read` (push)\n', '');
+    expect(frameProblems(doctored)).toEqual(['the push "read" has no heading "### `read` (push)"', 'the push "roster.push" has no heading "### `roster.push`"']);
   });
 });
