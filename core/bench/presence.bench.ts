@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { parseArgs } from '../args.ts';
+import { encode } from '../protocol.ts';
 import { person } from '../test/social-fixtures.ts';
 import { testServer, until } from '../test/helpers.ts';
 
@@ -42,7 +43,7 @@ async function storm(name: string, windowMs: number): Promise<Result> {
       if (bulk) return;
       frames++;
       entries += users.length;
-      bytes += JSON.stringify({ op: 'presence', users }).length;
+      bytes += encode({ op: 'presence', users }).length;
       last = Date.now();
     });
     const elu0 = performance.eventLoopUtilization();

@@ -7,9 +7,9 @@
  * Clients connect to `/ws?user=<id>`.
  */
 import { WebSocketServer, type WebSocket } from 'ws';
-import { directChatId } from '../protocol.ts';
+import { directChatId, encode } from '../protocol.ts';
 
-interface SendFrame { op: string; to?: string; cmid?: string; body?: string }
+interface SendFrame { op: string; to?: string; cmid: string; body: string }
 
 /** Starts the relay on `port` (0 picks a free one) and resolves with the bound port. */
 export function startRelay(port = 0): Promise<{ port: number; close: () => void }> {
@@ -28,8 +28,8 @@ export function startRelay(port = 0): Promise<{ port: number; close: () => void 
       const seq = (seqs.get(chat) ?? 0) + 1;
       seqs.set(chat, seq);
       const ts = Date.now();
-      ws.send(JSON.stringify({ op: 'ack', chat, seq, cmid: f.cmid, ts }));
-      byUser.get(f.to)?.send(JSON.stringify({ op: 'msg', chat, seq, from: user, cmid: f.cmid, body: f.body, ts }));
+      ws.send(encode({ op: 'ack', chat, seq, cmid: f.cmid, ts }));
+      byUser.get(f.to)?.send(encode({ op: 'msg', chat, seq, from: user, cmid: f.cmid, body: f.body, ts }));
     });
   });
 
