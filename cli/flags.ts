@@ -5,19 +5,26 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parseArgs, UsageError } from '../core/args.ts';
 import { FlagLayer, readFeatures, type FeaturesFile } from '../core/ops/flags/flags.ts';
 import { FLAGS, isFlagName } from '../core/ops/flags/names.ts';
+import { setJsonString } from './json-edit.ts';
 
 export const FLAGS_HELP = `usage: parley flags <list | eval | rollout> [--file FILE]
 
-  list                                   every flag in the file with its strategies, and the
-                                         flags the core obeys with their documented defaults
-  eval <flag> --user <id> [--session S]  evaluates one flag for a user as the server would
-  rollout <flag> <percent>               sets the rollout percentage (0-100) of the flag's
-                                         flexibleRollout or gradualRollout strategy in the file
+  list                       every flag in the file with its strategies, and the flags the core
+                             obeys with their documented defaults
+  eval <flag> --user ID      evaluates one flag for a user as the server would
+    [--session S]            the session id (for session stickiness)
+    [--node ID]              the node id (for nodeId stickiness; default cli)
+  rollout <flag> <percent>   sets the rollout percentage (0-100) of the flag's flexibleRollout or
+                             gradualRollout strategy; the rest of the file is left as it is
 
 --file defaults to PARLEY_FLAGS_FILE or ./flags/features.json.`;
+
+/** The flags each subcommand takes. */
+const OPTIONS: Record<string, readonly string[]> = { list: ['file'], eval: ['file', 'user', 'session', 'node'], rollout: ['file'] };
 
 type Strategy = { name: string; parameters?: Record<string, string> };
 type Feature = { name: string; enabled?: boolean; strategies: Strategy[] };
@@ -39,14 +46,40 @@ function read(file: string): FeaturesFile {
   }
 }
 
+/** Where the rollout percentage of `flag` sits in the file; throws UsageError naming what is wrong. */
+export function rolloutPath(state: FeaturesFile, flag: string): [string, number, string, number, string, string] {
+  const features = state.features as unknown as Feature[];
+  const fi = features.findIndex((f) => f.name === flag);
+  if (fi < 0) throw new UsageError([`flag "${flag}" is not in the file`]);
+  const strategies = features[fi]!.strategies;
+  const si = strategies.findIndex((s) => s.name in ROLLOUT_PARAM);
+  if (si < 0) throw new UsageError([`flag "${flag}" has no flexibleRollout or gradualRollout strategy to change (it has: ${strategies.map((s) => s.name).join(', ') || 'none'})`]);
+  return ['features', fi, 'strategies', si, 'parameters', ROLLOUT_PARAM[strategies[si]!.name]!];
+}
+
 /** Sets the rollout percentage of `flag` in `state`; throws UsageError naming what is wrong. */
 export function setRollout(state: FeaturesFile, flag: string, percent: number): FeaturesFile {
-  const feature = (state.features as unknown as Feature[]).find((f) => f.name === flag);
-  if (!feature) throw new UsageError([`flag "${flag}" is not in the file`]);
-  const strategy = feature.strategies.find((s) => s.name in ROLLOUT_PARAM);
-  if (!strategy) throw new UsageError([`flag "${flag}" has no flexibleRollout or gradualRollout strategy to change (it has: ${feature.strategies.map((s) => s.name).join(', ') || 'none'})`]);
-  strategy.parameters = { ...strategy.parameters, [ROLLOUT_PARAM[strategy.name]!]: String(percent) };
+  const [, fi, , si, , param] = rolloutPath(state, flag);
+  const strategy = (state.features as unknown as Feature[])[fi]!.strategies[si]!;
+  strategy.parameters = { ...strategy.parameters, [param]: String(percent) };
   return state;
+}
+
+/**
+ * The file's text with the percentage changed and every other byte kept (a one-line diff); a
+ * file the in-place edit cannot handle is written out whole instead.
+ */
+export function rolloutText(text: string, flag: string, percent: number): string {
+  const state = JSON.parse(text) as FeaturesFile;
+  const at = rolloutPath(state, flag);
+  const want = setRollout(structuredClone(state), flag, percent);
+  try {
+    const next = setJsonString(text, at, String(percent));
+    if (isDeepStrictEqual(JSON.parse(next), want)) return next;
+  } catch {
+    // fall through to the whole-file rewrite
+  }
+  return `${JSON.stringify(want, null, 2)}\n`;
 }
 
 /** Runs the `flags` command; returns the exit code. */
@@ -54,6 +87,9 @@ export async function flagsCommand(argv: string[], env: NodeJS.ProcessEnv = proc
   const { flags, rest } = parseArgs(argv);
   const file = path.resolve(flags.get('file') ?? env.PARLEY_FLAGS_FILE ?? './flags/features.json');
   const [sub, ...args] = rest;
+  for (const name of flags.keys()) {
+    if (sub && OPTIONS[sub] && !OPTIONS[sub].includes(name)) throw new UsageError([`unknown flag --${name} for flags ${sub} (see parley flags --help)`]);
+  }
   switch (sub) {
     case 'list': {
       const state = read(file);
@@ -91,10 +127,11 @@ export async function flagsCommand(argv: string[], env: NodeJS.ProcessEnv = proc
       if (!flag || pct === undefined || args.length > 2) throw new UsageError(['expected: parley flags rollout <flag> <percent>']);
       const percent = Number(pct);
       if (!/^\d+$/.test(pct) || percent > 100) throw new UsageError([`<percent> must be an integer from 0 to 100, got "${pct}"`]);
-      const state = setRollout(read(file), flag, percent);
+      read(file);
+      const next = rolloutText(fs.readFileSync(file, 'utf8'), flag, percent);
       // Write then rename, so a watching server never reads a half-written file.
       const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+      fs.writeFileSync(tmp, next);
       fs.renameSync(tmp, file);
       console.log(`${flag}: rollout set to ${percent}% in ${path.relative(process.cwd(), file) || file}`);
       return 0;

@@ -3,10 +3,12 @@
  * `bin/parley.js` runs the compiled form, tests import `main` directly.
  */
 import { resolveSecret, TokenAuthority } from '../core/edge/auth.ts';
-import { loadConfig, settingsHelp } from '../core/config.ts';
+import { settingsHelp, wrap } from '../core/config.ts';
 import { parseArgs, UsageError } from '../core/args.ts';
 import { ParleyError } from '../core/errors.ts';
-import { startServer } from '../core/server.ts';
+import { PACKAGE_VERSION } from '../core/paths.ts';
+import { BindError, startServer } from '../core/server.ts';
+import { commandConfig } from './config.ts';
 import { ALERTS_HELP, alertsCommand } from './alerts.ts';
 import { KEYS_HELP, keysCommand } from './keys.ts';
 import { FLAGS_HELP, flagsCommand } from './flags.ts';
@@ -20,13 +22,14 @@ type Command = { summary: string; help: string; run: (argv: string[]) => Promise
 const COMMANDS: Record<string, Command> = {
   serve: {
     summary: 'run a chat node (embedded defaults: SQLite under ./data, in-process bus)',
-    help: `usage: parley serve [--flag value ...]
+    help: `usage: parley serve [--setting value ...]
 
-Every setting is a flag or a PARLEY_* variable (flags win):
+Every setting is a flag or a PARLEY_* variable (flags win). An empty value is an error: leave a
+setting out to get its default. A PARLEY_* variable that is no setting is reported on stderr.
 ${settingsHelp()}
 
 SIGTERM or SIGINT drains: stop accepting, tell clients to reconnect (4000), finish in-flight
-commits, exit 0 within --drain-timeout-ms.`,
+commits, exit 0 within --drain-timeout-ms. A port that cannot be bound exits 2.`,
     run: serve,
   },
   token: {
@@ -34,7 +37,10 @@ commits, exit 0 within --drain-timeout-ms.`,
     help: `usage: parley token <userId> [--ttl-sec N] [--data-dir DIR] [--secret S]
 
 Prints an HS256 token for <userId>, signed with the node's secret (--secret / PARLEY_SECRET, or
-the one generated in the data dir). Default lifetime: --token-ttl-sec (86400).`,
+the one generated in the data dir). Default lifetime: --token-ttl-sec (86400). Every
+\`parley serve\` setting is accepted too. When neither a secret nor a data dir with one exists, a
+new secret is generated and a warning says that only a node started on that data dir accepts
+the token.`,
     run: token,
   },
   flags: { summary: 'list, evaluate and roll out feature flags (flags/features.json)', help: FLAGS_HELP, run: (argv) => flagsCommand(argv) },
@@ -46,15 +52,25 @@ the one generated in the data dir). Default lifetime: --token-ttl-sec (86400).`,
   keys: { summary: 'rotate the roster-note encryption key, re-encrypt old notes, list keys', help: KEYS_HELP, run: keysCommand },
 };
 
+/** `  name  text` rows with the names padded to one width and the text wrapped beneath itself. */
+function table(rows: [string, string][], width = 100): string {
+  const pad = Math.max(...rows.map(([name]) => name.length));
+  return rows.map(([name, text]) => `  ${name.padEnd(pad)}  ${wrap(text, width - pad - 4).join(`\n${' '.repeat(pad + 4)}`)}`).join('\n');
+}
+
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `usage: parley <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun \`parley <command> --help\` for a command's options.`;
+  const commands = table([...Object.entries(COMMANDS).map(([name, c]): [string, string] => [name, c.summary]), ['version', 'print the version (also --version, -V)']]);
+  return `usage: parley <command> [options]\n\ncommands:\n${commands}\n\nRun \`parley <command> --help\` for a command's options.`;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
+    return 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(`parley ${PACKAGE_VERSION}`);
     return 0;
   }
   const command = COMMANDS[name];
@@ -69,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ParleyError) {
+    if (err instanceof UsageError || err instanceof ParleyError || err instanceof BindError) {
       console.error(`parley ${name}: ${err.message}`);
       return 2;
     }
@@ -80,7 +96,7 @@ export async function main(argv: string[]): Promise<number> {
 async function serve(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv);
   if (rest.length) throw new UsageError([`unexpected argument "${rest[0]}"`]);
-  const config = loadConfig(flags);
+  const config = commandConfig('serve', flags);
   const server = await startServer(config);
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -107,12 +123,16 @@ async function token(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv);
   const ttl = flags.get('ttl-sec');
   flags.delete('ttl-sec');
-  const config = loadConfig(flags);
+  const config = commandConfig('token', flags);
   const user = rest[0];
   if (!user || rest.length > 1) throw new UsageError(['expected exactly one <userId>']);
   const ttlSec = ttl === undefined ? config.tokenTtlSec : Number(ttl);
   if (!Number.isSafeInteger(ttlSec) || ttlSec < 1) throw new UsageError([`--ttl-sec must be a positive integer, got "${ttl}"`]);
-  const authority = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
+  const authority = new TokenAuthority(resolveSecret(config.secret, config.dataDir, (file) => {
+    console.error(`parley token: warning: no secret was configured and ${config.dataDir} had none: generated a new one in ${file}.
+  A node already running with another secret or data dir refuses this token. Pass that node's
+  --secret (or PARLEY_SECRET), or its --data-dir.`);
+  }));
   console.log(await authority.mint(user, ttlSec));
   return 0;
 }

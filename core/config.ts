@@ -51,6 +51,7 @@ export const SETTINGS = {
   notesKeyring: { kind: 'string', default: undefined, doc: 'keyring file (JSON, mode 0600) for roster-note encryption; defaults to <dataDir>/keyring.json, created on first start' },
   notesReencrypt: { kind: 'bool', default: true, doc: 'move notes under an old key to the current key in the background (on start and after `parley keys rotate`)' },
   logLevel: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'log level' },
+  logFormat: { kind: 'enum', default: undefined, values: ['json', 'pretty'], doc: 'json: one pino JSON line per record; pretty: one readable line each; defaults to pretty when stdout is a terminal, json otherwise' },
   nodeId: { kind: 'string', default: undefined, doc: 'node name in logs and metrics; defaults to host-pid' },
   faultDelayMs: { kind: 'int', default: 0, min: 0, max: 10_000, doc: 'adds processing delay to every send; for testing the release gate only' },
   flagsFile: { kind: 'string', default: './flags/features.json', doc: 'feature flags in Unleash client-features format; edits apply within seconds' },
@@ -73,6 +74,9 @@ export type Config = { readonly [K in keyof Settings]: Settings[K]['default'] ex
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const envName = (name: string) => `PARLEY_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+
+/** PARLEY_* variables that other parley commands and scripts read; the server ignores them silently. */
+const OTHER_PARLEY_VARS = new Set(['PARLEY_NIGHTLY_WEBHOOK', 'PARLEY_SMTP_URL', 'PARLEY_TARGET', 'PARLEY_USER_PREFIX', 'PARLEY_BENCH_PINNED', 'PARLEY_FUZZ_SEED']);
 
 /** Invalid server settings: every problem at once. */
 export class ConfigError extends UsageError {
@@ -99,8 +103,11 @@ export function loadConfig(
   for (const [name, s] of Object.entries(SETTINGS) as [keyof Settings, Setting][]) {
     const raw = overrides[name] ?? flags.get(kebab(name)) ?? env[envName(name)];
     const source = overrides[name] !== undefined ? name : flags.has(kebab(name)) ? `--${kebab(name)}` : envName(name);
-    if (raw === undefined || raw === '') { out[name] = s.default; continue; }
+    if (raw === undefined) { out[name] = s.default; continue; }
     const text = String(raw);
+    // An empty value is a mistake (a variable set from an unset shell variable, `--port=`), not a
+    // request for the default: the default is what you get by leaving the setting out.
+    if (text === '') { problems.push(`${source} is empty; leave it out to get ${s.default === undefined ? 'the built-in behaviour' : `the default (${s.default})`}`); continue; }
     switch (s.kind) {
       case 'int': {
         const n = Number(text.replace(/_/g, ''));
@@ -129,15 +136,61 @@ export function loadConfig(
   out.dataDir = path.resolve(String(out.dataDir));
   out.nodeId ??= `${os.hostname()}-${process.pid}`;
   out.notesKeyring = path.resolve(String(out.notesKeyring ?? path.join(String(out.dataDir), 'keyring.json')));
+  out.logFormat ??= process.stdout.isTTY ? 'pretty' : 'json';
   return Object.freeze(out) as Config;
 }
 
-/** The settings table as help text: one line per flag with its variable and default. */
-export function settingsHelp(): string {
-  return Object.entries(SETTINGS as Record<string, Setting>)
-    .map(([name, s]) => {
-      const def = s.default === undefined ? '' : ` (default ${s.default})`;
-      return `  --${kebab(name).padEnd(18)} ${envName(name).padEnd(26)} ${s.doc}${def}`;
-    })
-    .join('\n');
+/**
+ * One warning per PARLEY_* variable that is no setting (a typo like PARLEY_PROT would otherwise be
+ * ignored), naming the setting it most likely meant. Warnings, not errors: other tools share the prefix.
+ */
+export function unknownEnvWarnings(env: NodeJS.ProcessEnv = process.env): string[] {
+  const known = Object.keys(SETTINGS).map(envName);
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('PARLEY_') || known.includes(name) || OTHER_PARLEY_VARS.has(name)) continue;
+    const near = known.map((k) => [k, distance(name, k)] as const).sort((a, b) => a[1] - b[1])[0]!;
+    const hint = near[1] <= 3 ? ` (did you mean ${near[0]}?)` : '';
+    warnings.push(`${name} is not a parley setting and is ignored${hint}`);
+  }
+  return warnings;
+}
+
+/** Levenshtein distance, for suggesting the setting a misspelt variable meant. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** The value a flag takes, as help shows it; a long list of choices goes into the doc instead. */
+const valueWord = (s: Setting) => (s.kind === 'int' ? 'N' : s.kind === 'bool' ? 'true|false' : s.kind === 'string' ? 'S'
+  : s.values!.join('|').length <= 16 ? s.values!.join('|') : 'WORD');
+
+/**
+ * The settings table as help text: the flag with its value and the variable in two aligned
+ * columns, the doc and default below, wrapped to `width` columns.
+ */
+export function settingsHelp(width = 100): string {
+  const rows = Object.entries(SETTINGS as Record<string, Setting>).map(([name, s]) => ({
+    flag: `--${kebab(name)} ${valueWord(s)}`,
+    env: envName(name),
+    doc: `${s.doc}${valueWord(s) === 'WORD' ? `: one of ${s.values!.join(', ')}` : ''}${s.default === undefined ? '' : ` (default ${s.default})`}`,
+  }));
+  const flagWidth = Math.max(...rows.map((r) => r.flag.length));
+  return rows.map((r) => `  ${r.flag.padEnd(flagWidth)}  ${r.env}\n${wrap(r.doc, width - 6).map((l) => `      ${l}`).join('\n')}`).join('\n');
+}
+
+/** Splits `text` into lines of at most `width` characters at spaces. */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) { lines.push(line); line = word; } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line];
 }

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { resolveSecret, TokenAuthority, bearerFrom } from './edge/auth.ts';
 import { LocalBus } from './bus/local.ts';
@@ -15,6 +15,7 @@ import type { Bus } from './bus/types.ts';
 import { ChatService } from './chat/chat.ts';
 import type { Config } from './config.ts';
 import { ERRORS, ParleyError, type ErrorCode } from './errors.ts';
+import { createLogger } from './log.ts';
 import { Fanout } from './chat/fanout.ts';
 import { Hub } from './chat/hub.ts';
 import type { AlertRule } from './ops/alerts/rules.ts';
@@ -61,18 +62,43 @@ function rejectUpgrade(socket: Duplex, code: ErrorCode, message: string): void {
   socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
-function listen(server: http.Server, port: number, host: string): Promise<number> {
+/**
+ * A port that could not be bound, said in one line: which setting, what is wrong, what to do.
+ * `code` is the system's (EADDRINUSE, EADDRNOTAVAIL, EACCES, ENOTFOUND, ...).
+ */
+export class BindError extends Error {
+  readonly code: string;
+  constructor(setting: 'port' | 'opsPort', host: string, port: number, cause: NodeJS.ErrnoException) {
+    const flag = setting === 'port' ? '--port' : '--ops-port';
+    const hostFlag = setting === 'port' ? '--host' : '--ops-host';
+    const what = setting === 'port' ? 'port' : 'ops port';
+    const code = cause.code ?? 'unknown';
+    const reason: Record<string, string> = {
+      EADDRINUSE: `${what} ${port} is in use: another process listens on ${host}:${port}; stop it or choose another ${flag}`,
+      EACCES: `${what} ${port} needs privileges on ${host} (EACCES): choose a port above 1023 with ${flag}`,
+      EADDRNOTAVAIL: `cannot bind ${hostFlag} ${host}: the address is not one of this machine's (EADDRNOTAVAIL)`,
+      ENOTFOUND: `cannot bind ${hostFlag} ${host}: the name does not resolve (ENOTFOUND)`,
+      EAI_AGAIN: `cannot bind ${hostFlag} ${host}: the name does not resolve right now (EAI_AGAIN)`,
+    };
+    super(reason[code] ?? `cannot listen on ${host}:${port} (${hostFlag}, ${flag}): ${cause.message}`, { cause });
+    this.name = 'BindError';
+    this.code = code;
+  }
+}
+
+function listen(server: http.Server, setting: 'port' | 'opsPort', port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (err: NodeJS.ErrnoException) => reject(new BindError(setting, host, port, err));
+    server.once('error', fail);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve((server.address() as AddressInfo).port);
     });
   });
 }
 
 export async function startServer(config: Config, parts: ServerParts = {}): Promise<ParleyServer> {
-  const log = parts.log ?? pino({ level: config.logLevel, base: { node: config.nodeId } });
+  const log = parts.log ?? createLogger({ level: config.logLevel, nodeId: config.nodeId, format: config.logFormat });
   const ops = await startOps(config, log, parts.alertRules);
   const { metrics } = ops;
   const onCommit = (n: number, ms: number) => { metrics.observe('parley_store_commit_seconds', ms / 1000); metrics.observe('parley_store_batch_operations', n); };
@@ -152,8 +178,22 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const heartbeat = setInterval(() => hub.sweep(), config.pingIntervalMs);
   heartbeat.unref();
 
-  const port = await listen(publicServer, config.port, config.host);
-  const opsPort = await listen(opsServer, config.opsPort, config.opsHost);
+  let port: number, opsPort: number;
+  try {
+    port = await listen(publicServer, 'port', config.port, config.host);
+    opsPort = await listen(opsServer, 'opsPort', config.opsPort, config.opsHost);
+  } catch (err) {
+    // Nothing was served yet: release what started so the caller gets the one error, not a crash after it.
+    clearInterval(heartbeat);
+    publicServer.close();
+    unsubscribeSocial();
+    unsubscribe();
+    await social.close();
+    await store.close();
+    await bus.close();
+    await ops.close();
+    throw err;
+  }
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   log.info({ port, opsPort, wsPath: config.wsPath, dataDir: config.dataDir }, 'parley listening');
 

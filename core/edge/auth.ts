@@ -17,13 +17,17 @@ export interface Identity {
 
 const ISSUER = 'parley';
 
-/** Returns the configured secret, or the one generated into dataDir on first use. */
-export function resolveSecret(configured: string | undefined, dataDir: string): Uint8Array {
+/**
+ * Returns the configured secret, or the one generated into dataDir on first use; `onGenerated`
+ * hears of a new one (a token signed with it is accepted only by a node started on that data dir).
+ */
+export function resolveSecret(configured: string | undefined, dataDir: string, onGenerated?: (file: string) => void): Uint8Array {
   if (configured) return new TextEncoder().encode(configured);
   const file = path.join(dataDir, 'secret');
   fs.mkdirSync(dataDir, { recursive: true });
   try {
     fs.writeFileSync(file, randomBytes(48).toString('base64url'), { flag: 'wx', mode: 0o600 });
+    onGenerated?.(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }

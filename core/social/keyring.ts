@@ -66,10 +66,16 @@ export class Keyring {
   #current = '';
   #mtimeMs = -1;
 
-  /** Opens the keyring file, creating it with one random key when it does not exist. */
-  constructor(file: string) {
+  /**
+   * Opens the keyring file, creating it with one random key when it does not exist; with
+   * `create: false` a missing file is an empty keyring (for readers such as `parley keys list`).
+   */
+  constructor(file: string, opts: { create?: boolean } = {}) {
     this.file = file;
-    if (!fs.existsSync(file)) rotateKeyring(file);
+    if (!fs.existsSync(file)) {
+      if (opts.create === false) return;
+      rotateKeyring(file);
+    }
     this.#load();
   }
 

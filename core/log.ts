@@ -1,0 +1,47 @@
+/**
+ * The node's logger: pino JSON lines (for collectors), or one readable line per record for a
+ * person at a terminal (`--log-format pretty`). The pretty form is a small printer of pino's own
+ * lines rather than a dependency: time, level, message, then the fields as key=value.
+ */
+import pino, { type Logger } from 'pino';
+
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const COLORS: Record<number, string> = { 10: '90', 20: '36', 30: '32', 40: '33', 50: '31', 60: '35' };
+/** Fields every record carries that a person at a terminal does not need on each line. */
+const QUIET = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'node', 'err']);
+
+function value(v: unknown): string {
+  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+  return JSON.stringify(v) ?? String(v);
+}
+
+/** One pino JSON line as `HH:MM:SS.mmm LEVEL message key=value ...`, with an error's stack below. */
+export function prettyLine(line: string, color = false): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line.endsWith('\n') ? line : `${line}\n`;
+  }
+  const level = typeof rec.level === 'number' ? rec.level : 30;
+  const name = (LEVELS[level] ?? String(level)).padEnd(5);
+  const time = new Date(typeof rec.time === 'number' ? rec.time : Date.now()).toISOString().slice(11, 23);
+  const fields = Object.entries(rec).filter(([k]) => !QUIET.has(k)).map(([k, v]) => `${k}=${value(v)}`);
+  const err = rec.err as { message?: string; stack?: string } | undefined;
+  if (err && !err.stack) fields.push(`err=${value(err.message ?? err)}`);
+  const head = [time, color ? `\x1b[${COLORS[level] ?? '0'}m${name}\x1b[0m` : name, String(rec.msg ?? ''), ...fields].filter(Boolean).join(' ');
+  const stack = err?.stack ? `\n    ${err.stack.split('\n').join('\n    ')}` : '';
+  return `${head}${stack}\n`;
+}
+
+/** A pino destination that prints each record with prettyLine onto `out`. */
+export function prettyDestination(out: NodeJS.WriteStream = process.stdout): { write(line: string): void } {
+  const color = Boolean(out.isTTY) && !process.env.NO_COLOR;
+  return { write: (line) => void out.write(prettyLine(line, color)) };
+}
+
+/** The logger of a node with this level, node id and format. */
+export function createLogger(opts: { level: string; nodeId: string | undefined; format?: 'json' | 'pretty' | undefined }): Logger {
+  const options = { level: opts.level, base: { node: opts.nodeId } };
+  return opts.format === 'pretty' ? pino(options, prettyDestination()) : pino(options);
+}
