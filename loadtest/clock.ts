@@ -9,3 +9,8 @@ const OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now();
 export function now(): number {
   return performance.now() + OFFSET_MS;
 }
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise<void>((r) => setTimeout(r, ms));
+}

@@ -12,7 +12,15 @@ export interface SliceData {
   counters: Record<string, number>;
 }
 
-export class Recorder {
+/** The measuring surface handed to the parts of a worker: latency samples, counters, errors. */
+export interface Meter {
+  record(metric: MetricName, ms: number): void;
+  count(name: string, n?: number): void;
+  /** Counts an error under `errors` and `errors.<code>`. */
+  error(code: string): void;
+}
+
+export class Recorder implements Meter {
   readonly #hist = new Map<string, Histogram>();
   #counters: Record<string, number> = {};
   /** Running totals since the start (progress and the end-of-run check). */

@@ -16,7 +16,7 @@ import { buildPlan, segmentGroups } from './plan.ts';
 import { EXIT_CODES, RESULT_SCHEMA_VERSION, type ExitCode, type LoadResult, type WorkerHealth } from './result.ts';
 import type { ParentMessage, WorkerMessage } from './messages.ts';
 import { Runtime } from './runtime.ts';
-import type { Scenario } from './scenario.ts';
+import type { Scenario } from './api.ts';
 import { evaluate, observe, parseThresholds, passes, type Threshold } from './thresholds.ts';
 import type { TokenSource } from './tokens.ts';
 

@@ -1,30 +1,14 @@
 /**
- * What a scenario file is: a short user story, its load shape and thresholds as data, and one plain
- * async function per simulated user (or, for non-socket load such as REST, one per worker).
+ * Finding and loading scenario files: the bundled ones by name, any other by path. What a scenario
+ * may do is declared in api.ts.
  */
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import fs from 'node:fs';
 import { UsageError } from '../core/args.ts';
-import type { ScenarioOptions } from './options.ts';
-import type { Runtime } from './runtime.ts';
-import type { SimUser } from './user.ts';
+import type { Scenario } from './api.ts';
 
-export interface Scenario {
-  name: string;
-  /** Three lines: who the users are and what real traffic this models. */
-  story: string;
-  options: ScenarioOptions;
-  /** Behaviour of one simulated user; `run` offers barriers, schedules and rooms. */
-  user?: (u: SimUser, run: Runtime) => Promise<void>;
-  /** Behaviour of a whole worker (load that is not made of socket users). */
-  worker?: (run: Runtime) => Promise<void>;
-}
-
-/** Identity function that gives scenario files their types. */
-export function defineScenario(s: Scenario): Scenario {
-  return s;
-}
+export { defineScenario, type Scenario } from './api.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const SCENARIO_DIR = path.join(HERE, 'scenarios');
@@ -47,6 +31,7 @@ export function scenarioFile(nameOrPath: string): string {
   return file;
 }
 
+/** Imports a scenario file and checks that it exports a scenario. */
 export async function loadScenario(file: string): Promise<Scenario> {
   const mod = (await import(pathToFileURL(file).href)) as { default?: Scenario };
   const s = mod.default;

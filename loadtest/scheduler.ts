@@ -7,6 +7,9 @@ import { now } from './clock.ts';
 
 export type Action = (intended: number, lagMs: number) => void;
 
+/** The steady phase's end on the shared clock: a barrier release moves it, an abort pulls it in. */
+export interface Phase { end: number }
+
 interface Entry { t: number; n: number; fn: Action }
 
 export class Scheduler {

@@ -48,6 +48,18 @@ export function tokenProvider(source: TokenSource, ttlSec = 86_400): TokenProvid
   }
 }
 
+/** Remembers each user's token once fetched (failures are not remembered, so a retry refetches). */
+export function cachedTokens(provider: TokenProvider): TokenProvider {
+  const cache = new Map<string, string>();
+  return async (user) => {
+    const cached = cache.get(user);
+    if (cached) return cached;
+    const t = await provider(user);
+    cache.set(user, t);
+    return t;
+  };
+}
+
 /** Picks the token source from flags (--secret, --token-file, --token-url, or PARLEY_SECRET). */
 export function tokenSourceFrom(flags: Map<string, string>, env: NodeJS.ProcessEnv = process.env): TokenSource {
   const given = ['secret', 'token-file', 'token-url'].filter((f) => flags.has(f));

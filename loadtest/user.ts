@@ -4,21 +4,45 @@
  * send time) in the body, so recipients measure delivery and detect loss, duplicates and reordering.
  */
 import WebSocket from 'ws';
+import type { User } from './api.ts';
 import { now } from './clock.ts';
-import type { Runtime } from './runtime.ts';
 import type { Group } from './plan.ts';
+import type { Meter } from './recorder.ts';
+import type { RequestTable } from './requests.ts';
 
 const SUBPROTOCOL = 'parley.v1';
-/** Pending sends are keyed by user index × 2^21 + per-user seq. */
-export const SEQ_SPACE = 2_097_152;
 
-export interface PendingSend { i: number; a: number; f: string; u: SimUser; r?: () => void }
+/** The stamp a send carries in its body: sender, per-sender seq, intended and actual send time. */
+export interface Stamp { s: number; q: number; t: number; a: number }
 
-/** Thrown when the server refuses an op the scenario needs (e.g. presence on an older node). */
-export class UnsupportedOpError extends Error {
-  constructor(readonly op: string) {
-    super(`the server answered unknown_op to "${op}": this scenario needs a node that supports it`);
-  }
+/**
+ * What a simulated user reports; the worker's engine listens. Users emit, they never reach into
+ * the engine: the sink decides what an ack, a delivery or an error frame means for the run.
+ */
+export interface UserSink {
+  /** Measurements of the user's own connection (connects, connect_ms, sync_ms, reconnects...). */
+  readonly meter: Meter;
+  /** Connected and synced: time to resend what was not acknowledged and pump the backlog. */
+  ready(u: SimUser): void;
+  /** The server acknowledged the send with this client message id. */
+  ack(u: SimUser, cmid: string, t: number): void;
+  /** A stamped message from another user arrived. */
+  delivery(u: SimUser, stamp: Stamp, t: number): void;
+  /** A push the user does not interpret itself (presence, typing, ...). */
+  event(u: SimUser, frame: Record<string, any>, t: number): void;
+  /** An error frame (for a request, a send or neither). */
+  errorFrame(u: SimUser, frame: Record<string, any>): void;
+  /** A reply, synced or pong frame answering a request. */
+  reply(frame: Record<string, any>): void;
+}
+
+/** What every user of a worker shares: where to connect, tokens, the request table, the sink. */
+export interface UserWiring {
+  readonly target: string;
+  token(user: string): Promise<string>;
+  userId(index: number): string;
+  readonly requests: RequestTable;
+  readonly sink: UserSink;
 }
 
 function onMessage(this: WebSocket & { u: SimUser }, data: WebSocket.RawData): void {
@@ -29,11 +53,11 @@ function onClose(this: WebSocket & { u: SimUser }, code: number): void {
 }
 function onError(): void { /* a close follows */ }
 
-export class SimUser {
+export class SimUser implements User {
   readonly index: number;
   readonly id: string;
   readonly group: Group;
-  readonly rt: Runtime;
+  readonly #w: UserWiring;
   /** Conversation id (1:1 chats are addressed by peer until the first ack names the chat). */
   chat: string | undefined;
   ws: (WebSocket & { u: SimUser }) | undefined;
@@ -44,8 +68,7 @@ export class SimUser {
   /** Intended times of sends waiting for the window or a connection. */
   backlog: number[] | undefined;
   arrivedAt = 0;
-  /** The 1:1 peer's id, cached on first send. */
-  peerId: string | undefined;
+  #peer: string | undefined;
   #connectStart = 0;
   #awaitFirst = false;
   #dropAt = 0;
@@ -53,14 +76,19 @@ export class SimUser {
   #attempt = 0;
   /** Reconnecting after an unplanned drop (failures retry instead of ending the user). */
   #retrying = false;
+  /** The run is ending: no reconnect any more, whatever closes. */
+  #retired = false;
   #ready: { resolve: () => void; reject: (e: Error) => void } | undefined;
-  #waiter: { target: number; from: number; resolve: () => void } | undefined;
 
-  constructor(rt: Runtime, index: number, group: Group) {
-    this.rt = rt;
+  constructor(wiring: UserWiring, index: number, group: Group) {
+    this.#w = wiring;
     this.index = index;
-    this.id = rt.userId(index);
+    this.id = wiring.userId(index);
     this.group = group;
+  }
+
+  get peer(): string {
+    return (this.#peer ??= this.#w.userId(this.peers[0] ?? this.index));
   }
 
   /** The other members of this user's conversation. */
@@ -79,8 +107,8 @@ export class SimUser {
     this.#awaitFirst = true;
     return new Promise<void>((resolve, reject) => {
       this.#ready = { resolve, reject };
-      this.rt.token(this.id).then((token) => {
-        const ws = new WebSocket(this.rt.options.target, SUBPROTOCOL, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false }) as WebSocket & { u: SimUser };
+      this.#w.token(this.id).then((token) => {
+        const ws = new WebSocket(this.#w.target, SUBPROTOCOL, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false }) as WebSocket & { u: SimUser };
         ws.u = this;
         this.ws = ws;
         ws.on('message', onMessage as (data: WebSocket.RawData) => void);
@@ -101,11 +129,16 @@ export class SimUser {
   }
 
   #failConnect(code: string, detail?: string): void {
-    this.rt.rec.count('connect_failures');
-    this.rt.rec.error(code);
+    this.#w.sink.meter.count('connect_failures');
+    this.#w.sink.meter.error(code);
     const r = this.#ready;
     this.#ready = undefined;
     r?.reject(new Error(`${this.id}: connect failed (${code})${detail ? `: ${detail}` : ''}`));
+  }
+
+  /** The run is ending: whatever closes from now on stays closed. */
+  retire(): void {
+    this.#retired = true;
   }
 
   /** Closes for good (no reconnect). */
@@ -129,14 +162,14 @@ export class SimUser {
 
   /** Reconnects explicitly after close(), resuming from the cursor; resolves when synced. */
   reconnect(): Promise<void> {
-    this.rt.rec.count('reconnects');
+    this.#w.sink.meter.count('reconnects');
     this.#dropAt = now();
     return this.connect(this.#dropAt);
   }
 
   /** Sends one request and resolves with its reply (or rejects with its error frame). */
   request<T = unknown>(op: string, fields: Record<string, unknown> = {}): Promise<T> {
-    return this.rt.request<T>(this, op, fields);
+    return this.#w.requests.send<T>(this, op, fields);
   }
 
   /** Writes a frame if connected; returns whether it was written. */
@@ -157,14 +190,14 @@ export class SimUser {
       // A first connect reports its failure to the scenario; a reconnect keeps trying.
       if (!retrying) return;
     }
-    if (this.#leaving || this.rt.ending || code >= 4500) return;
+    if (this.#leaving || this.#retired || code >= 4500) return;
     // Unplanned drop: reconnect with equal-jitter backoff and resend what was not acknowledged.
     if (!retrying) this.#dropAt = now();
     this.#retrying = true;
     const ceiling = Math.min(5000, 100 * 2 ** this.#attempt++);
     setTimeout(() => {
-      if (this.rt.ending) return;
-      this.rt.rec.count('reconnects');
+      if (this.#retired) return;
+      this.#w.sink.meter.count('reconnects');
       this.connect(this.#dropAt).catch(() => { /* counted; the next close retries */ });
     }, ceiling / 2 + Math.random() * (ceiling / 2));
   }
@@ -173,24 +206,25 @@ export class SimUser {
     // Fast path for the most frequent frame: an ack of our own cmid (digits and '-', never escaped).
     if (text.startsWith('{"op":"ack"') && this.chat !== undefined) {
       const at = text.indexOf('"cmid":"');
-      if (at > 0) return this.rt.onAckCmid(this, text.slice(at + 8, text.indexOf('"', at + 8)), now());
+      if (at > 0) return this.#w.sink.ack(this, text.slice(at + 8, text.indexOf('"', at + 8)), now());
     }
     let f: Record<string, any>;
-    try { f = JSON.parse(text) as Record<string, any>; } catch { return this.rt.rec.error('bad_json_from_server'); }
+    const sink = this.#w.sink;
+    try { f = JSON.parse(text) as Record<string, any>; } catch { return sink.meter.error('bad_json_from_server'); }
     const t = now();
     switch (f.op) {
       case 'welcome': {
-        const rec = this.rt.rec;
+        const rec = sink.meter;
         rec.count('connects');
         if (this.#dropAt) rec.record('reconnect_ms', t - this.#dropAt); else rec.record('connect_ms', t - this.#connectStart);
         this.#dropAt = 0;
         const cursors = this.chat && this.lastSeq ? { cursors: { [this.chat]: this.lastSeq } } : {};
-        this.rt.request(this, 'sync', cursors).then(() => {
+        this.request('sync', cursors).then(() => {
           rec.record('sync_ms', now() - t);
           this.connected = true;
           this.#attempt = 0;
           this.#retrying = false;
-          this.rt.resend(this);
+          sink.ready(this);
           const r = this.#ready;
           this.#ready = undefined;
           r?.resolve();
@@ -198,28 +232,22 @@ export class SimUser {
         return;
       }
       case 'msg': return this.#onMsg(f, t);
-      case 'ack': return this.rt.onAck(this, f, t);
-      case 'reply': case 'synced': case 'pong': return this.rt.settle(f);
-      case 'error': return this.rt.onErrorFrame(this, f);
-      default: return this.rt.onEvent(this, f, t);
+      case 'ack':
+        if (typeof f.chat === 'string') this.chat ??= f.chat;
+        return sink.ack(this, String(f.cmid), t);
+      case 'reply': case 'synced': case 'pong': return sink.reply(f);
+      case 'error': return sink.errorFrame(this, f);
+      default: return sink.event(this, f, t);
     }
   }
 
   #onMsg(f: Record<string, any>, t: number): void {
     if (typeof f.seq === 'number' && f.seq > this.lastSeq) this.lastSeq = f.seq;
     this.chat ??= f.chat as string;
-    if (this.#awaitFirst) { this.#awaitFirst = false; this.rt.rec.record('first_msg_ms', t - this.#connectStart); }
-    let stamp: { s: number; q: number; t: number; a: number };
-    try { stamp = JSON.parse(f.body as string) as typeof stamp; } catch { return; }
+    if (this.#awaitFirst) { this.#awaitFirst = false; this.#w.sink.meter.record('first_msg_ms', t - this.#connectStart); }
+    let stamp: Stamp;
+    try { stamp = JSON.parse(f.body as string) as Stamp; } catch { return; }
     if (typeof stamp.s !== 'number' || typeof stamp.q !== 'number') return;
-    this.rt.onDelivery(this, stamp, t);
-    const w = this.#waiter;
-    if (w && this.rt.ledger.receivedCount(this.index, w.from) >= w.target) { this.#waiter = undefined; w.resolve(); }
-  }
-
-  /** Resolves once `count` distinct messages from `from` have arrived (offline catch-up). */
-  received(from: number, count: number): Promise<void> {
-    if (this.rt.ledger.receivedCount(this.index, from) >= count) return Promise.resolve();
-    return new Promise((resolve) => { this.#waiter = { target: count, from, resolve }; });
+    this.#w.sink.delivery(this, stamp, t);
   }
 }

@@ -13,7 +13,7 @@ import { now } from '../clock.ts';
 import { resolveOptions } from '../options.ts';
 import type { WorkerMessage } from '../messages.ts';
 import { Runtime } from '../runtime.ts';
-import { defineScenario } from '../scenario.ts';
+import { defineScenario } from '../api.ts';
 
 const USERS = Number(process.env.USERS ?? 15_000);
 const SECONDS = Number(process.env.SECONDS ?? 5);

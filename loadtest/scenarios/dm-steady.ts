@@ -3,7 +3,7 @@
  * Models the bulk of a chat service's persisted traffic: every message is committed, acknowledged
  * and delivered to exactly one online peer. Gates on ack and delivery latency and zero loss.
  */
-import { defineScenario } from '../scenario.ts';
+import { defineScenario } from '../api.ts';
 
 export default defineScenario({
   name: 'dm-steady',

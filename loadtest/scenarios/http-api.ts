@@ -4,7 +4,7 @@
  * driven by autocannon (closed loop per connection). Gates on REST latency and on non-2xx answers.
  */
 import autocannon from 'autocannon';
-import { defineScenario } from '../scenario.ts';
+import { defineScenario } from '../api.ts';
 
 export default defineScenario({
   name: 'http-api',
@@ -22,12 +22,12 @@ export default defineScenario({
   async worker(run) {
     const target = new URL(run.options.target);
     const origin = `${target.protocol === 'wss:' ? 'https' : 'http'}://${target.host}`;
-    const pairs = [...run.users.values()].filter((u) => u.isLeader);
+    const pairs = run.users.filter((u) => u.isLeader);
     if (pairs.length === 0) return;
     const sessions = await Promise.all(pairs.map(async (u) => {
       const token = await run.token(u.id);
-      const res = await fetch(`${origin}/api/v1/chats`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: run.userId(u.peers[0]!) }) });
-      run.rec.count('requests');
+      const res = await fetch(`${origin}/api/v1/chats`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: u.peer }) });
+      run.count('requests');
       if (!res.ok) throw new Error(`POST /api/v1/chats answered ${res.status}: ${await res.text()}`);
       return { token, chat: ((await res.json()) as { chat: string }).chat };
     }));
@@ -58,11 +58,11 @@ export default defineScenario({
       ],
     }, (err) => finish(err));
     instance.on('response', (_client, status, _bytes, ms) => {
-      run.rec.count('requests');
-      run.rec.record('http_ms', ms);
-      if (status >= 400) run.rec.error(`http_${status}`);
+      run.count('requests');
+      run.record('http_ms', ms);
+      if (status >= 400) run.error(`http_${status}`);
     });
-    instance.on('reqError', () => run.rec.error('http_request_failed'));
+    instance.on('reqError', () => run.error('http_request_failed'));
     await finished;
   },
 });

@@ -3,7 +3,7 @@
  * Every user opens a socket, authenticates, syncs and holds the connection for a while; nothing
  * is sent. Gates on connect and sync latency and on zero failed connections.
  */
-import { defineScenario } from '../scenario.ts';
+import { defineScenario } from '../api.ts';
 
 export default defineScenario({
   name: 'login-storm',

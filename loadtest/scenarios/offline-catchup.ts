@@ -3,8 +3,7 @@
  * In each pair one user goes offline while the other sends --param-backlog messages; the first
  * then reconnects and syncs. Gates on the time to receive the whole backlog and on zero loss.
  */
-import { defineScenario } from '../scenario.ts';
-import { now } from '../clock.ts';
+import { defineScenario } from '../api.ts';
 
 export default defineScenario({
   name: 'offline-catchup',
@@ -34,10 +33,9 @@ export default defineScenario({
     }
     await run.barrier('sent');
     if (!u.isLeader) return;
-    const peer = u.peers[0]!;
-    const started = now();
-    await u.reconnect();
-    await u.received(peer, run.ledger.ackedCount(peer));
-    run.rec.record('catchup_ms', now() - started);
+    await run.measure('catchup_ms', async () => {
+      await u.reconnect();
+      await run.caughtUp(u);
+    });
   },
 });

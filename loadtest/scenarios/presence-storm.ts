@@ -3,7 +3,7 @@
  * Each pair becomes friends, then every user changes presence at a steady pace; the server batches
  * updates per watcher. Gates on the latency of a change reaching the friend. Needs `presence`.
  */
-import { defineScenario } from '../scenario.ts';
+import { defineScenario } from '../api.ts';
 
 export default defineScenario({
   name: 'presence-storm',
@@ -22,11 +22,10 @@ export default defineScenario({
   async user(u, run) {
     await u.connect();
     await run.barrier('connected');
-    const peer = run.userId(u.peers[0]!);
     // Friendship first: presence reaches friends only. An older node answers unknown_op, which ends the run with a clear reason.
-    if (u.isLeader) await u.request('friend.request', { user: peer });
+    if (u.isLeader) await u.request('friend.request', { user: u.peer });
     await run.barrier('requested');
-    if (!u.isLeader) await u.request('friend.accept', { user: peer });
+    if (!u.isLeader) await u.request('friend.accept', { user: u.peer });
     await run.barrier('friends');
     let away = false;
     await run.every(run.options.messageRate, (intended) => {

@@ -3,7 +3,7 @@
  * Pairs chat steadily while every user loses its connection at random (Poisson) moments, then
  * reconnects, resumes from its cursor and resends unacked sends. Nothing may be lost or doubled.
  */
-import { defineScenario } from '../scenario.ts';
+import { defineScenario } from '../api.ts';
 
 export default defineScenario({
   name: 'reconnect-churn',

@@ -3,7 +3,7 @@
  * Users join rooms of --group-size members (seeded grouping); each member talks at a steady pace,
  * so the server encodes once and fans out to size−1 sessions. Gates on delivery latency and loss.
  */
-import { defineScenario } from '../scenario.ts';
+import { defineScenario } from '../api.ts';
 
 export default defineScenario({
   name: 'room-fanout',

@@ -3,7 +3,7 @@
  * Pairs open a 1:1 chat, then both alternate typing start/stop at a high pace; the server throttles
  * and never persists them. Gates on the latency of a signal reaching the peer. Needs `typing`.
  */
-import { defineScenario } from '../scenario.ts';
+import { defineScenario } from '../api.ts';
 
 export default defineScenario({
   name: 'typing-flood',
