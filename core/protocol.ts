@@ -223,7 +223,6 @@ function codePoints(s: string): number {
   return n;
 }
 
-/** Validates a message body; shared by the socket and REST. Its length counts code points, not UTF-16 units. */
 /** Validates a roster note; shared by the socket and REST. An empty note clears it (null). */
 export function validateNote(note: unknown): string | null {
   if (note !== null && (typeof note !== 'string' || !isWellFormed(note))) throw fieldError('note', 'a string or null', note);
@@ -237,6 +236,7 @@ export function validateSeq(v: unknown): number {
   return v;
 }
 
+/** Validates a message body; shared by the socket and REST. Its length counts code points, not UTF-16 units. */
 export function validateBody(v: unknown): string {
   if (typeof v !== 'string' || v.length === 0) throw fieldError('body', 'a non-empty string', v);
   if (!isWellFormed(v)) throw new ParleyError('bad_field', '"body" must be well-formed Unicode, got an unpaired surrogate', { field: 'body' });
