@@ -11,7 +11,7 @@ import { progressPrinter, summaryTable } from './report.ts';
 import { EXIT_CODES, parseResult, type LoadResult } from './result.ts';
 import { runLoad } from './runner.ts';
 import { loadScenario, scenarioFile, scenarioNames } from './scenario.ts';
-import { tokenSourceFrom } from './tokens.ts';
+import { localSecretFile, tokenSourceFrom } from './tokens.ts';
 
 export const LOAD_HELP = `usage: parley load <scenario> --target ws://host:port/ws [options] [--out result.json]
        parley load merge <a.json> <b.json> ... [--out merged.json]
@@ -23,6 +23,8 @@ tokens (one of):
   --secret S            the node's PARLEY_SECRET: tokens are minted locally (default: $PARLEY_SECRET)
   --token-file F        "user token" lines or a JSON object user → token
   --token-url U         GET U with {user} replaced; the body is the token (or {"token": ...})
+  (none)                a loopback target (127.0.0.1, localhost, ::1) uses the local node's secret
+                        file: --data-dir DIR, else $PARLEY_DATA_DIR, else ./data (like parley token)
 load shape (override the scenario's options):
   --users N  --arrival-rate R (users/s)  --arrival poisson|fixed  --duration 30s
   --rate R (messages/s per user)  --schedule poisson|fixed  --mode open|closed  --think 1s
@@ -38,7 +40,7 @@ output:
 exit codes: ${EXIT_CODES.pass} pass, ${EXIT_CODES.thresholds} thresholds failed, ${EXIT_CODES.invalid} invalid run (generator fell behind),
             ${EXIT_CODES.infrastructure} infrastructure failure, ${EXIT_CODES.usage} usage error`;
 
-const LOAD_FLAGS = new Set([...OPTION_FLAGS, 'secret', 'token-file', 'token-url', 'out', 'quiet', 'in-process']);
+const LOAD_FLAGS = new Set([...OPTION_FLAGS, 'secret', 'token-file', 'token-url', 'data-dir', 'out', 'quiet', 'in-process']);
 
 function writeResult(file: string | undefined, r: LoadResult): void {
   if (!file) return;
@@ -64,8 +66,9 @@ export async function load(argv: string[]): Promise<number> {
   const file = scenarioFile(sub);
   const scenario = await loadScenario(file);
   const options = resolveOptions(scenario.options, flags);
-  const tokens = tokenSourceFrom(flags);
+  const tokens = tokenSourceFrom(flags, options.target);
   const quiet = flags.get('quiet') === 'true';
+  if (!quiet && tokens.kind === 'secret' && !flags.has('secret') && !process.env.PARLEY_SECRET) console.error(`parley load: minting tokens with the local node's secret from ${localSecretFile(flags)}`);
   const progress = progressPrinter(process.stderr);
   // First Ctrl-C: stop the schedule, drain and still write the result; a second one exits at once.
   const interrupt = new AbortController();

@@ -1,8 +1,10 @@
 /**
- * Access tokens for simulated users against any server: mint locally with the server's HMAC secret,
- * read them from a file, or fetch each from a URL (`{user}` is replaced by the user id).
+ * Access tokens for simulated users against any server: mint locally with the server's HMAC secret
+ * (given, or a local node's secret file), read them from a file, or fetch each from a URL (`{user}`
+ * is replaced by the user id).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { TokenAuthority } from '../core/edge/auth.ts';
 import { UsageError } from '../core/args.ts';
 
@@ -60,8 +62,24 @@ export function cachedTokens(provider: TokenProvider): TokenProvider {
   };
 }
 
-/** Picks the token source from flags (--secret, --token-file, --token-url, or PARLEY_SECRET). */
-export function tokenSourceFrom(flags: Map<string, string>, env: NodeJS.ProcessEnv = process.env): TokenSource {
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** Whether a target URL names this machine (127.0.0.1, localhost or ::1). */
+export function isLoopback(target: string): boolean {
+  try { return LOOPBACK_HOSTS.has(new URL(target).hostname); } catch { return false; }
+}
+
+/** The secret file of the local node, as `parley serve` and `parley token` find it: --data-dir, PARLEY_DATA_DIR, ./data. */
+export function localSecretFile(flags: Map<string, string>, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(path.resolve(flags.get('data-dir') || env.PARLEY_DATA_DIR || './data'), 'secret');
+}
+
+/**
+ * Picks the token source: --secret, --token-file, --token-url or PARLEY_SECRET; against a loopback
+ * target without any of them, the local node's secret file (never generated here: a fresh secret
+ * would match no running node).
+ */
+export function tokenSourceFrom(flags: Map<string, string>, target: string, env: NodeJS.ProcessEnv = process.env): TokenSource {
   const given = ['secret', 'token-file', 'token-url'].filter((f) => flags.has(f));
   if (given.length > 1) throw new UsageError([`give one of --secret, --token-file, --token-url, got ${given.map((g) => `--${g}`).join(' and ')}`]);
   if (flags.has('token-file')) return { kind: 'file', path: flags.get('token-file')! };
@@ -70,7 +88,15 @@ export function tokenSourceFrom(flags: Map<string, string>, env: NodeJS.ProcessE
     if (!template.includes('{user}')) throw new UsageError([`--token-url must contain {user}, got "${template}"`]);
     return { kind: 'url', template };
   }
-  const secret = flags.get('secret') ?? env.PARLEY_SECRET;
-  if (!secret) throw new UsageError(['simulated users need tokens: give --secret (the server\'s PARLEY_SECRET), --token-file or --token-url']);
-  return { kind: 'secret', secret };
+  const secret = flags.get('secret') || env.PARLEY_SECRET;
+  if (secret) return { kind: 'secret', secret };
+  if (!isLoopback(target)) throw new UsageError([`simulated users need tokens for the remote node ${target}: give --secret (the node's PARLEY_SECRET), --token-file or --token-url`]);
+  const file = localSecretFile(flags, env);
+  let text: string;
+  try { text = fs.readFileSync(file, 'utf8').trim(); } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new UsageError([`no secret for the local node at ${target}: PARLEY_SECRET is unset and ${file} ${missing ? 'does not exist' : `cannot be read (${(err as Error).message})`}; start the node once with that data dir (npm start), point --data-dir at it, or give --secret, --token-file or --token-url`]);
+  }
+  if (!text) throw new UsageError([`no secret for the local node at ${target}: ${file} is empty; give --secret, --token-file or --token-url`]);
+  return { kind: 'secret', secret: text };
 }

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, spawnServer, tempDir, TEST_SECRET, type ServerProcess } from '../../core/test/helpers.ts';
 import { EXIT_CODES, parseResult } from '../result.ts';
 
-function parley(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/run.ts'), ...args], { cwd: ROOT, env: { ...process.env, PARLEY_SECRET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+function parley(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/run.ts'), ...args], { cwd: ROOT, env: { ...process.env, PARLEY_SECRET: '', PARLEY_DATA_DIR: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -79,6 +79,33 @@ export default { ...base, name: 'strict', options: { ...base.options, thresholds
     const unknown = await parley(['load', 'no-such-scenario', '--target', server.wsUrl]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown scenario "no-such-scenario"; expected one of .*dm-steady/);
+  });
+
+  it('mints tokens with a loopback node\'s secret from its data dir when no token flag is given', async () => {
+    const nodeDir = tempDir();
+    fs.writeFileSync(path.join(nodeDir, 'secret'), `${TEST_SECRET}\n`, { mode: 0o600 });
+    const out = path.join(dir, 'local.json');
+    const args = ['load', 'login-storm', '--target', server.wsUrl, '--users', '4', '--duration', '1s', '--param-holdMs', '100', '--workers', '1', '--max-lag', '500ms', '--max-cpu-percent', '100'];
+    const byFlag = await parley([...args, '--data-dir', nodeDir, '--out', out]);
+    expect(byFlag.stderr).toBe(`parley load: minting tokens with the local node's secret from ${path.join(nodeDir, 'secret')}\n`);
+    expect(parseResult(fs.readFileSync(out, 'utf8')).counters).toMatchObject({ connects: 4 });
+    const byEnv = await parley([...args, '--quiet', '--out', out], { PARLEY_DATA_DIR: nodeDir });
+    expect(byEnv.stderr).toBe('');
+    expect(parseResult(fs.readFileSync(out, 'utf8')).counters).toMatchObject({ connects: 4 });
+  });
+
+  it('says so when a loopback node has no secret, and creates none', async () => {
+    const empty = tempDir();
+    const r = await parley(['load', 'dm-steady', '--target', server.wsUrl, '--data-dir', empty]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`no secret for the local node at ${server.wsUrl}: PARLEY_SECRET is unset and ${path.join(empty, 'secret')} does not exist`);
+    expect(fs.readdirSync(empty)).toEqual([]);
+  });
+
+  it('asks for --secret, --token-file or --token-url against a remote node', async () => {
+    const r = await parley(['load', 'dm-steady', '--target', 'ws://sut.example:8080/ws']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('simulated users need tokens for the remote node ws://sut.example:8080/ws: give --secret (the node\'s PARLEY_SECRET), --token-file or --token-url');
   });
 
   it('refuses to merge a file that is not a result', async () => {

@@ -21,6 +21,8 @@ describe('options', () => {
   });
 });
 
+const REMOTE = 'ws://sut:8080/ws';
+
 describe('token sources', () => {
   it('reads tokens from a file of lines or a JSON object', async () => {
     const dir = tempDir();
@@ -32,10 +34,28 @@ describe('token sources', () => {
   });
 
   it('refuses ambiguous or incomplete token flags', () => {
-    expect(() => tokenSourceFrom(new Map([['secret', 's'], ['token-file', 'f']]), {})).toThrow(/give one of --secret, --token-file, --token-url, got --secret and --token-file/);
-    expect(() => tokenSourceFrom(new Map([['token-url', 'https://idp/token']]), {})).toThrow(/--token-url must contain \{user\}/);
-    expect(() => tokenSourceFrom(new Map(), {})).toThrow(/simulated users need tokens/);
-    expect(tokenSourceFrom(new Map(), { PARLEY_SECRET: 'abc' })).toEqual({ kind: 'secret', secret: 'abc' });
+    expect(() => tokenSourceFrom(new Map([['secret', 's'], ['token-file', 'f']]), REMOTE, {})).toThrow(/give one of --secret, --token-file, --token-url, got --secret and --token-file/);
+    expect(() => tokenSourceFrom(new Map([['token-url', 'https://idp/token']]), REMOTE, {})).toThrow(/--token-url must contain \{user\}/);
+    expect(() => tokenSourceFrom(new Map(), REMOTE, {})).toThrow(/simulated users need tokens for the remote node ws:\/\/sut:8080\/ws: give --secret/);
+    expect(tokenSourceFrom(new Map(), REMOTE, { PARLEY_SECRET: 'abc' })).toEqual({ kind: 'secret', secret: 'abc' });
+  });
+
+  it('reads a loopback node\'s secret from --data-dir, then PARLEY_DATA_DIR, on 127.0.0.1, localhost and ::1', () => {
+    const flagDir = tempDir();
+    const envDir = tempDir();
+    fs.writeFileSync(path.join(flagDir, 'secret'), 'from-flag\n');
+    fs.writeFileSync(path.join(envDir, 'secret'), 'from-env');
+    for (const target of ['ws://127.0.0.1:8080/ws', 'ws://localhost:8080/ws', 'ws://[::1]:8080/ws']) {
+      expect(tokenSourceFrom(new Map([['data-dir', flagDir]]), target, { PARLEY_DATA_DIR: envDir })).toEqual({ kind: 'secret', secret: 'from-flag' });
+      expect(tokenSourceFrom(new Map(), target, { PARLEY_DATA_DIR: envDir })).toEqual({ kind: 'secret', secret: 'from-env' });
+    }
+    expect(() => tokenSourceFrom(new Map([['data-dir', envDir]]), REMOTE, {})).toThrow(/remote node/);
+  });
+
+  it('never generates a secret for a loopback node that has none', () => {
+    const dir = tempDir();
+    expect(() => tokenSourceFrom(new Map([['data-dir', dir]]), 'ws://127.0.0.1:8080/ws', {})).toThrow(`no secret for the local node at ws://127.0.0.1:8080/ws: PARLEY_SECRET is unset and ${path.join(dir, 'secret')} does not exist`);
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
 
