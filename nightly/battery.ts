@@ -13,7 +13,7 @@ import { parseResult, type LoadResult } from '../loadtest/result.ts';
 import type { Battery, BatteryScenario } from './batteries.ts';
 import { compareBattery, type CompareOptions, type Row, type Sample } from './compare.ts';
 import { pinPrefix, type Target } from './deploy.ts';
-import type { RunRecord } from './history.ts';
+import type { DiscardedRun, RunRecord } from './history.ts';
 import { METRIC_SPECS } from './metrics.ts';
 import { adaptiveSession, blockOrder, type Side } from './session.ts';
 import { watchRun } from './watch.ts';
@@ -25,6 +25,8 @@ export interface Provider {
 }
 
 export class InfrastructureError extends Error {
+  /** What the battery had measured and thrown away before it gave up (for the report and history). */
+  partial?: Omit<BatteryOutcome, 'rows'>;
   constructor(message: string) {
     super(message);
     this.name = 'InfrastructureError';
@@ -47,21 +49,41 @@ export interface BatteryOptions {
 
 export interface BatteryOutcome {
   runs: RunRecord[];
-  discarded: { side: string; scenario: string; reason: string }[];
+  discarded: DiscardedRun[];
   rows: Row[];
   blocks: number;
 }
 
 
-/** Runs `parley load` once; resolves the parsed result file. */
-export function runLoad(sc: BatteryScenario, target: Target, secret: string, out: string, cpu: number): Promise<{ code: number; result?: LoadResult; output: string }> {
+const SAYS_ERROR = /error|cannot|refused|failed|denied|unknown/i;
+
+/**
+ * The last `n` telling lines of a child's stderr (of its stdout when stderr was empty): blank
+ * lines, stack frames and Node's version banner say nothing about why a run failed. The last line
+ * that names an error is kept even when more than `n` lines follow it.
+ */
+export function lastLines(stderr: string, stdout: string, n = 5): string[] {
+  const pick = (s: string) => s.split('\n').map((l) => l.trimEnd().slice(0, 300)).filter((l) => l.trim() && !/^\s+at /.test(l) && !/^Node\.js v\d/.test(l));
+  const err = pick(stderr);
+  const lines = err.length ? err : pick(stdout);
+  const key = lines.findLastIndex((l) => SAYS_ERROR.test(l));
+  return key >= 0 && key < lines.length - n ? [lines[key]!, ...lines.slice(-(n - 1))] : lines.slice(-n);
+}
+
+/** The line of a failure's output that names the error (the last that says error), else its last line. */
+export function keyLine(tail: readonly string[]): string | undefined {
+  return tail.findLast((l) => SAYS_ERROR.test(l)) ?? tail.at(-1);
+}
+
+/** Runs `parley load` once; resolves the parsed result file and the load's last output lines. */
+export function runLoad(sc: BatteryScenario, target: Target, secret: string, out: string, cpu: number): Promise<{ code: number; result?: LoadResult; tail: string[] }> {
   const argv = [...pinPrefix(cpu), ...selfCommand(), 'load', sc.scenario, '--target', target.wsUrl, '--workers', '1', '--quiet', '--out', out, ...sc.args];
   return new Promise((resolve) => {
     execFile(argv[0]!, argv.slice(1), { cwd: ROOT, env: { ...process.env, PARLEY_SECRET: secret }, maxBuffer: 16 << 20, timeout: 10 * 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       let result: LoadResult | undefined;
       try { result = parseResult(fs.readFileSync(out, 'utf8'), out); } catch { result = undefined; }
-      resolve({ code, result, output: `${stdout}${stderr}`.slice(-3000) });
+      resolve({ code, result, tail: lastLines(String(stderr), String(stdout)) });
     });
   });
 }
@@ -88,31 +110,37 @@ function stealTicks(): number[] {
 export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> {
   const { battery, log } = opts;
   const runs: RunRecord[] = [];
-  const discarded: BatteryOutcome['discarded'] = [];
+  const discarded: DiscardedRun[] = [];
+  let blocksRun = 0;
   const maxLoad = (opts.maxLoadPerCpu ?? Infinity) * os.cpus().length;
   fs.mkdirSync(opts.runsDir, { recursive: true });
 
   const oneRun = async (side: Side, sc: BatteryScenario, block: number): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
-      if (attempt > battery.maxRedos) throw new InfrastructureError(`${sc.name} on ${side}: no healthy run after ${attempt} attempts (last: ${discarded.at(-1)?.reason ?? 'unknown'})`);
+      if (attempt > battery.maxRedos) {
+        const last = discarded.at(-1);
+        throw new InfrastructureError(`${sc.name} on ${side}: no healthy run after ${attempt} attempts (last: ${last?.reason ?? 'unknown'})`);
+      }
       const file = path.join(opts.runsDir, `${String(runs.length).padStart(3, '0')}-${side}-${sc.name}${attempt ? `-redo${attempt}` : ''}.json`);
       let target;
       try {
         target = await opts.providers[side].acquire();
       } catch (err) {
-        throw new InfrastructureError(`deploying ${side} failed: ${(err as Error).message}`);
+        throw new InfrastructureError(`${side} server unavailable: ${(err as Error).message}`);
       }
       const started = new Date();
       const stat0 = stealTicks();
       let reason: string | undefined;
+      let tail: string[] = [];
       let record: RunRecord | undefined;
       try {
-        const { result, code, server } = await watchRun(target, (t) => runLoad(sc, t, opts.secret, file, opts.generatorCpu));
+        const { result, code, server, tail: said } = await watchRun(target, (t) => runLoad(sc, t, opts.secret, file, opts.generatorCpu));
+        tail = said;
         const stat1 = stealTicks();
         const total = stat1.reduce((s, v, i) => s + v - (stat0[i] ?? 0), 0);
         const steal = total > 0 ? (100 * ((stat1[7] ?? 0) - (stat0[7] ?? 0))) / total : 0;
         const load1 = os.loadavg()[0]!;
-        if (!result) reason = `parley load exited ${code} without a result file`;
+        if (!result) reason = `parley load exited ${code} without a result file${tail.length ? `: ${keyLine(tail)!.trim()}` : ''}`;
         else if (code === 98 || result.exitCode === 98) reason = `load infrastructure failure: ${result.exitReason}`;
         else if (!result.validity.valid) reason = `generator unhealthy: ${result.validity.reasons.join('; ')}`;
         else if (steal > 10) reason = `machine starved: ${steal.toFixed(1)}% steal`;
@@ -133,12 +161,16 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
         log(`  block ${block + 1} ${side.padEnd(4)} ${sc.name}: ${Object.entries(record.metrics).filter(([k]) => /p50|cpu/.test(k)).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ')}`);
         return;
       }
-      discarded.push({ side, scenario: sc.name, reason: reason! });
+      const previous = discarded.at(-1)?.tail?.join('\n');
+      discarded.push({ side, scenario: sc.name, reason: reason!, ...(tail.length ? { tail } : {}) });
       log(`  block ${block + 1} ${side} ${sc.name}: discarded (${reason}); redoing`);
+      // The load's own words, once per distinct message, so nine identical failures read as one.
+      if (tail.length && tail.join('\n') !== previous) for (const l of tail) log(`    | ${l}`);
     }
   };
 
   const runBlock = async (block: number) => {
+    blocksRun = block + 1;
     for (const side of blockOrder(block)) for (const sc of battery.scenarios) await oneRun(side, sc, block);
   };
   const evaluate = (): Row[] => {
@@ -151,9 +183,14 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
     }
     return compareBattery(samples, opts.compare);
   };
-  const { rows, blocks } = await adaptiveSession(battery.plan, runBlock, evaluate, (b, rows) => {
-    const open = rows.filter((r) => r.gate && r.verdict === 'inconclusive').map((r) => `${r.scenario} ${r.metric}`);
-    log(`after ${b} block(s): ${rows.filter((r) => r.verdict === 'regression').length} regression(s)${open.length ? `, inconclusive: ${open.join(', ')}` : ''}`);
-  });
-  return { runs, discarded, rows, blocks };
+  try {
+    const { rows, blocks } = await adaptiveSession(battery.plan, runBlock, evaluate, (b, rows) => {
+      const open = rows.filter((r) => r.gate && r.verdict === 'inconclusive').map((r) => `${r.scenario} ${r.metric}`);
+      log(`after ${b} block(s): ${rows.filter((r) => r.verdict === 'regression').length} regression(s)${open.length ? `, inconclusive: ${open.join(', ')}` : ''}`);
+    });
+    return { runs, discarded, rows, blocks };
+  } catch (err) {
+    if (err instanceof InfrastructureError) err.partial = { runs, discarded, blocks: blocksRun };
+    throw err;
+  }
 }

@@ -36,6 +36,8 @@ export interface BuildOptions {
   /** A checkout whose node_modules may be reused when its lockfile hash matches (saves an install). */
   depsFrom?: string;
   log?: (line: string) => void;
+  /** How to call the ref in logs and errors (default: the ref itself). */
+  name?: string;
 }
 
 async function git(repo: string, ...args: string[]): Promise<string> {
@@ -62,10 +64,11 @@ export function lockHash(dir: string): string {
 }
 
 /** Checks out, installs and compiles `ref`; reuses the cached build of the same commit and lockfile. */
-export async function buildRef(ref: string, opts: BuildOptions): Promise<Build> {
+export async function buildRef(rev: string, opts: BuildOptions): Promise<Build> {
   const started = Date.now();
+  const ref = opts.name ?? rev;
   const log = opts.log ?? (() => {});
-  const { commit, subject } = await resolveRef(opts.repo, ref);
+  const { commit, subject } = await resolveRef(opts.repo, rev);
   const dir = path.join(opts.cacheDir, 'builds', commit);
   const marker = path.join(dir, '.parley-build.json');
   if (fs.existsSync(marker)) {
@@ -88,9 +91,14 @@ export async function buildRef(ref: string, opts: BuildOptions): Promise<Build> 
   try {
     await run(process.execPath, [path.join(dir, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, maxBuffer: 64 << 20 });
   } catch (err) {
-    const out = String((err as { stdout?: string }).stdout ?? '').trim();
-    if (!fs.existsSync(entryPoint(dir))) throw new BuildError(`compiling ${ref} (${commit.slice(0, 10)}) failed:\n${out.slice(0, 4000)}`);
-    warnings.push(`type errors (${out.split('\n').length} lines); the build emitted its entry point and is used`);
+    const out = String((err as { stdout?: string; stderr?: string }).stdout || (err as { stderr?: string }).stderr || (err as Error).message).trim();
+    const logFile = `${dir}.build.log`;
+    fs.writeFileSync(logFile, `${out}\n`);
+    const lines = out.split('\n').filter((l) => l.trim());
+    if (!fs.existsSync(entryPoint(dir))) {
+      throw new BuildError(`compiling ${ref} (${commit.slice(0, 10)}) failed: ${lines[0] ?? 'tsc emitted no entry point'}${lines.length > 1 ? ` (+${lines.length - 1} more lines in ${logFile})` : ''}`);
+    }
+    warnings.push(`type errors (${lines.length} lines, ${logFile}); the build emitted its entry point and is used`);
   }
   fs.writeFileSync(marker, JSON.stringify({ commit, lockHash: hash, warnings, builtAt: new Date().toISOString() }));
   return { ref, commit, subject, dir, lockHash: hash, cached: false, warnings, buildMs: Date.now() - started };
@@ -122,7 +130,9 @@ async function linkDependencies(dir: string, hash: string, opts: BuildOptions, l
 
 /** The compiled file a worktree's bin/parley.js runs (its layout may differ from this tree's). */
 function entryPoint(dir: string): string {
-  const bin = fs.readFileSync(path.join(dir, 'bin/parley.js'), 'utf8');
+  const file = path.join(dir, 'bin/parley.js');
+  if (!fs.existsSync(file)) return file;
+  const bin = fs.readFileSync(file, 'utf8');
   const target = /from '(\.\.\/dist\/[^']+)'/.exec(bin)?.[1] ?? '../dist/core/cli.js';
   return path.resolve(dir, 'bin', target);
 }

@@ -16,10 +16,12 @@ import type { Row } from './compare.ts';
 import { deploy, pinPrefix, Teardown, waitReady } from './deploy.ts';
 import { decideGate, GATE_EXIT, loadWaivers } from './gate.ts';
 import { appendNight, previousBuild, readHistory, type BuildRef, type NightRecord } from './history.ts';
+import { preflight } from './preflight.ts';
+import { pruneOutput } from './prune.ts';
 import { publish } from './publish.ts';
 import type { Trend } from './report.ts';
 
-export const NIGHTLY_HELP = `usage: parley nightly [--base <ref>] [--head <ref>] [--battery smoke|nightly] [--out <dir>] [options]
+export const NIGHTLY_HELP = `usage: parley nightly [--base <ref>] [--head <ref>] [--battery ${Object.keys(BATTERIES).join('|')}] [--out <dir>] [options]
        parley nightly --base-url ws://a/ws --base-ops-url http://a:9464 --head-url ws://b/ws --head-ops-url http://b:9464 --secret S
 
 Builds each ref in its own git worktree (cached by commit and lockfile hash), starts a fresh server
@@ -29,9 +31,13 @@ appends the night to <out>/history.jsonl, writes <out>/nights/<id>/{report.html,
 and <out>/index.html, delivers email/webhook, and exits with the gate's code.
 
 refs:
-  --base REF            default: the head of the previous built night in the history
+  --base REF            default: the head of the previous built night in the history; on the first
+                        night (no history) the head is measured against itself and recorded as the
+                        baseline (exit 0, "baseline recorded")
   --head REF            default: HEAD
   --repo DIR            git repository to build from (default: the current directory)
+  --allow-dirty         build HEAD although --repo has uncommitted changes to tracked files (they are
+                        not measured: the gate builds commits); refused otherwise (exit 2)
   --cache DIR           worktrees and dependencies (default: <out>/cache)
   --deps-from DIR       reuse DIR/node_modules when its lockfile matches (default: --repo)
 running environments instead of builds (skips build and deploy; same compare, history, publish, gate):
@@ -50,15 +56,19 @@ battery and statistics:
   --head-env K=V,...    extra server settings for head runs (e.g. PARLEY_FAULT_DELAY_MS=5)
 output and delivery:
   --out DIR             default ./nightly-out
+  --keep-nights N       keep the files of the newest N nights (and the builds they used); the history
+                        keeps every night (default: keep everything)
   --smtp-url URL        send the summary by SMTP (default $PARLEY_SMTP_URL); otherwise summary.eml is written
   --email-to A  --email-from A
   --webhook-url URL     Slack-compatible webhook (default $PARLEY_NIGHTLY_WEBHOOK)
 
 exit codes: ${GATE_EXIT.pass} pass, ${GATE_EXIT.regression} regression, ${GATE_EXIT.inconclusive} inconclusive (noisy; a human decides),
-            ${GATE_EXIT.infrastructure} infrastructure failure (build, deploy, load generator, interrupted), ${GATE_EXIT.usage} usage error`;
+            ${GATE_EXIT.infrastructure} infrastructure failure (build, deploy, load generator, interrupted),
+            ${GATE_EXIT.usage} usage error (bad flags, unknown ref, dirty worktree; nothing is recorded)`;
 
 const FLAGS = new Set(['base', 'head', 'repo', 'cache', 'base-url', 'head-url', 'base-ops-url', 'head-ops-url', 'secret', 'battery', 'blocks', 'max-blocks',
-  'alpha', 'calibrate', 'waivers', 'head-env', 'deps-from', 'max-load', 'out', 'smtp-url', 'email-to', 'email-from', 'webhook-url', 'resamples']);
+  'alpha', 'calibrate', 'waivers', 'head-env', 'deps-from', 'max-load', 'out', 'smtp-url', 'email-to', 'email-from', 'webhook-url', 'resamples',
+  'keep-nights', 'allow-dirty']);
 
 interface Args {
   battery: (typeof BATTERIES)[string];
@@ -70,6 +80,7 @@ interface Args {
   url?: { base: string; head: string; baseOps: string; headOps: string; secret: string };
   maxLoad?: number;
   headEnv: Record<string, string>;
+  keepNights?: number;
 }
 
 function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
@@ -90,6 +101,7 @@ function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
   const blocks = int('blocks', 1, 50);
   const maxBlocks = int('max-blocks', 1, 100);
   const resamples = int('resamples', 100, 1_000_000) ?? 10_000;
+  const keepNights = int('keep-nights', 1, 100_000);
   const maxLoad = flags.has('max-load') ? Number(flags.get('max-load')) : undefined;
   if (maxLoad !== undefined && !(maxLoad > 0)) problems.push(`--max-load must be a positive number, got "${flags.get('max-load')}"`);
   const alpha = Number(flags.get('alpha') ?? 0.05);
@@ -104,7 +116,8 @@ function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
     if (!secret) problems.push('--secret (or PARLEY_SECRET) is required to mint tokens for running environments');
     for (const f of urlFlags) {
       const v = flags.get(f);
-      if (v && !/^(wss?|https?):\/\//.test(v)) problems.push(`--${f} must be a ws:// or http:// URL, got "${v}"`);
+      const ops = f.endsWith('-ops-url');
+      if (v && !(ops ? /^https?:\/\// : /^wss?:\/\//).test(v)) problems.push(`--${f} must be a ${ops ? 'http:// or https://' : 'ws:// or wss://'} URL, got "${v}"`);
     }
     url = { base: flags.get('base-url')!, head: flags.get('head-url')!, baseOps: flags.get('base-ops-url')!, headOps: flags.get('head-ops-url')!, secret: secret! };
   }
@@ -121,7 +134,7 @@ function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
     flags,
     args: {
       battery: { ...battery!, plan }, out, repo: path.resolve(flags.get('repo') ?? '.'), cache: path.resolve(flags.get('cache') ?? path.join(out, 'cache')),
-      alpha, resamples, url, headEnv, maxLoad,
+      alpha, resamples, url, headEnv, maxLoad, keepNights,
     },
   };
 }
@@ -153,8 +166,14 @@ export function trendsOf(nights: readonly NightRecord[], rows: readonly Row[], l
 export async function nightly(argv: string[], log: (line: string) => void = (l) => console.error(l)): Promise<number> {
   const { args, flags } = parse(argv);
   const history = readHistory(args.out);
-  if (history.skipped) log(`history: skipped ${history.skipped} line(s) of another schema version`);
+  if (history.skipped) log(`history: skipped ${history.skipped} line(s) of another schema version or unreadable`);
   const waivers = loadWaivers(path.resolve(flags.get('waivers') ?? path.join(args.repo, 'nightly/waivers.json')));
+  // Refs, the default base and the worktree are checked before anything is built or recorded.
+  const refs = args.url ? undefined : await preflight({
+    repo: args.repo, base: flags.get('base'), head: flags.get('head') ?? 'HEAD', previous: previousBuild(history.nights), allowDirty: flags.get('allow-dirty') === 'true',
+  });
+  if (refs?.dirty.length) log(`warning: ${refs.dirty.length} uncommitted tracked file(s) in ${args.repo} are not measured (--allow-dirty)`);
+  if (refs?.baseline) log(`first night: no history in ${args.out} and no --base; measuring ${refs.head.ref} against itself as the baseline`);
   const teardown = new Teardown();
   const onSignal = (signal: string) => {
     log(`${signal}: stopping servers`);
@@ -167,8 +186,8 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
   const at = new Date();
   const id = at.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
   const pinned = pinPrefix(1).length > 0;
-  let base: BuildRef = { ref: 'base', commit: 'unknown' };
-  let head: BuildRef = { ref: 'head', commit: 'unknown' };
+  let base: BuildRef = refs?.base ?? { ref: 'base', commit: 'unknown' };
+  let head: BuildRef = refs?.head ?? { ref: 'head', commit: 'unknown' };
   const builds: Build[] = [];
   let infra: string | undefined;
   let outcome: Awaited<ReturnType<typeof runBattery>> = { runs: [], discarded: [], rows: [], blocks: 0 };
@@ -185,14 +204,9 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
       });
       providers = { base: remote(u.base, u.baseOps), head: remote(u.head, u.headOps) };
     } else {
-      const baseRef = flags.get('base') ?? previousBuild(history.nights)?.commit;
-      if (!baseRef) throw new UsageError(['--base is required: the history in --out has no previous build yet']);
-      const headRef = flags.get('head') ?? 'HEAD';
-      for (const [side, ref] of [['base', baseRef], ['head', headRef]] as const) {
-        const b = await buildRef(ref, { repo: args.repo, cacheDir: args.cache, depsFrom: path.resolve(flags.get('deps-from') ?? args.repo), log });
+      for (const side of ['base', 'head'] as const) {
+        const b = await buildRef(refs![side].commit, { repo: args.repo, cacheDir: args.cache, depsFrom: path.resolve(flags.get('deps-from') ?? args.repo), log, name: refs![side].ref });
         builds.push(b);
-        if (side === 'base') base = { ref, commit: b.commit, subject: b.subject };
-        else head = { ref, commit: b.commit, subject: b.subject };
       }
       secret = randomBytes(24).toString('base64url');
       const local = (b: Build, env: Record<string, string>): Provider => ({
@@ -211,6 +225,7 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
   } catch (err) {
     if (!(err instanceof BuildError || err instanceof InfrastructureError)) throw err;
     infra = err.message;
+    if (err instanceof InfrastructureError && err.partial) outcome = { ...err.partial, rows: [] };
     log(`infrastructure failure: ${infra}`);
   } finally {
     await teardown.run();
@@ -218,11 +233,15 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
     process.off('SIGTERM', sigterm);
   }
   const aa = !args.url && base.commit === head.commit && Object.keys(args.headEnv).length === 0;
-  const gate = decideGate(outcome.rows, waivers, at.toISOString().slice(0, 10), infra);
+  const baselineNote = refs?.baseline ? `first night: ${head.ref} ${head.commit.slice(0, 10)} is the baseline (A/A against itself); the next night compares against it` : undefined;
+  const gate = decideGate(outcome.rows, waivers, at.toISOString().slice(0, 10), infra, baselineNote);
   const night: NightRecord = {
     schemaVersion: 1, id, at: at.toISOString(), battery: args.battery.name, mode: args.url ? 'url' : 'build', aa, base, head, blocks: outcome.blocks,
     runs: outcome.runs, discarded: outcome.discarded, rows: outcome.rows, gate: { status: gate.status, exitCode: gate.exitCode, reasons: gate.reasons },
-    environment: { ...environment(pinned), ...(Object.keys(args.headEnv).length ? { headEnv: JSON.stringify(args.headEnv) } : {}) },
+    environment: {
+      ...environment(pinned), ...(Object.keys(args.headEnv).length ? { headEnv: JSON.stringify(args.headEnv) } : {}),
+      ...(refs?.dirty.length ? { uncommitted: `${refs.dirty.length} tracked file(s) changed in the repo, not measured` } : {}),
+    },
   };
   appendNight(args.out, night);
   const all = [...history.nights, night];
@@ -234,11 +253,15 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
       log(`calibrated ${Object.keys(cal.metrics).length} metric(s) from ${cal.sessions} A/A night(s)`);
     }
   }
+  if (args.keepNights !== undefined) {
+    const pruned = pruneOutput(args.out, args.keepNights, all, { cacheDir: args.cache, repo: args.repo });
+    if (pruned.nights.length || pruned.builds.length) log(`--keep-nights ${args.keepNights}: removed ${pruned.nights.length} night(s) and ${pruned.builds.length} build(s)`);
+  }
   const aaNights = all.filter((n) => n.aa && n.gate.status !== 'infrastructure');
   const published = await publish(args.out, {
     night, gate, trends: trendsOf(all, outcome.rows),
     aaAlarms: { alarms: aaNights.filter((n) => n.rows.some((r) => r.verdict === 'regression')).length, sessions: aaNights.length },
-    builds: builds.map((b, i) => ({ side: i ? 'head' : 'base', ref: b.ref, commit: b.commit, subject: b.subject, cached: b.cached, warnings: b.warnings, buildMs: b.buildMs })),
+    builds: builds.map((b, i) => ({ side: i ? 'head' : 'base', ref: i ? head.ref : base.ref, commit: b.commit, subject: b.subject, cached: b.cached, warnings: b.warnings, buildMs: b.buildMs })),
   }, all, {
     smtpUrl: flags.get('smtp-url') ?? process.env.PARLEY_SMTP_URL, emailTo: flags.get('email-to'), emailFrom: flags.get('email-from'),
     webhookUrl: flags.get('webhook-url') ?? process.env.PARLEY_NIGHTLY_WEBHOOK,
@@ -247,6 +270,8 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
   for (const r of outcome.rows) {
     log(`${r.scenario.padEnd(8)} ${r.metric.padEnd(28)} ${r.verdict.padEnd(12)} change ${((r.ratio - 1) * 100).toFixed(1).padStart(6)}%  MDE ${Number.isFinite(r.mde) ? `${(r.mde * 100).toFixed(1)}%` : 'n/a'}`);
   }
-  console.log(`${gate.status} (exit ${gate.exitCode}); report ${published.report}`);
+  if (outcome.discarded.length) log(`${outcome.runs.length} run(s) kept, ${outcome.discarded.length} discarded (reasons in the report and summary.md)`);
+  const verdict = gate.status === 'baseline' ? `baseline recorded: ${head.ref} ${head.commit.slice(0, 10)}` : gate.status;
+  console.log(`${verdict} (exit ${gate.exitCode}); report ${published.report}`);
   return gate.exitCode;
 }

@@ -108,7 +108,9 @@ function listening(child: ChildProcess, exited: Promise<number | null>, timeoutM
   });
 }
 
-/** Polls /readyz until it answers 200. */
+class NotParley extends Error {}
+
+/** Polls /readyz until it answers 200; fails at once when something that is not parley answers. */
 export async function waitReady(opsUrl: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
@@ -116,8 +118,11 @@ export async function waitReady(opsUrl: string, timeoutMs: number): Promise<void
     try {
       const res = await fetch(new URL('/readyz', opsUrl), { signal: AbortSignal.timeout(1000) });
       if (res.status === 200) return;
+      // parley answers 200 or 503 (draining, over budget); a 4xx comes from some other service.
+      if (res.status >= 400 && res.status < 500) throw new NotParley(`${new URL('/readyz', opsUrl).href} answered ${res.status}: that port is held by something other than a parley ops port`);
       last = `status ${res.status}`;
     } catch (err) {
+      if (err instanceof NotParley) throw err;
       last = (err as Error).message;
     }
     await new Promise((r) => setTimeout(r, 50));

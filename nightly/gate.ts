@@ -16,7 +16,8 @@ export const GATE_EXIT = Object.freeze({
   infrastructure: 4,
 });
 
-export type GateStatus = 'pass' | 'regression' | 'inconclusive' | 'infrastructure';
+/** `baseline`: the first night of a history, the head measured against itself; nothing to gate yet. */
+export type GateStatus = 'pass' | 'regression' | 'inconclusive' | 'infrastructure' | 'baseline';
 
 export interface Waiver {
   scenario: string;
@@ -64,11 +65,15 @@ export function validateWaivers(raw: unknown, where = 'waivers'): Waiver[] {
   return list as Waiver[];
 }
 
-/** Applies waivers (live on `today`, YYYY-MM-DD) and decides the gate. */
-export function decideGate(rows: readonly Row[], waivers: readonly Waiver[], today: string, infraFailure?: string): GateResult {
+/**
+ * Applies waivers (live on `today`, YYYY-MM-DD) and decides the gate. A `baseline` night (the first
+ * of a history) passes with its own status whatever its A/A rows say: there is no base to gate on.
+ */
+export function decideGate(rows: readonly Row[], waivers: readonly Waiver[], today: string, infraFailure?: string, baseline?: string): GateResult {
   const live = waivers.filter((w) => w.expires >= today);
   const expiredWaivers = waivers.filter((w) => w.expires < today);
   if (infraFailure) return { status: 'infrastructure', exitCode: GATE_EXIT.infrastructure, reasons: [infraFailure], waived: [], expiredWaivers };
+  if (baseline) return { status: 'baseline', exitCode: GATE_EXIT.pass, reasons: [baseline], waived: [], expiredWaivers };
   const waived: GateResult['waived'] = [];
   const regressions: string[] = [];
   const noisy: string[] = [];

@@ -1,6 +1,6 @@
 /**
  * The nightly history: one append-only JSONL file, one line per night with every run's numbers,
- * every row's verdict and the gate. Lines carry `schemaVersion`; readers skip (and count) lines of
+ * every row's verdict and the gate, each appended atomically. Lines carry `schemaVersion`; readers skip (and count) lines of
  * another version instead of guessing at them.
  */
 import fs from 'node:fs';
@@ -31,6 +31,15 @@ export interface RunRecord {
   health: { scheduleLagP99Ms?: number; generatorCpuPercent?: number; loadavg1: number; stealPercent?: number };
 }
 
+/** A run thrown away (and redone): why, and what `parley load` said last. */
+export interface DiscardedRun {
+  side: string;
+  scenario: string;
+  reason: string;
+  /** The load's last stderr lines (its stdout's when stderr was empty); absent when it said nothing. */
+  tail?: string[];
+}
+
 export interface NightRecord {
   schemaVersion: typeof HISTORY_SCHEMA_VERSION;
   id: string;
@@ -43,8 +52,8 @@ export interface NightRecord {
   head: BuildRef;
   blocks: number;
   runs: RunRecord[];
-  /** Runs thrown away and redone, with the reason. */
-  discarded: { side: string; scenario: string; reason: string }[];
+  /** Runs thrown away and redone, with the reason and the load's last output lines. */
+  discarded: DiscardedRun[];
   rows: Row[];
   gate: { status: GateStatus; exitCode: number; reasons: string[] };
   environment: Record<string, string | number>;
@@ -54,12 +63,31 @@ export function historyFile(dir: string): string {
   return path.join(dir, 'history.jsonl');
 }
 
-/** Appends one night; a single write of one line so concurrent readers never see half a record. */
+/**
+ * Appends one night atomically: the history plus the new line is written to a temporary file,
+ * flushed and renamed over the old one, so a crash or a full disk leaves the old history or the
+ * new one, never half a line. A torn last line left by an older writer is ended first, so it is
+ * skipped by readers instead of swallowing the new record.
+ */
 export function appendNight(dir: string, night: NightRecord): void {
   fs.mkdirSync(dir, { recursive: true });
   // JSON has no NaN/Infinity: store them as null and read them back as NaN.
   const line = JSON.stringify(night, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v));
-  fs.appendFileSync(historyFile(dir), `${line}\n`, { flag: 'a' });
+  writeAtomically(historyFile(dir), (old) => `${old}${old && !old.endsWith('\n') ? '\n' : ''}${line}\n`);
+}
+
+/** Rewrites `file` as `next(current text)` through a flushed temporary file and a rename. */
+export function writeAtomically(file: string, next: (current: string) => string): void {
+  const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeFileSync(fd, next(current));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
 }
 
 /** Every night of the current schema, oldest first, and how many lines were skipped. */

@@ -48,7 +48,7 @@ export async function publish(outDir: string, input: ReportInput, nights: readon
     gate: input.gate, rows: input.night.rows, blocks: input.night.blocks, runs: input.night.runs.length, discarded: input.night.discarded,
     changePoints: input.trends.flatMap((t) => t.changePoints.map((c) => ({ scenario: t.scenario, metric: t.metric, ...c }))),
   }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-  fs.writeFileSync(path.join(outDir, 'index.html'), renderIndex(nights));
+  fs.writeFileSync(path.join(outDir, 'index.html'), renderIndex(nights, (id) => fs.existsSync(path.join(outDir, 'nights', id, 'report.html'))));
   const out: Published = { dir, report, summary, result, warnings: [] };
   const subject = `parley nightly ${input.night.id}: ${input.gate.status} (${input.night.head.commit.slice(0, 10)})`;
   const message = {
@@ -93,14 +93,14 @@ export function slackPayload(subject: string, markdown: string): { text: string;
   };
 }
 
-/** The index page: every night, newest first, linking its report. */
-export function renderIndex(nights: readonly NightRecord[]): string {
-  const rows = [...nights].reverse().map((n) => `<tr class="${n.gate.status}"><td><a href="nights/${encodeURIComponent(n.id)}/report.html">${esc(n.id)}</a></td><td>${esc(n.battery)}</td>`
+/** The index page: every night, newest first, linking its report while it is kept (--keep-nights). */
+export function renderIndex(nights: readonly NightRecord[], hasReport: (id: string) => boolean = () => true): string {
+  const rows = [...nights].reverse().map((n) => `<tr class="${n.gate.status}"><td>${hasReport(n.id) ? `<a href="nights/${encodeURIComponent(n.id)}/report.html">${esc(n.id)}</a>` : `${esc(n.id)} (pruned)`}</td><td>${esc(n.battery)}</td>`
     + `<td>${esc(n.base.ref)} <code>${esc(n.base.commit.slice(0, 10))}</code></td><td>${esc(n.head.ref)} <code>${esc(n.head.commit.slice(0, 10))}</code></td><td><b>${n.gate.status}</b>${n.aa ? ' (A/A)' : ''}</td>`
     + `<td>${n.rows.filter((r) => r.verdict === 'regression').length}</td><td>${n.runs.length}</td></tr>`).join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>parley nightly</title><style>
 body{font:14px system-ui,sans-serif;max-width:1000px;margin:0 auto;padding:16px}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left}
-tr.regression td{background:#ffebee}tr.inconclusive td{background:#fff8e1}tr.infrastructure td{background:#f3e5f5}</style></head><body>
+tr.regression td{background:#ffebee}tr.inconclusive td{background:#fff8e1}tr.infrastructure td{background:#f3e5f5}tr.baseline td{background:#eceff1}</style></head><body>
 <h1>parley nightly</h1><table><tr><th>night</th><th>battery</th><th>base</th><th>head</th><th>gate</th><th>regressions</th><th>runs</th></tr>${rows}</table></body></html>
 `;
 }

@@ -6,7 +6,7 @@ import { badness, type Row } from './compare.ts';
 import { dotPlot, esc, trendChart } from './charts.ts';
 import type { ChangePoint } from './changepoint.ts';
 import { fmtPct, type GateResult } from './gate.ts';
-import type { NightRecord } from './history.ts';
+import type { DiscardedRun, NightRecord } from './history.ts';
 
 export interface Trend {
   scenario: string;
@@ -30,6 +30,7 @@ const STATUS_TEXT: Record<GateResult['status'], string> = {
   regression: 'REGRESSION',
   inconclusive: 'INCONCLUSIVE: too noisy to decide',
   infrastructure: 'INFRASTRUCTURE FAILURE',
+  baseline: 'BASELINE RECORDED: first night, nothing to compare yet',
 };
 
 const num = (v: number, digits = 3) => (Number.isFinite(v) ? Number(v.toPrecision(digits)).toString() : 'n/a');
@@ -48,7 +49,7 @@ const TABLE_HEAD = '<tr><th>scenario</th><th>metric</th><th>base median</th><th>
 
 const CSS = `body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#222}
 .banner{padding:14px 18px;border-radius:6px;color:#fff;font-size:20px;font-weight:600}
-.banner.pass{background:#2e7d32}.banner.regression{background:#c62828}.banner.inconclusive{background:#ef6c00}.banner.infrastructure{background:#6a1b9a}
+.banner.pass{background:#2e7d32}.banner.regression{background:#c62828}.banner.inconclusive{background:#ef6c00}.banner.infrastructure{background:#6a1b9a}.banner.baseline{background:#455a64}
 table{border-collapse:collapse;width:100%;margin:8px 0 20px}th,td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;font-size:13px}
 tr.regression td{background:#ffebee}tr.improvement td{background:#e8f5e9}tr.inconclusive td{background:#fff8e1}tr.missing td{color:#888}
 .tag{font-size:10px;background:#37474f;color:#fff;border-radius:3px;padding:0 4px}code{font-size:11px;color:#555}
@@ -75,13 +76,18 @@ export function renderReport(input: ReportInput): string {
   const reasons = gate.reasons.length ? `<ul class="reasons">${gate.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>` : '';
   const waived = gate.waived.length ? `<h2>Waived regressions</h2><ul>${gate.waived.map((w) => `<li>${esc(w.scenario)} ${esc(w.metric)}: ${esc(w.reason)}</li>`).join('')}</ul>` : '';
   const expired = gate.expiredWaivers.length ? `<p><b>Expired waivers</b> (renew or delete): ${gate.expiredWaivers.map((w) => `${esc(w.scenario)} ${esc(w.metric)} (expired ${esc(w.expires)})`).join(', ')}</p>` : '';
-  const discarded = night.discarded.length ? `<h3>Discarded runs (redone)</h3><ul>${night.discarded.map((d) => `<li>${esc(d.side)} ${esc(d.scenario)}: ${esc(d.reason)}</li>`).join('')}</ul>` : '<p>No run was discarded.</p>';
+  const discarded = night.discarded.length
+    ? `<h3>Discarded runs (${night.discarded.length})</h3><ul>${groupDiscarded(night.discarded).map((g) => `<li>${g.count} &times; ${esc(g.side)} ${esc(g.scenario)}: ${esc(g.reason)}${g.tail.length ? `<pre>${esc(g.tail.join('\n'))}</pre>` : ''}</li>`).join('')}</ul>`
+    : '<p>No run was discarded.</p>';
+  // When runs could not be made, why is the first thing the reader needs.
+  const atTop = night.discarded.length > 0 && gate.status === 'infrastructure';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>parley nightly ${esc(night.id)}: ${gate.status}</title><style>${CSS}</style></head>
 <body>
 <div class="banner ${gate.status}">${STATUS_TEXT[gate.status]} · exit ${gate.exitCode} · ${esc(night.base.commit.slice(0, 10))} → ${esc(night.head.commit.slice(0, 10))}</div>
 ${reasons}
+${atTop ? discarded : ''}
 <p>Battery <b>${esc(night.battery)}</b>, ${night.blocks} block(s) of A B B A, ${night.runs.length} runs kept, ${night.discarded.length} discarded; ${esc(night.at)}${night.aa ? '; <b>A/A session</b> (same build on both sides)' : ''}. Observed A/A false-alarm rate in the history: ${input.aaAlarms.alarms}/${input.aaAlarms.sessions}.</p>
 <h2>Builds</h2>${builds ? `<table>${builds}</table>` : `<p>Running environments: base ${esc(night.base.ref)}, head ${esc(night.head.ref)}.</p>`}
 <h2>Gate</h2><table>${TABLE_HEAD}${gating.map(rowHtml).join('')}</table>
@@ -92,9 +98,21 @@ ${waived}${expired}
 <h2>Trends over recent nights</h2>${trends ? `<div class="charts">${trends}</div>` : '<p>Not enough nights in the history yet.</p>'}
 <h2>Environment and generator health</h2><table>${env}</table>
 <table><tr><th>run</th><th>block</th><th>side</th><th>scenario</th><th>started</th><th>schedule lag p99 (ms)</th><th>generator CPU %</th><th>load avg</th><th>steal %</th></tr>${health}</table>
-${discarded}
+${atTop ? '' : discarded}
 </body></html>
 `;
+}
+
+/** Discarded runs with the same side, scenario, reason and output, counted once each. */
+export function groupDiscarded(list: readonly DiscardedRun[]): { side: string; scenario: string; reason: string; tail: string[]; count: number }[] {
+  const groups = new Map<string, { side: string; scenario: string; reason: string; tail: string[]; count: number }>();
+  for (const d of list) {
+    const key = JSON.stringify([d.side, d.scenario, d.reason, d.tail ?? []]);
+    const g = groups.get(key);
+    if (g) g.count++;
+    else groups.set(key, { side: d.side, scenario: d.scenario, reason: d.reason, tail: d.tail ?? [], count: 1 });
+  }
+  return [...groups.values()];
 }
 
 /** The email / PR-comment text. */
@@ -115,6 +133,14 @@ export function renderSummary(input: ReportInput, reportLink = 'report.html'): s
   ];
   const creeping = input.trends.flatMap((t) => t.changePoints.map((c) => `- ${t.scenario} ${t.metric}: ${fmtPct(c.ratio)} since \`${c.commit.slice(0, 10)}\` (night ${c.night})`));
   if (creeping.length) lines.push('Change points in the history:', ...creeping, '');
+  if (night.discarded.length) {
+    lines.push(`Discarded runs (${night.discarded.length}):`);
+    for (const g of groupDiscarded(night.discarded)) {
+      lines.push(`- ${g.count} × ${g.side} ${g.scenario}: ${g.reason}`);
+      if (g.tail.length) lines.push('  ```', ...g.tail.map((l) => `  ${l.replaceAll('```', "'''")}`), '  ```');
+    }
+    lines.push('');
+  }
   if (gate.waived.length) lines.push(`Waived: ${gate.waived.map((w) => `${w.scenario} ${w.metric} (${w.reason})`).join('; ')}`, '');
   lines.push(`Full report: ${reportLink}`, '');
   return lines.join('\n');

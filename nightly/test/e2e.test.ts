@@ -5,7 +5,6 @@
  * the smoke battery. The slowed build must be reported as a regression on the affected latency
  * metrics; the same build against itself must not report any regression.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,18 +12,17 @@ import { expect, it } from 'vitest';
 import { ROOT } from '../../core/test/helpers.ts';
 import { nightly } from '../cli.ts';
 import { readHistory } from '../history.ts';
+import { cloneWithCommit, git } from './fixtures.ts';
 
-const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=nightly-test', '-c', 'user.email=nightly@localhost', ...args], { cwd, encoding: 'utf8' }).trim();
 
 it('reports a regression for a build with a real 15 ms send delay and none for a build against itself', async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-e2e-'));
-  const repo = path.join(tmp, 'repo');
-  git(ROOT, 'clone', '--quiet', '--shared', ROOT, repo);
-  const config = path.join(repo, 'core/config.ts');
-  const knob = "faultDelayMs: { kind: 'int', default: 0,";
-  expect(fs.readFileSync(config, 'utf8')).toContain(knob);
-  fs.writeFileSync(config, fs.readFileSync(config, 'utf8').replace(knob, "faultDelayMs: { kind: 'int', default: 15,"));
-  git(repo, 'commit', '--quiet', '-am', 'slow every send by 15 ms');
+  const repo = cloneWithCommit(tmp, (r) => {
+    const config = path.join(r, 'core/config.ts');
+    const knob = "faultDelayMs: { kind: 'int', default: 0,";
+    expect(fs.readFileSync(config, 'utf8')).toContain(knob);
+    fs.writeFileSync(config, fs.readFileSync(config, 'utf8').replace(knob, "faultDelayMs: { kind: 'int', default: 15,"));
+  }, 'slow every send by 15 ms');
   const out = path.join(tmp, 'out');
   const lines: string[] = [];
   // Three blocks (6 runs a side) and no extra rounds keep the test near two minutes of load; the

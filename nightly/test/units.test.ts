@@ -9,6 +9,10 @@ import { compareBattery, verdictOf, type Row } from '../compare.ts';
 import { decideGate, GATE_EXIT, validateWaivers } from '../gate.ts';
 import { appendNight, historyFile, previousBuild, readHistory, type NightRecord } from '../history.ts';
 import { METRIC_SPECS } from '../metrics.ts';
+import { keyLine, lastLines } from '../battery.ts';
+import { pruneOutput } from '../prune.ts';
+import { renderIndex } from '../publish.ts';
+import { groupDiscarded } from '../report.ts';
 import { blockOrder } from '../session.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'parley-nightly-'));
@@ -73,6 +77,11 @@ describe('the gate', () => {
   it('reports an infrastructure failure with exit 4 whatever the rows say', () => {
     expect(decideGate([row({ verdict: 'regression' })], [], '2026-11-28', 'build of head failed')).toMatchObject({ exitCode: 4, reasons: ['build of head failed'] });
   });
+  it('passes a first night recorded as the baseline with exit 0 whatever its A/A rows say, unless it failed', () => {
+    const rows = [row({ verdict: 'inconclusive' })];
+    expect(decideGate(rows, [], '2026-01-01', undefined, 'first night')).toMatchObject({ status: 'baseline', exitCode: 0, reasons: ['first night'] });
+    expect(decideGate(rows, [], '2026-01-01', 'build failed', 'first night').status).toBe('infrastructure');
+  });
   it('rejects a waivers file naming every bad field', () => {
     expect(() => validateWaivers({ waivers: [{ scenario: 'chat', metric: '', reason: 'r', expires: '31/12/2026' }] })).toThrow(
       'waivers: invalid waivers:\n  waivers[0].metric must be a non-empty string\n  waivers[0].expires must be YYYY-MM-DD, got "31/12/2026"');
@@ -89,6 +98,14 @@ describe('history', () => {
     expect(nights.map((n) => n.id)).toEqual(['n1', 'n2']);
     expect(nights[0]!.rows[0]!.mde).toBeNull();
     expect(skipped).toBe(2);
+  });
+  it('ends a torn last line before appending, so the torn line is skipped and the new night is read', () => {
+    const dir = tmp();
+    appendNight(dir, night(1));
+    fs.appendFileSync(historyFile(dir), '{"schemaVersion":1,"id":"torn","ru');
+    appendNight(dir, night(2));
+    expect(readHistory(dir)).toMatchObject({ nights: [{ id: 'n1' }, { id: 'n2' }], skipped: 1 });
+    expect(fs.readdirSync(dir)).toEqual(['history.jsonl']);
   });
   it('takes the head of the latest built night as the previous build, skipping url-mode and failed nights', () => {
     expect(previousBuild([night(1), night(2, { mode: 'url' }), night(3, { gate: { status: 'infrastructure', exitCode: 4, reasons: [] } })])).toEqual({ ref: 'b', commit: 'c1' });
@@ -122,5 +139,50 @@ describe('calibration', () => {
     const dir = tmp();
     saveCalibration(dir, cal);
     expect(loadThresholds(dir)).toEqual({ 'deliver_ms.p50': cal.metrics['deliver_ms.p50']!.threshold });
+  });
+});
+
+describe('pruning (--keep-nights)', () => {
+  it('keeps the newest N night folders and the builds they used, and the index lists pruned nights without a link', () => {
+    const out = tmp();
+    const ids = ['2026-01-01T02-17-00Z', '2026-01-02T02-17-00Z', '2026-01-03T02-17-00Z'];
+    for (const id of ids) fs.mkdirSync(path.join(out, 'nights', id, 'runs'), { recursive: true });
+    fs.writeFileSync(path.join(out, 'nights', ids[2]!, 'report.html'), '');
+    const commit = (c: string) => c.repeat(40);
+    for (const c of ['a', 'b', 'c']) fs.mkdirSync(path.join(out, 'cache/builds', commit(c)), { recursive: true });
+    const history = ids.map((id, i) => ({ ...night(i), id, base: { ref: 'x', commit: commit('abc'[i === 0 ? 0 : i - 1]!) }, head: { ref: 'y', commit: commit('abc'[i]!) } }));
+    const pruned = pruneOutput(out, 1, history, { cacheDir: path.join(out, 'cache'), repo: out });
+    expect(pruned).toEqual({ nights: ids.slice(0, 2), builds: [commit('a')] });
+    expect(fs.readdirSync(path.join(out, 'nights'))).toEqual([ids[2]]);
+    expect(fs.readdirSync(path.join(out, 'cache/builds')).sort()).toEqual([commit('b'), commit('c')]);
+    const index = renderIndex(history, (id) => fs.existsSync(path.join(out, 'nights', id, 'report.html')));
+    expect(index).toContain(`<a href="nights/${ids[2]}/report.html">`);
+    expect(index).toContain(`${ids[0]} (pruned)`);
+  });
+});
+
+describe('why a run was discarded', () => {
+  it('keeps the telling lines of a crashed load and names its error', () => {
+    const stderr = `node:internal/modules/cjs/loader:1228
+  throw err;
+  ^
+
+Error: Cannot find module '/srv/parley/dist/dist/cli/main.js'
+    at Module._resolveFilename (node:internal/modules/cjs/loader:1225:15)
+    at node:internal/main/run_main_module:28:49 {
+  code: 'MODULE_NOT_FOUND',
+  requireStack: []
+}
+
+Node.js v20.20.2
+`;
+    const tail = lastLines(stderr, 'ignored');
+    expect(tail).toEqual(['  ^', "Error: Cannot find module '/srv/parley/dist/dist/cli/main.js'", "  code: 'MODULE_NOT_FOUND',", '  requireStack: []', '}']);
+    expect(keyLine(tail)).toBe("Error: Cannot find module '/srv/parley/dist/dist/cli/main.js'");
+    expect(lastLines('', 'a\n\nb\n')).toEqual(['a', 'b']);
+  });
+  it('counts identical discards once with their number', () => {
+    const d = { side: 'base', scenario: 'dm', reason: 'r', tail: ['x'] };
+    expect(groupDiscarded([d, d, { ...d, side: 'head' }])).toEqual([{ ...d, count: 2 }, { ...d, side: 'head', count: 1 }]);
   });
 });

@@ -1,0 +1,62 @@
+/**
+ * A night whose every run fails says why: the load's own last words reach the console, the report,
+ * summary.md and the history, and the counts are those of the runs thrown away. The load generator
+ * is broken the way a bad installation breaks it (node cannot load a module), against an
+ * environment that is ready, so only the load fails; each attempt costs a node start.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { tempDir, TEST_SECRET } from '../../core/test/helpers.ts';
+import { BATTERIES } from '../batteries.ts';
+import { nightly } from '../cli.ts';
+import { readHistory } from '../history.ts';
+
+const saved = process.env.NODE_OPTIONS;
+afterEach(() => {
+  if (saved === undefined) delete process.env.NODE_OPTIONS;
+  else process.env.NODE_OPTIONS = saved;
+});
+
+it('shows the load\'s last stderr lines for nine discarded runs in the console, the report and summary.md, with the right counts', async () => {
+  // Ready and nothing else: /readyz 200, no /metrics; the load never gets as far as connecting.
+  const env = http.createServer((req, res) => { res.statusCode = req.url === '/readyz' ? 200 : 404; res.end(); });
+  await new Promise<void>((r) => env.listen(0, '127.0.0.1', r));
+  const port = (env.address() as AddressInfo).port;
+  const out = tempDir('parley-nightly-fail-');
+  const missing = path.join(out, 'missing-preload.cjs');
+  const lines: string[] = [];
+  try {
+    process.env.NODE_OPTIONS = `--require ${missing}`;
+    const code = await nightly([
+      '--base-url', `ws://127.0.0.1:${port}/ws`, '--base-ops-url', `http://127.0.0.1:${port}`, '--head-url', `ws://127.0.0.1:${port}/ws`,
+      '--head-ops-url', `http://127.0.0.1:${port}`, '--secret', TEST_SECRET, '--battery', 'smoke', '--out', out, '--waivers', path.join(out, 'none.json'),
+    ], (l) => lines.push(l));
+    const attempts = BATTERIES.smoke!.maxRedos + 1;
+    expect(code).toBe(4);
+    const log = lines.join('\n');
+    expect(log).toContain(`infrastructure failure: dm on base: no healthy run after ${attempts} attempts (last: parley load exited 1 without a result file: Error: Cannot find module '${missing}'`);
+    expect(log).toContain(`    | Error: Cannot find module '${missing}'`);
+    // The load's words once, not once per identical failure.
+    expect(lines.filter((l) => l.startsWith('    | Error:'))).toHaveLength(1);
+    expect(log).toContain(`0 run(s) kept, ${attempts} discarded`);
+
+    const [night] = readHistory(out).nights;
+    expect(night!.discarded).toHaveLength(attempts);
+    expect(night!.discarded[0]!.tail).toContain(`Error: Cannot find module '${missing}'`);
+    const dir = path.join(out, 'nights', night!.id);
+    const summary = fs.readFileSync(path.join(dir, 'summary.md'), 'utf8');
+    expect(summary).toContain(`0 runs kept, ${attempts} discarded.`);
+    expect(summary).toContain(`- ${attempts} × base dm: parley load exited 1 without a result file: Error: Cannot find module '${missing}'`);
+    expect(summary).toContain(`  Error: Cannot find module '${missing}'`);
+    const report = fs.readFileSync(path.join(dir, 'report.html'), 'utf8');
+    expect(report).not.toContain('No run was discarded');
+    expect(report).toContain(`<h3>Discarded runs (${attempts})</h3>`);
+    expect(report).toContain(`${attempts} &times; base dm: parley load exited 1 without a result file`);
+  } finally {
+    env.close();
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}, 120_000);
