@@ -66,10 +66,11 @@ export class Ledger {
   }
 
   /**
-   * After the drain: expected deliveries (acked × recipients) and those that never arrived.
-   * `recipients(sender)` names who should have received the sender's messages.
+   * After the run, once no frame can arrive any more: expected deliveries (acked × recipients),
+   * those that never arrived, and distinct deliveries of sends whose ack never came (`unexpected`:
+   * counted in delivered, not in expected). `recipients(sender)` names who should have received them.
    */
-  settle(recipients: (sender: number) => readonly number[]): { expected: number; lost: number } {
+  settle(recipients: (sender: number) => readonly number[]): { expected: number; lost: number; unexpected: number } {
     let expected = 0;
     let lost = 0;
     for (const [sender, acked] of this.#acked) {
@@ -80,6 +81,11 @@ export class Ledger {
         for (const q of acked.values()) if (!got.has(q)) lost++;
       }
     }
-    return { expected, lost };
+    let unexpected = 0;
+    for (const [k, got] of this.#received) {
+      const acked = this.#acked.get(k % 16_777_216);
+      for (const q of got.values()) if (!acked?.has(q)) unexpected++;
+    }
+    return { expected, lost, unexpected };
   }
 }

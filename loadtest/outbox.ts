@@ -129,6 +129,7 @@ export class Outbox {
   refused(u: SimUser, id: string): void {
     const p = this.#settle(u, Number(id.split('-')[1]));
     if (!p) return;
+    this.#meter.count('refused');
     p.r?.();
     this.#pump(u);
   }

@@ -151,17 +151,19 @@ export class Runtime {
   async #finish(): Promise<void> {
     for (const u of this.#users.values()) u.retire();
     this.#scheduler.stop();
+    clearInterval(this.#sliceTimer);
+    // Acks and deliveries keep arriving while the sockets close: settle the books after the last one.
+    await Promise.all([...this.#users.values()].map((u) => u.close()));
     const members = new Map<number, number[]>();
     for (const g of this.#groups) for (const m of g.members) members.set(m, g.members.filter((x) => x !== m));
-    const { expected, lost } = this.#ledger.settle((s) => members.get(s) ?? []);
+    const { expected, lost, unexpected } = this.#ledger.settle((s) => members.get(s) ?? []);
     this.#rec.count('expected', expected);
     this.#rec.count('lost', lost);
+    this.#rec.count('delivered_unacked', unexpected);
     this.#rec.count('unacked', this.#outbox.unacked);
     let missed = 0;
     for (const u of this.#users.values()) missed += u.backlog?.length ?? 0;
     this.#rec.count('missed_sends', missed);
-    clearInterval(this.#sliceTimer);
-    await Promise.all([...this.#users.values()].map((u) => u.close()));
     const health = this.#health.snapshot();
     this.#health.stop();
     this.#post({ type: 'done', worker: this.#start.worker, users: this.#users.size, health, final: this.#rec.cut(this.#sliceIndex), totals: this.#rec.totals });

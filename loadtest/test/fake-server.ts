@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { now } from '../clock.ts';
 import { createHistogram, recordMs, type Histogram } from '../histogram.ts';
@@ -17,6 +18,11 @@ export interface Faults {
   deliverDelayMs?: number;
   /** Stop answering for `forMs`, `afterMs` after the first send arrives; frames wait, then run in order. */
   stall?: { afterMs: number; forMs: number };
+  /**
+   * Stop reading every socket for `forMs`, `afterMs` after the first send arrives, as a stalled relay
+   * does: sends and close frames wait in the network, then are read in order.
+   */
+  freeze?: { afterMs: number; forMs: number };
   /** Delivery number n (1-based, over the whole server) is dropped when n % dropEvery === 0. */
   dropEvery?: number;
   /** ... sent twice when n % duplicateEvery === 0 (and not dropped). */
@@ -57,8 +63,15 @@ export async function fakeServer(faults: Faults = {}): Promise<FakeServer> {
   let deliveries = 0;
   let firstSendAt: number | undefined;
   let queue: (() => void)[] | undefined;
+  const wires = new Set<Duplex>();
 
-  const write = (user: string, text: string) => sockets.get(user)?.send(text);
+  /** Writes to the user's socket if it is still open; a delivery counts only when written. */
+  const write = (user: string, text: string): boolean => {
+    const ws = sockets.get(user);
+    if (!ws || ws.readyState !== ws.OPEN) return false;
+    ws.send(text);
+    return true;
+  };
 
   const deliver = (to: string, text: string) => {
     const n = ++deliveries;
@@ -67,18 +80,15 @@ export async function fakeServer(faults: Faults = {}): Promise<FakeServer> {
     if (faults.reorderEvery && n % faults.reorderEvery === 0 && !prior) {
       held.set(to, text);
       // Nothing else for this user within 200 ms: send it anyway (then it is not out of order).
-      heldTimers.set(to, setTimeout(() => { if (held.get(to) === text) { held.delete(to); write(to, text); counts.delivered++; } }, 200));
+      heldTimers.set(to, setTimeout(() => { if (held.get(to) === text) { held.delete(to); if (write(to, text)) counts.delivered++; } }, 200));
       return;
     }
-    write(to, text);
-    counts.delivered++;
-    if (faults.duplicateEvery && n % faults.duplicateEvery === 0) { write(to, text); counts.duplicated++; }
+    if (write(to, text)) counts.delivered++;
+    if (faults.duplicateEvery && n % faults.duplicateEvery === 0 && write(to, text)) counts.duplicated++;
     if (prior) {
       held.delete(to);
       clearTimeout(heldTimers.get(to));
-      write(to, prior);
-      counts.delivered++;
-      counts.reordered++;
+      if (write(to, prior)) { counts.delivered++; counts.reordered++; }
     }
   };
 
@@ -110,11 +120,22 @@ export async function fakeServer(faults: Faults = {}): Promise<FakeServer> {
   server.on('upgrade', (req, socket, head) => {
     const user = userOf(req.headers.authorization);
     if (!user) return socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
+    wires.add(socket);
+    socket.on('close', () => wires.delete(socket));
     wss.handleUpgrade(req, socket, head, (ws) => {
       sockets.set(user, ws);
       ws.on('close', () => { if (sockets.get(user) === ws) sockets.delete(user); });
       ws.on('message', (data) => {
         const f = JSON.parse(data.toString()) as Record<string, any>;
+        if (f.op === 'send' && firstSendAt === undefined && faults.freeze) {
+          firstSendAt = performance.now();
+          const { afterMs, forMs } = faults.freeze;
+          setTimeout(() => {
+            const frozen = [...wires];
+            for (const w of frozen) w.pause();
+            setTimeout(() => { for (const w of frozen) w.resume(); }, forMs);
+          }, afterMs);
+        }
         if (f.op === 'send' && firstSendAt === undefined && faults.stall) {
           firstSendAt = performance.now();
           const { afterMs, forMs } = faults.stall;
