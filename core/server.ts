@@ -99,6 +99,63 @@ function listen(server: http.Server, setting: 'port' | 'opsPort', port: number, 
 
 export async function startServer(config: Config, parts: ServerParts = {}): Promise<ParleyServer> {
   const log = parts.log ?? createLogger({ level: config.logLevel, nodeId: config.nodeId, format: config.logFormat });
+  // The ports are bound before anything else starts: a port in use or an address that is not this
+  // machine's fails in one line, with no store, secret or debug log created. Until the node is
+  // assembled, both ports answer 503.
+  let started = false;
+  let draining = false;
+  const publicServer = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (!started) return sendError(res, new ParleyError('shutting_down', 'the node is starting; retry shortly'));
+    if (draining) return sendError(res, new ParleyError('shutting_down', 'the node is draining; retry on another node'));
+    if (url.pathname.startsWith(`${API_PREFIX}/`)) return void rest.handle(req, res, url);
+    sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
+  });
+  publicServer.keepAliveTimeout = 5_000;
+
+  publicServer.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const reject = (code: ErrorCode, message: string) => {
+      metrics.inc('parley_logins_total', { result: code === 'unauthorized' ? 'unauthorized' : 'rejected' });
+      rejectUpgrade(socket, code, message);
+    };
+    if (!started) return rejectUpgrade(socket, 'shutting_down', 'the node is starting; retry shortly');
+    if (url.pathname !== config.wsPath) return reject('not_found', `WebSocket endpoint is ${config.wsPath}`);
+    if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node');
+    const offered = req.headers['sec-websocket-protocol'];
+    if (offered && !offered.split(',').map((p) => p.trim()).includes(SUBPROTOCOL)) {
+      return reject('unsupported_protocol', `expected subprotocol ${SUBPROTOCOL}, got "${offered.slice(0, 80)}"`);
+    }
+    auth.verify(bearerFrom(req.headers, url)).then(
+      (identity) => {
+        if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node');
+        metrics.inc('parley_logins_total', { result: 'ok' });
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          new Session(ws, identity.user, identity.expiresAt, { chat, hub, config, log, ops, social });
+        });
+      },
+      (err: unknown) => reject('unauthorized', err instanceof ParleyError ? err.message : 'invalid token'),
+    );
+  });
+
+  const opsServer = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (!started) return sendJson(res, 503, { status: 'starting' });
+    if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', node: config.nodeId });
+    if (url.pathname === '/readyz') {
+      return draining ? sendJson(res, 503, { status: 'draining' }) : sendJson(res, 200, { status: 'ready', sessions: hub.size });
+    }
+    if (opsRoutes(req, res, url)) return;
+    sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
+  });
+
+  const port = await listen(publicServer, 'port', config.port, config.host);
+  const opsPort = await listen(opsServer, 'opsPort', config.opsPort, config.opsHost).catch((err: unknown) => {
+    publicServer.close();
+    throw err;
+  });
+
   const ops = await startOps(config, log, parts.alertRules);
   const { metrics } = ops;
   const onCommit = (n: number, ms: number) => { metrics.observe('parley_store_commit_seconds', ms / 1000); metrics.observe('parley_store_batch_operations', n); };
@@ -122,7 +179,6 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const fanout = new Fanout(hub, metrics);
   const unsubscribe = bus.subscribe(fanout.dispatch);
   const opsRoutes = ops.attach({ hub, bus, fanout });
-  let draining = false;
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -131,69 +187,12 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
 
-  const publicServer = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (draining) return sendError(res, new ParleyError('shutting_down', 'the node is draining; retry on another node'));
-    if (url.pathname.startsWith(`${API_PREFIX}/`)) return void rest.handle(req, res, url);
-    sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
-  });
-  publicServer.keepAliveTimeout = 5_000;
-
-  publicServer.on('upgrade', (req, socket, head) => {
-    socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const reject = (code: ErrorCode, message: string) => {
-      metrics.inc('parley_logins_total', { result: code === 'unauthorized' ? 'unauthorized' : 'rejected' });
-      rejectUpgrade(socket, code, message);
-    };
-    if (url.pathname !== config.wsPath) return reject('not_found', `WebSocket endpoint is ${config.wsPath}`);
-    if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node');
-    const offered = req.headers['sec-websocket-protocol'];
-    if (offered && !offered.split(',').map((p) => p.trim()).includes(SUBPROTOCOL)) {
-      return reject('unsupported_protocol', `expected subprotocol ${SUBPROTOCOL}, got "${offered.slice(0, 80)}"`);
-    }
-    auth.verify(bearerFrom(req.headers, url)).then(
-      (identity) => {
-        if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node');
-        metrics.inc('parley_logins_total', { result: 'ok' });
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          new Session(ws, identity.user, identity.expiresAt, { chat, hub, config, log, ops, social });
-        });
-      },
-      (err: unknown) => reject('unauthorized', err instanceof ParleyError ? err.message : 'invalid token'),
-    );
-  });
-
-  const opsServer = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', node: config.nodeId });
-    if (url.pathname === '/readyz') {
-      return draining ? sendJson(res, 503, { status: 'draining' }) : sendJson(res, 200, { status: 'ready', sessions: hub.size });
-    }
-    if (opsRoutes(req, res, url)) return;
-    sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
-  });
   metrics.read('parley_connections', () => wss.clients.size);
 
   const heartbeat = setInterval(() => hub.sweep(), config.pingIntervalMs);
   heartbeat.unref();
 
-  let port: number, opsPort: number;
-  try {
-    port = await listen(publicServer, 'port', config.port, config.host);
-    opsPort = await listen(opsServer, 'opsPort', config.opsPort, config.opsHost);
-  } catch (err) {
-    // Nothing was served yet: release what started so the caller gets the one error, not a crash after it.
-    clearInterval(heartbeat);
-    publicServer.close();
-    unsubscribeSocial();
-    unsubscribe();
-    await social.close();
-    await store.close();
-    await bus.close();
-    await ops.close();
-    throw err;
-  }
+  started = true;
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   log.info({ port, opsPort, wsPath: config.wsPath, dataDir: config.dataDir }, 'parley listening');
 
