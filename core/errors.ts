@@ -39,7 +39,11 @@ export const ERRORS = {
   cursor_past_end: { status: 400, retry: false, meaning: 'A recv cursor may not pass the last seq of the conversation (details.lastSeq); it would hide later messages.' },
   unsupported_protocol: { status: 400, retry: false, meaning: 'The client offered WebSocket subprotocols, none of them parley.v1.' },
   payload_too_large: { status: 413, retry: false, meaning: 'A REST request body exceeds 64 KiB.' },
-  rate_limited: { status: 429, retry: true, meaning: 'The session sent faster than its rate limit; retry after retryAfterMs.' },
+  rate_limited: { status: 429, retry: true, meaning: 'The session sent (or read) faster than its rate limit; retry after retryAfterMs.' },
+  busy: { status: 429, retry: true, meaning: 'The connection has maxInflight requests unanswered (details.maxInflight); wait for replies before sending more.' },
+  overloaded: { status: 503, retry: true, meaning: 'The node is over its work budget (details.reason: inflight, queued_bytes or heap); retry after retryAfterMs, or on another node.' },
+  store_unavailable: { status: 503, retry: true, meaning: 'The store cannot write (disk full, I/O error, database down); the message was not stored. Retry with the same cmid.' },
+  invite_only: { status: 403, retry: false, meaning: 'The room is invite-only: a member must invite the user (room.invite); only open rooms can be joined by id.' },
   shutting_down: { status: 503, retry: true, meaning: 'The node is draining; reconnect and retry.' },
   internal: { status: 500, retry: true, meaning: 'The server failed; the request was not applied. Retry with the same cmid.' },
 } as const satisfies Record<string, ErrorSpec>;
@@ -64,6 +68,7 @@ export const CLOSES = {
   kicked: { code: 4100, reconnect: true, meaning: 'An operator disconnected the user.' },
   token_expired: { code: 4500, reconnect: false, meaning: 'The access token expired; obtain a new one before reconnecting.' },
   policy: { code: 4503, reconnect: false, meaning: 'The connection broke protocol rules repeatedly (too many bad frames).' },
+  device_limit: { code: 4509, reconnect: false, meaning: 'The user opened more connections than the node allows (maxDevicesPerUser); this, the oldest, was closed. Reconnecting would close another device.' },
 } as const satisfies Record<string, CloseSpec>;
 
 export type CloseName = keyof typeof CLOSES;

@@ -21,6 +21,9 @@ export interface MetricDef {
 }
 
 /** Request ops of the protocol, plus the ones the roster/presence layer adds, plus "invalid" for frames that failed to decode. */
+/** Why a request was refused before it ran (see core/edge/budget.ts). */
+export const REFUSAL_REASONS = ['busy', 'overloaded_inflight', 'overloaded_queued_bytes', 'overloaded_heap'] as const;
+
 export const FRAME_IN_OPS = [
   'send', 'sync', 'history', 'chats', 'recv', 'room.create', 'room.join', 'room.leave', 'room.invite', 'room.members', 'ping',
   'friend.request', 'friend.accept', 'friend.decline', 'friend.cancel', 'friend.remove', 'roster', 'note.set', 'block', 'unblock', 'blocks',
@@ -46,7 +49,10 @@ export const METRICS = {
   parley_errors_total: { type: 'counter', unit: 'errors', help: 'Error frames sent to WebSocket clients, by catalog code.', labels: { code: Object.keys(ERRORS) } },
   parley_closes_total: { type: 'counter', unit: 'closes', help: 'Closed WebSocket connections by reason (catalog close name or RFC 6455 class).', labels: { reason: CLOSE_REASONS } },
   parley_slow_consumer_closes_total: { type: 'counter', unit: 'closes', help: 'Connections closed with 4008 because the outbound queue exceeded maxQueueBytes.' },
-  parley_rate_limited_total: { type: 'counter', unit: 'requests', help: 'Requests refused by a rate limit, by limited action.', labels: { action: ['send', 'typing', 'presence'] } },
+  parley_rate_limited_total: { type: 'counter', unit: 'requests', help: 'Requests refused by a rate limit, by limited action.', labels: { action: ['send', 'read', 'typing', 'presence'] } },
+  parley_requests_refused_total: { type: 'counter', unit: 'requests', help: 'Requests refused to bound work: busy (too many in flight on one connection) or overloaded (the node over its budget of in-flight requests, queued bytes or heap).', labels: { reason: REFUSAL_REASONS } },
+  parley_inflight_requests: { type: 'gauge', unit: 'requests', help: 'Requests received and not yet answered, across every session of the node.' },
+  parley_overloaded: { type: 'gauge', unit: 'boolean', help: '1 while the node refuses new work (over its budget) and /readyz reports not ready.' },
   parley_queue_bytes: { type: 'gauge', unit: 'bytes', help: 'Bytes waiting in outbound session queues (above the socket high-water mark).' },
   parley_messages_stored_total: { type: 'counter', unit: 'messages', help: 'Messages committed to the store (retried sends excluded).' },
   parley_messages_duplicate_total: { type: 'counter', unit: 'messages', help: 'Sends answered from the store because their cmid was already committed.' },

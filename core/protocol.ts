@@ -46,7 +46,10 @@ export interface SyncReq { op: 'sync'; id?: ReqId; cursors?: Record<ChatId, numb
 export interface HistoryReq { op: 'history'; id?: ReqId; chat: ChatId; before?: number; limit?: number }
 export interface ChatsReq { op: 'chats'; id?: ReqId }
 export interface RecvReq { op: 'recv'; id?: ReqId; chat: ChatId; seq: number }
-export interface RoomCreateReq { op: 'room.create'; id?: ReqId; name?: string; members?: string[] }
+/** Who may join a room: `invite` (the default) only those a member adds; `open` anyone who knows its id. */
+export type RoomPolicy = 'invite' | 'open';
+export const ROOM_POLICIES: readonly RoomPolicy[] = ['invite', 'open'];
+export interface RoomCreateReq { op: 'room.create'; id?: ReqId; name?: string; members?: string[]; policy?: RoomPolicy }
 export interface RoomJoinReq { op: 'room.join'; id?: ReqId; chat: ChatId }
 export interface RoomLeaveReq { op: 'room.leave'; id?: ReqId; chat: ChatId }
 export interface RoomInviteReq { op: 'room.invite'; id?: ReqId; chat: ChatId; user: string }
@@ -248,6 +251,13 @@ export function validateBody(v: unknown): string {
 }
 
 /** Validates an optional room name; shared by the socket and REST. */
+/** `policy` of a new room: absent means invite-only. */
+export function validateRoomPolicy(v: unknown): RoomPolicy | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === 'string' && (ROOM_POLICIES as readonly string[]).includes(v)) return v as RoomPolicy;
+  throw fieldError('policy', `one of ${ROOM_POLICIES.map((p) => `"${p}"`).join(', ')}`, v);
+}
+
 export function validateRoomName(v: unknown): string | undefined {
   if (v !== undefined && (typeof v !== 'string' || v.length > LIMITS.maxRoomNameChars || !isWellFormed(v))) {
     throw fieldError('name', `a string of at most ${LIMITS.maxRoomNameChars} chars`, v);
@@ -296,7 +306,7 @@ const VALIDATORS: Record<RequestOp, Validator> = {
       }
       members = o.members as string[];
     }
-    return { op: 'room.create', id, name, members };
+    return { op: 'room.create', id, name, members, policy: validateRoomPolicy(o.policy) };
   },
   'room.join': (o, id) => ({ op: 'room.join', id, chat: chatField(o) }),
   'room.leave': (o, id) => ({ op: 'room.leave', id, chat: chatField(o) }),

@@ -4,6 +4,7 @@
  * `close()` drains: stop accepting, tell clients to reconnect, finish in-flight commits.
  */
 import http from 'node:http';
+import v8 from 'node:v8';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -22,7 +23,9 @@ import type { AlertRule } from './ops/alerts/rules.ts';
 import { startOps, type Ops } from './ops/ops.ts';
 import { LIMITS, SUBPROTOCOL } from './protocol.ts';
 import { API_PREFIX, RestApi, sendError, sendJson } from './edge/rest.ts';
+import { NodeBudget, OVERLOAD_RETRY_MS, overloadedError } from './edge/budget.ts';
 import { Session } from './edge/session.ts';
+import { privateFile, secureDataDir } from './datadir.ts';
 import { Social } from './social/social.ts';
 import { socialRoutes } from './edge/social-rest.ts';
 import { SqliteStore } from './store/sqlite.ts';
@@ -59,7 +62,14 @@ export interface ParleyServer {
 function rejectUpgrade(socket: Duplex, code: ErrorCode, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
   const status = ERRORS[code].status;
-  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const retry = code === 'overloaded' ? `Retry-After: ${Math.ceil(OVERLOAD_RETRY_MS / 1000)}\r\n` : '';
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n${body}`);
+}
+
+/** The heap bound in MiB from the setting: -1 means 85% of V8's heap limit, 0 no bound. */
+function heapWatermarkMb(setting: number): number {
+  if (setting >= 0) return setting;
+  return Math.floor((v8.getHeapStatistics().heap_size_limit * 0.85) / (1024 * 1024));
 }
 
 /**
@@ -108,7 +118,14 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (!started) return sendError(res, new ParleyError('shutting_down', 'the node is starting; retry shortly'));
     if (draining) return sendError(res, new ParleyError('shutting_down', 'the node is draining; retry on another node'));
-    if (url.pathname.startsWith(`${API_PREFIX}/`)) return void rest.handle(req, res, url);
+    if (url.pathname.startsWith(`${API_PREFIX}/`)) {
+      const over = budget.admit();
+      if (over) {
+        metrics.inc('parley_requests_refused_total', { reason: `overloaded_${over}` });
+        return sendError(res, overloadedError(over));
+      }
+      return void rest.handle(req, res, url).finally(() => budget.release());
+    }
     sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
   });
   publicServer.keepAliveTimeout = 5_000;
@@ -123,6 +140,12 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     if (!started) return rejectUpgrade(socket, 'shutting_down', 'the node is starting; retry shortly');
     if (url.pathname !== config.wsPath) return reject('not_found', `WebSocket endpoint is ${config.wsPath}`);
     if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node');
+    const over = budget.overloaded;
+    if (over) {
+      budget.refuse(over);
+      metrics.inc('parley_requests_refused_total', { reason: `overloaded_${over}` });
+      return reject('overloaded', overloadedError(over).message);
+    }
     const offered = req.headers['sec-websocket-protocol'];
     if (offered && !offered.split(',').map((p) => p.trim()).includes(SUBPROTOCOL)) {
       return reject('unsupported_protocol', `expected subprotocol ${SUBPROTOCOL}, got "${offered.slice(0, 80)}"`);
@@ -132,7 +155,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
         if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node');
         metrics.inc('parley_logins_total', { result: 'ok' });
         wss.handleUpgrade(req, socket, head, (ws) => {
-          new Session(ws, identity.user, identity.expiresAt, { chat, hub, config, log, ops, social });
+          new Session(ws, identity.user, identity.expiresAt, { chat, hub, config, log, ops, social, budget });
         });
       },
       (err: unknown) => reject('unauthorized', err instanceof ParleyError ? err.message : 'invalid token'),
@@ -144,7 +167,10 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     if (!started) return sendJson(res, 503, { status: 'starting' });
     if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', node: config.nodeId });
     if (url.pathname === '/readyz') {
-      return draining ? sendJson(res, 503, { status: 'draining' }) : sendJson(res, 200, { status: 'ready', sessions: hub.size });
+      if (draining) return sendJson(res, 503, { status: 'draining' });
+      const over = budget.overloaded;
+      if (over) return sendJson(res, 503, { status: 'overloaded', reason: over, inflight: budget.inflight, queuedBytes: budget.queuedBytes });
+      return sendJson(res, 200, { status: 'ready', sessions: hub.size });
     }
     if (opsRoutes(req, res, url)) return;
     sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
@@ -156,10 +182,14 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     throw err;
   });
 
+  secureDataDir(config.dataDir, log);
   const ops = await startOps(config, log, parts.alertRules);
   const { metrics } = ops;
+  const budget = new NodeBudget({ maxInflight: config.nodeMaxInflight, maxQueuedBytes: config.nodeMaxQueuedBytes, heapWatermarkMb: heapWatermarkMb(config.heapWatermarkMb) });
+  metrics.read('parley_inflight_requests', () => budget.inflight);
+  metrics.read('parley_overloaded', () => (budget.overloaded ? 1 : 0));
   const onCommit = (n: number, ms: number) => { metrics.observe('parley_store_commit_seconds', ms / 1000); metrics.observe('parley_store_batch_operations', n); };
-  const store = parts.store ?? new SqliteStore({ file: path.join(config.dataDir, 'parley.db'), sync: config.sqliteSync, batchMax: config.batchMax, onCommit });
+  const store = parts.store ?? new SqliteStore({ file: privateFile(path.join(config.dataDir, 'parley.db')), sync: config.sqliteSync, batchMax: config.batchMax, onCommit });
   const bus = parts.bus ?? new LocalBus();
   const auth = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
   const chat = new ChatService(store, bus, { fanoutFailed: (err) => log.error({ err }, 'fan-out of a committed message failed') });
@@ -220,6 +250,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     await new Promise<void>((resolve) => opsServer.close(() => resolve()));
     opsServer.closeAllConnections();
     await ops.close();
+    budget.close();
     log.info('parley drained');
   }
 

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Bus } from '../bus/types.ts';
 import { ParleyError } from '../errors.ts';
-import { directChatId, directMembers, LIMITS, type ChatId, type ChatSummary, type Message } from '../protocol.ts';
+import { directChatId, directMembers, LIMITS, type ChatId, type ChatSummary, type Message, type RoomPolicy } from '../protocol.ts';
 import type { Store } from '../store/types.ts';
 
 export interface SendInput {
@@ -179,21 +179,22 @@ export class ChatService {
     await this.#store.advanceCursor(user, chat, 'delivered', seq);
   }
 
-  async createRoom(user: string, name: string | undefined, invited: readonly string[] = []): Promise<{ chat: ChatId; members: string[] }> {
+  async createRoom(user: string, name: string | undefined, invited: readonly string[] = [], policy: RoomPolicy = 'invite'): Promise<{ chat: ChatId; members: string[]; policy: RoomPolicy }> {
     const chat = `r:${randomBytes(10).toString('hex')}`;
-    await this.#store.createRoom(chat, name, user, invited);
+    await this.#store.createRoom(chat, name, user, invited, policy);
     const members = new Set([user, ...invited]);
     this.#cache(chat, members);
     for (const u of members) if (u !== user) this.#bus.publish({ kind: 'member', chat, user: u, event: 'joined', to: [...members] });
-    return { chat, members: [...members].sort() };
+    return { chat, members: [...members].sort(), policy };
   }
 
-  /** Rooms are joinable by id; 1:1 chats never change members. */
+  /** Open rooms are joinable by id; invite-only rooms only through a member's invite; 1:1 chats never change members. */
   async join(user: string, chat: ChatId): Promise<void> {
     if (directMembers(chat)) throw new ParleyError('forbidden', `1:1 conversations have fixed members; ${chat} cannot be joined`);
     const members = await this.membersOf(chat);
     if (!members) throw new ParleyError('not_found', `no room ${chat}`, { chat });
     if (members.has(user)) throw new ParleyError('already_member', `you are already a member of ${chat}`, { chat });
+    if ((await this.#store.chatInfo(chat))?.policy !== 'open') throw new ParleyError('invite_only', `${chat} is invite-only: a member must invite you (room.invite)`, { chat });
     await this.#store.addMember(chat, user);
     members.add(user);
     this.#bus.publish({ kind: 'member', chat, user, event: 'joined', to: [...members] });

@@ -3,6 +3,7 @@
  * once and handed to every local session of every recipient.
  */
 import type { BusEvent } from '../bus/types.ts';
+import type { CloseName } from '../errors.ts';
 import { encode, type Message } from '../protocol.ts';
 
 /** What the hub needs from a session. */
@@ -16,7 +17,7 @@ export interface HubSession {
   deliver(message: Message, text: string, own?: boolean): void;
   /** Sends an already encoded event frame. */
   push(text: string): void;
-  close(name: 'shutdown' | 'kicked' | 'stale'): void;
+  close(name: CloseName): void;
   /** Heartbeat: returns false when the peer missed its pong and was reaped. */
   heartbeat(): boolean;
 }

@@ -5,11 +5,11 @@
  * the reconnect, so the server's idempotency turns them into exactly one message.
  */
 import { shouldReconnect } from '../errors.ts';
-import type { ChatId, ChatSummary, Message } from '../protocol.ts';
+import type { ChatId, ChatSummary, Message, RoomPolicy } from '../protocol.ts';
 import { Emitter } from './emitter.ts';
 import { connector, unref, type Connector, type Socket, type WebSocketConstructor } from './transport.ts';
 
-export type { ChatId, ChatSummary, Message, PresenceState } from '../protocol.ts';
+export type { ChatId, ChatSummary, Message, PresenceState, RoomPolicy } from '../protocol.ts';
 export type { StandardWebSocket, WebSocketConstructor } from './transport.ts';
 
 export interface ClientOptions {
@@ -343,8 +343,9 @@ export class ParleyClient extends Emitter<ClientEvents> {
     return (await this.request<{ chats: ChatSummary[] }>('chats')).chats;
   }
 
-  createRoom(name?: string, members?: string[]): Promise<{ chat: ChatId; members: string[] }> {
-    return this.request('room.create', { ...(name ? { name } : {}), ...(members ? { members } : {}) });
+  /** Creates a room; `policy` 'open' lets anyone who knows its id join (default: invite-only). */
+  createRoom(name?: string, members?: string[], policy?: RoomPolicy): Promise<{ chat: ChatId; members: string[]; policy: RoomPolicy }> {
+    return this.request('room.create', { ...(name ? { name } : {}), ...(members ? { members } : {}), ...(policy ? { policy } : {}) });
   }
 
   join(chat: ChatId): Promise<unknown> { return this.request('room.join', { chat }); }

@@ -16,6 +16,8 @@ export interface Identity {
 }
 
 const ISSUER = 'parley';
+/** A 32-byte HMAC-SHA256 in unpadded base64url: 43 characters, the last carrying 2 spare zero bits. */
+const BASE64URL_SHA256 = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
 /**
  * Returns the configured secret, or the one generated into dataDir on first use; `onGenerated`
@@ -63,6 +65,8 @@ export class TokenAuthority {
     if (parts.length !== 3) throw invalid('token is not a JWS compact serialization');
     const [head, body, sig] = parts as [string, string, string];
     const expected = createHmac('sha256', this.#key).update(`${head}.${body}`).digest();
+    // Node's base64url decoder skips padding and accepts +/; a signature must be canonical base64url.
+    if (!BASE64URL_SHA256.test(sig)) throw invalid('token signature invalid');
     const given = Buffer.from(sig, 'base64url');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid('token signature invalid');
     const header = parseJson(head);
@@ -93,6 +97,7 @@ function parseJson(segment: string): Record<string, unknown> | undefined {
 /** Reads the bearer token from an Authorization header or a `token` query parameter. */
 export function bearerFrom(headers: { authorization?: string | undefined }, url: URL): string | undefined {
   const h = headers.authorization;
-  if (h?.startsWith('Bearer ')) return h.slice(7).trim();
+  // RFC 9110: the auth scheme is case-insensitive.
+  if (h && /^bearer /i.test(h)) return h.slice(7).trim();
   return url.searchParams.get('token') ?? undefined;
 }

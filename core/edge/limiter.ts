@@ -12,15 +12,17 @@ export class TokenBucket {
     this.#at = now;
   }
 
-  /** Takes one token if there is one; otherwise returns the milliseconds until there will be. */
-  take(now = performance.now()): { ok: true } | { ok: false; retryAfterMs: number } {
+  /** Takes `cost` tokens if there are that many; otherwise returns the milliseconds until there will be. */
+  take(cost = 1, now = performance.now()): { ok: true } | { ok: false; retryAfterMs: number } {
     this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#ratePerMs);
     this.#at = now;
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1;
+    // A cost above the bucket size could never be paid: it takes the whole bucket instead.
+    const need = Math.min(cost, this.#burst);
+    if (this.#tokens >= need) {
+      this.#tokens -= need;
       return { ok: true };
     }
-    return { ok: false, retryAfterMs: Math.ceil((1 - this.#tokens) / this.#ratePerMs) };
+    return { ok: false, retryAfterMs: Math.ceil((need - this.#tokens) / this.#ratePerMs) };
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { CLOSES, type CloseName } from '../errors.ts';
 import type { DebugLog, DebugSlot } from '../ops/debug/debug.ts';
-import type { Meter } from '../metrics.ts';
+import type { Meter, REFUSAL_REASONS } from '../metrics.ts';
 import type { Message } from '../protocol.ts';
 
 const REASON_BY_CODE = new Map<number, string>(Object.entries(CLOSES).map(([name, spec]) => [spec.code, name]));
@@ -81,7 +81,13 @@ export class SessionProbe {
     if (deltaBytes !== 0) this.#meter.add('parley_queue_bytes', deltaBytes);
   }
 
-  rateLimited(action: 'send' | 'typing' | 'presence', retryAfterMs: number): void {
+  /** A request was refused before it ran, to bound work. */
+  refused(reason: (typeof REFUSAL_REASONS)[number]): void {
+    this.#meter.inc('parley_requests_refused_total', { reason });
+    if (this.slot.on) this.slot.event('refused', { reason });
+  }
+
+  rateLimited(action: 'send' | 'read' | 'typing' | 'presence', retryAfterMs: number): void {
     this.#meter.inc('parley_rate_limited_total', { action });
     if (this.slot.on) this.slot.event('rate_limit', { action, decision: 'refused', retryAfterMs });
   }

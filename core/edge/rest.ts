@@ -8,7 +8,7 @@ import { bearerFrom } from './auth.ts';
 import type { ChatService } from '../chat/chat.ts';
 import { ParleyError } from '../errors.ts';
 import { TokenBucket } from './limiter.ts';
-import { isChatId, isUserId, LIMITS, validateBody, validateCmid, validateRoomName } from '../protocol.ts';
+import { isChatId, isUserId, LIMITS, validateBody, validateCmid, validateRoomName, validateRoomPolicy } from '../protocol.ts';
 
 export const API_PREFIX = '/api/v1';
 const MAX_BODY_BYTES = 64 * 1024;
@@ -134,7 +134,7 @@ export class RestApi {
       if (!Array.isArray(members) || members.length > LIMITS.maxInitialMembers || !members.every(isUserId)) {
         throw new ParleyError('bad_field', `"members" must be an array of at most ${LIMITS.maxInitialMembers} user ids`, { field: 'members' });
       }
-      return sendJson(res, 201, await chat.createRoom(user, name, members as string[]));
+      return sendJson(res, 201, await chat.createRoom(user, name, members as string[], validateRoomPolicy(body.policy)));
     }
     if (id !== undefined && sub === 'messages' && method === 'POST') {
       const body = await readJson(req);

@@ -14,6 +14,7 @@ import type { ChatService } from '../chat/chat.ts';
 import type { Config } from '../config.ts';
 import { CLOSES, ParleyError, type CloseName } from '../errors.ts';
 import type { Hub, HubSession } from '../chat/hub.ts';
+import { overloadedError, type NodeBudget } from './budget.ts';
 import { TokenBucket, WindowCounter } from './limiter.ts';
 import { SessionProbe, type ProbeOps } from './probe.ts';
 import { NO_REPLY, type Social } from '../social/social.ts';
@@ -36,7 +37,20 @@ export interface SessionDeps {
   ops: ProbeOps;
   /** Friends, blocks, presence, typing, receipts. */
   social: Social;
+  /** The node's work budget across sessions. */
+  budget: NodeBudget;
 }
+
+/** Ops that only read: they run one at a time per session, each after the socket drained, and cost read tokens. */
+const READ_COST: Partial<Record<Request['op'], (req: Request) => number>> = {
+  history: (r) => Math.ceil(((r as { limit?: number }).limit ?? LIMITS.defaultHistoryLimit) / 50),
+  sync: () => 4,
+  chats: () => 2,
+  'room.members': () => 1,
+  roster: () => 2,
+  blocks: () => 1,
+  readby: () => 1,
+};
 
 /** Per-chat delivery state: the last seq this session was sent, and what waits behind a fill. */
 interface ChatCursor {
@@ -58,6 +72,15 @@ export class Session implements HubSession {
   readonly #probe: SessionProbe;
   readonly #cursors = new Map<ChatId, ChatCursor>();
   readonly #sendBucket: TokenBucket;
+  readonly #readBucket: TokenBucket;
+  /** Requests other than sends received and not yet answered (bounded by maxInflight). */
+  #inflight = 0;
+  /** Sends not yet acknowledged: a close the server decides waits for their acks. */
+  #sendsInflight = 0;
+  /** The close decided while sends were in flight; no new frame is taken meanwhile. */
+  #closeAfterSends: CloseName | undefined;
+  /** Reads run in order, one at a time: each waits for the previous and for the socket to drain. */
+  #readLane: Promise<void> = Promise.resolve();
   readonly #abuse = new WindowCounter(10_000);
   readonly #badFrames = new WindowCounter(60_000);
   #queue: string[] = [];
@@ -88,6 +111,7 @@ export class Session implements HubSession {
     this.#probe = new SessionProbe(deps.ops, this.id, user, expiresAt);
     const { config } = deps;
     this.#sendBucket = new TokenBucket(config.sendRatePerSec, config.sendBurst);
+    this.#readBucket = new TokenBucket(config.readRatePerSec, config.readBurst);
     this.#holding = [];
     if (config.liveHoldMs > 0) this.#holdTimer = setTimeout(() => this.#resumeQuietly(), config.liveHoldMs);
     this.#armExpiry(expiresAt);
@@ -96,6 +120,7 @@ export class Session implements HubSession {
     ws.on('close', (code) => this.#onClose(code));
     ws.on('error', (err) => this.#log.debug({ err }, 'socket error'));
     deps.hub.add(this);
+    this.#enforceDeviceCap(config.maxDevicesPerUser);
     this.#write(encode({ op: 'welcome', session: this.id, user, protocol: PROTOCOL_VERSION, heartbeatMs: config.pingIntervalMs, limits: LIMITS }));
     // No hold configured: resume from the server's delivered cursors at once.
     if (config.liveHoldMs === 0) this.#resumeQuietly();
@@ -114,6 +139,21 @@ export class Session implements HubSession {
     process.nextTick(this.#uncork);
   }
 
+  /** The user's oldest connections beyond the cap are closed with 4509 (terminal: no reconnect loop between devices). */
+  #enforceDeviceCap(cap: number): void {
+    const sessions = this.#deps.hub.sessionsOf(this.user);
+    let excess = sessions.size - cap;
+    for (const s of sessions) {
+      if (excess-- <= 0) break;
+      if (s !== this) s.close('device_limit');
+    }
+  }
+
+  #queued(deltaBytes: number): void {
+    this.#probe.queued(deltaBytes);
+    this.#deps.budget.queued(deltaBytes);
+  }
+
   #write(text: string): void {
     if (this.#closing) return;
     this.#cork();
@@ -124,7 +164,7 @@ export class Session implements HubSession {
     }
     this.#queue.push(text);
     this.#queueBytes += text.length;
-    this.#probe.queued(text.length);
+    this.#queued(text.length);
     if (this.#queueBytes + this.#ws.bufferedAmount > this.#deps.config.maxQueueBytes) this.close('slow');
   }
 
@@ -132,7 +172,7 @@ export class Session implements HubSession {
     while (this.#queue.length && this.#ws.bufferedAmount < HIGH_WATER_BYTES && !this.#closing) {
       const text = this.#queue.shift()!;
       this.#queueBytes -= text.length;
-      this.#probe.queued(-text.length);
+      this.#queued(-text.length);
       this.#ws.send(text, this.#onWritten);
     }
     if (this.#writableWaiters.length && this.#isWritable()) for (const w of this.#writableWaiters.splice(0)) w();
@@ -149,7 +189,8 @@ export class Session implements HubSession {
   }
 
   #send(frame: ServerFrame): void {
-    this.#write(encode(frame));
+    // A closed session encodes nothing: a large reply would be built only to be dropped.
+    if (!this.#closing) this.#write(encode(frame));
   }
 
   push(text: string): void {
@@ -289,6 +330,8 @@ export class Session implements HubSession {
 
   #onFrame(data: RawData, isBinary: boolean): void {
     this.#alive = true;
+    // Frames that arrive after the server decided to close start no work.
+    if (this.#closing || this.#closeAfterSends) return;
     const t0 = performance.now();
     if (isBinary) { this.#probe.in('(binary)', 'invalid'); return this.#reject(new ParleyError('binary_not_supported', 'expected a JSON text frame, got a binary frame')); }
     const text = data.toString();
@@ -297,32 +340,89 @@ export class Session implements HubSession {
     if (!decoded.ok) return this.#reject(decoded.error, decoded.id);
     const req = decoded.req;
     if (this.#holding && req.op !== 'sync') this.#resumeQuietly();
-    this.#run(req).catch((err: unknown) => {
+    const refusal = this.#admit(req);
+    if (refusal) { this.#send(errorFrame(refusal, req.id)); this.#probe.done(req.op, t0); return; }
+    const isSend = req.op === 'send';
+    if (isSend) this.#sendsInflight++;
+    const work = READ_COST[req.op] ? this.#inReadLane(req) : this.#run(req);
+    work.catch((err: unknown) => {
       if (err instanceof ParleyError) this.#send(errorFrame(err, req.id));
       else {
         this.#log.error({ err, op: req.op }, 'request failed');
         this.#send(errorFrame(new ParleyError('internal', `the server failed to apply ${req.op}; retry`), req.id));
       }
-    }).finally(() => this.#probe.done(req.op, t0));
+    }).finally(() => {
+      if (!isSend) this.#inflight--;
+      this.#deps.budget.release();
+      if (isSend && --this.#sendsInflight === 0 && this.#closeAfterSends) this.close(this.#closeAfterSends);
+      this.#probe.done(req.op, t0);
+    });
+  }
+
+  /**
+   * Bounds the work one request may start: the session's requests in flight, its read tokens, and
+   * the node's budget. Returns the refusal to answer with, or undefined when the request may run
+   * (it then holds an in-flight slot of the session and of the node).
+   */
+  #admit(req: Request): ParleyError | undefined {
+    const { config } = this.#deps;
+    if (req.op === 'send') {
+      const limited = this.#sendBucket.take();
+      if (!limited.ok) {
+        this.#probe.rateLimited('send', limited.retryAfterMs);
+        if (this.#abuse.hit() >= config.abuseLimit) this.#closeWhenAcked('rate_abuse');
+        return new ParleyError('rate_limited', `send rate is limited to ${config.sendRatePerSec}/s; retry after ${limited.retryAfterMs} ms`, { retryAfterMs: limited.retryAfterMs });
+      }
+      if (this.#probe.slot.on) this.#probe.slot.event('rate_limit', { action: 'send', decision: 'allowed' });
+    }
+    // Sends are bounded by their own token bucket (and the node budget); the cap is for everything else.
+    if (req.op !== 'send' && this.#inflight >= config.maxInflight) {
+      this.#probe.refused('busy');
+      return new ParleyError('busy', `at most ${config.maxInflight} requests may be in flight per connection; wait for replies before sending more`, { maxInflight: config.maxInflight });
+    }
+    const cost = READ_COST[req.op]?.(req);
+    if (cost !== undefined) {
+      const limited = this.#readBucket.take(cost);
+      if (!limited.ok) {
+        this.#probe.rateLimited('read', limited.retryAfterMs);
+        return new ParleyError('rate_limited', `reads are limited to ${config.readRatePerSec} units/s (${req.op} costs ${cost}); retry after ${limited.retryAfterMs} ms`, { retryAfterMs: limited.retryAfterMs });
+      }
+    }
+    const over = this.#deps.budget.admit();
+    if (over) {
+      this.#probe.refused(`overloaded_${over}`);
+      return overloadedError(over);
+    }
+    if (req.op !== 'send') this.#inflight++;
+    return undefined;
+  }
+
+  /** Runs a read after the reads before it, once the socket has drained: a reader that stops reading stops its reads. */
+  #inReadLane(req: Request): Promise<void> {
+    const run = this.#readLane.then(async () => {
+      if (!this.#isWritable()) await this.#whenWritable();
+      if (this.#closing) return;
+      await this.#run(req);
+    });
+    this.#readLane = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A close the server decides: sends already in flight are acknowledged first, nothing new is taken. */
+  #closeWhenAcked(name: CloseName): void {
+    if (this.#sendsInflight === 0) return this.close(name);
+    this.#closeAfterSends ??= name;
   }
 
   #reject(err: ParleyError, id?: string | number): void {
     this.#send(errorFrame(err, id));
-    if (this.#badFrames.hit() >= this.#deps.config.badFrameLimit) this.close('policy');
+    if (this.#badFrames.hit() >= this.#deps.config.badFrameLimit) this.#closeWhenAcked('policy');
   }
 
   async #run(req: Request): Promise<void> {
     const { chat } = this.#deps;
     switch (req.op) {
       case 'send': {
-        const limited = this.#sendBucket.take();
-        if (!limited.ok) {
-          this.#probe.rateLimited('send', limited.retryAfterMs);
-          this.#send(errorFrame(new ParleyError('rate_limited', `send rate is limited to ${this.#deps.config.sendRatePerSec}/s; retry after ${limited.retryAfterMs} ms`, { retryAfterMs: limited.retryAfterMs }), req.id));
-          if (this.#abuse.hit() >= this.#deps.config.abuseLimit) this.close('rate_abuse');
-          return;
-        }
-        if (this.#probe.slot.on) this.#probe.slot.event('rate_limit', { action: 'send', decision: 'allowed' });
         if (this.#closing) throw new ParleyError('shutting_down', 'the connection is closing; reconnect and retry with the same cmid');
         const { message, dup } = await chat.send(this.user, req, this.id);
         this.#acked(message);
@@ -351,7 +451,7 @@ export class Session implements HubSession {
         if (req.id !== undefined) this.#reply(req, {});
         return;
       case 'room.create':
-        return this.#reply(req, await chat.createRoom(this.user, req.name, req.members));
+        return this.#reply(req, await chat.createRoom(this.user, req.name, req.members, req.policy));
       case 'room.join':
         await chat.join(this.user, req.chat);
         return this.#reply(req, { chat: req.chat });
@@ -414,7 +514,9 @@ export class Session implements HubSession {
     this.#closing = true;
     const spec = CLOSES[name];
     this.#probe.closing(name);
-    this.#probe.queued(-this.#queueBytes);
+    // What is queued (acks among it) leaves before the close frame, unless the queue is why we close.
+    if (name !== 'slow' && name !== 'stale') for (const text of this.#queue) this.#ws.send(text);
+    this.#queued(-this.#queueBytes);
     this.#queue = [];
     this.#queueBytes = 0;
     this.#log.debug({ close: spec.code, reason: name }, 'closing session');
@@ -431,7 +533,7 @@ export class Session implements HubSession {
     clearTimeout(this.#expiryTimer);
     for (const w of this.#writableWaiters.splice(0)) w();
     this.#deps.hub.remove(this);
-    this.#probe.queued(-this.#queueBytes);
+    this.#queued(-this.#queueBytes);
     this.#queueBytes = 0;
     this.#probe.closed(code);
     this.#log.debug({ code }, 'session closed');

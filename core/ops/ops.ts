@@ -16,6 +16,7 @@ import type { Fanout } from '../chat/fanout.ts';
 import { FlagLayer, type FlagContext } from './flags/flags.ts';
 import type { Hub } from '../chat/hub.ts';
 import { Metrics } from './registry.ts';
+import { privateFile } from '../datadir.ts';
 import { PACKAGE_VERSION } from '../paths.ts';
 import type { PresenceStats } from '../social/presence.ts';
 import type { TypingStats } from '../social/typing.ts';
@@ -49,7 +50,8 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
   const ver = PACKAGE_VERSION;
   const metrics = new Metrics({ version: ver });
   const sinkFile = config.debugLogFile ?? path.join(config.dataDir, 'debug.log');
-  const sinkStream = pino.destination({ dest: sinkFile, mkdir: true, sync: false });
+  // Debug lines hold message bodies: the file is created private, like the database.
+  const sinkStream = pino.destination({ dest: privateFile(sinkFile), sync: false });
   const sink = pino({ level: 'debug', base: { node: config.nodeId } }, sinkStream);
   const debug = new DebugLog({ log, sink, ringSize: config.debugRingSize, maxMinutes: config.debugMaxMinutes, lineBudget: config.debugLineBudget, meter: metrics });
 

@@ -210,7 +210,11 @@ export class Social {
       }
       case 'read': {
         const text = encode({ op: 'read', chat: event.chat, user: event.user, seq: event.seq });
-        for (const viewer of event.to) pushTo(viewer, text, event.origin);
+        // Checked when pushed, on the viewer's node: a block made after the read still hides it.
+        for (const viewer of event.to) {
+          if (viewer !== event.user && (this.blocks.blocks(viewer, event.user) || this.blocks.blockedBy(viewer, event.user))) continue;
+          pushTo(viewer, text, event.origin);
+        }
         return;
       }
       case 'readby': {

@@ -34,7 +34,7 @@ export interface TypingStats {
 
 export type TypingResult = { sent: true } | { sent: false; reason: 'disabled' | 'privacy' | 'throttled' | 'idle' };
 
-interface Active { user: string; chat: ChatId; relayedAt: number; expiresAt: number; to: readonly string[] }
+interface Active { user: string; chat: ChatId; expiresAt: number; to: readonly string[] }
 
 export class Typing {
   readonly stats: TypingStats = { relayed: 0, droppedDisabled: 0, droppedPrivacy: 0, droppedThrottled: 0, droppedIdle: 0, filtered: 0, expired: 0 };
@@ -44,6 +44,8 @@ export class Typing {
   readonly #privacy: PrivacySettings;
   readonly #opts: TypingOptions;
   readonly #active = new Map<string, Active>();
+  /** When each user's last "start" per chat was relayed: only a message resets it, not a "stop". */
+  readonly #lastStart = new Map<string, number>();
   readonly #sweep: NodeJS.Timeout;
 
   constructor(bus: Bus, chat: ChatService, blocks: Blocks, privacy: PrivacySettings, opts: TypingOptions) {
@@ -69,12 +71,14 @@ export class Typing {
     if (state === 'stop') {
       if (!active) { this.stats.droppedIdle++; return { sent: false, reason: 'idle' }; }
       this.#active.delete(key);
-      this.#relay(user, chat, 'stop', active.to);
+      await this.#stop(active);
       return { sent: true };
     }
-    if (active && now - active.relayedAt < this.#opts.throttleMs) { this.stats.droppedThrottled++; return { sent: false, reason: 'throttled' }; }
+    const last = this.#lastStart.get(key);
+    if (last !== undefined && now - last < this.#opts.throttleMs) { this.stats.droppedThrottled++; return { sent: false, reason: 'throttled' }; }
     const to = [...members].filter((m) => m !== user);
-    this.#active.set(key, { user, chat, relayedAt: now, expiresAt: now + this.#opts.ttlMs, to });
+    this.#lastStart.set(key, now);
+    this.#active.set(key, { user, chat, expiresAt: now + this.#opts.ttlMs, to });
     this.#relay(user, chat, 'start', to);
     return { sent: true };
   }
@@ -82,6 +86,13 @@ export class Typing {
   #relay(user: string, chat: ChatId, state: 'start' | 'stop', to: readonly string[]): void {
     this.stats.relayed++;
     this.#bus.publish({ kind: 'typing', chat, user, state, ttlMs: this.#opts.ttlMs, to });
+  }
+
+  /** Relays the end of an indicator to those who saw it start and are members still (someone may have left since). */
+  async #stop(a: Active): Promise<void> {
+    const members = await this.#chat.membersOf(a.chat);
+    const to = a.to.filter((m) => members?.has(m));
+    if (to.length) this.#relay(a.user, a.chat, 'stop', to);
   }
 
   /** Whether a local receiver gets a typing event: not when they turned typing off or a block stands between them. */
@@ -97,8 +108,14 @@ export class Typing {
       if (a.expiresAt > now) continue;
       this.#active.delete(key);
       this.stats.expired++;
-      this.#relay(a.user, a.chat, 'stop', a.to);
+      this.#stopQuietly(a);
     }
+    for (const [key, at] of this.#lastStart) if (now - at >= this.#opts.throttleMs && !this.#active.has(key)) this.#lastStart.delete(key);
+  }
+
+  /** A stop nobody awaits (expiry, a user gone): a failed member lookup loses only an ephemeral push. */
+  #stopQuietly(a: Active): void {
+    this.#stop(a).catch(() => undefined);
   }
 
   /**
@@ -107,6 +124,7 @@ export class Typing {
    */
   messageSent(user: string, chat: ChatId): void {
     this.#active.delete(`${user}\0${chat}`);
+    this.#lastStart.delete(`${user}\0${chat}`);
   }
 
   /** The user's last session on this node closed: whatever they were typing stops now. */
@@ -114,7 +132,7 @@ export class Typing {
     for (const [key, a] of this.#active) {
       if (a.user !== user) continue;
       this.#active.delete(key);
-      this.#relay(a.user, a.chat, 'stop', a.to);
+      this.#stopQuietly(a);
     }
   }
 

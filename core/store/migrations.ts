@@ -70,4 +70,9 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   ALTER TABLE members ADD COLUMN receipt_seq INTEGER NOT NULL DEFAULT 0;
   `,
+  // 3: room join policy. Rooms created before it were joinable by id and stay so; new rooms are
+  // created invite-only unless asked otherwise.
+  `
+  ALTER TABLE chats ADD COLUMN policy TEXT NOT NULL DEFAULT 'open' CHECK (policy IN ('invite', 'open'));
+  `,
 ];

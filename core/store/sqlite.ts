@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { ChatId, ChatSummary, Message } from '../protocol.ts';
+import type { ChatId, ChatSummary, Message, RoomPolicy } from '../protocol.ts';
 import type { AppendItem, AppendResult, ChatInfo, CursorKind, Store } from './types.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { Checkpointer } from './checkpointer.ts';
@@ -87,12 +87,12 @@ export class SqliteStore implements Store {
     const db = this.#db;
     this.social = new SqliteSocial(db, (run) => this.#write(run));
     this.#stmt = {
-      insertChat: db.prepare('INSERT OR IGNORE INTO chats(id, kind, name, created_by, created_at) VALUES (?, ?, ?, ?, ?)'),
+      insertChat: db.prepare("INSERT OR IGNORE INTO chats(id, kind, name, created_by, created_at, policy) VALUES (?, ?, ?, ?, ?, ?)"),
       insertMember: db.prepare('INSERT OR IGNORE INTO members(chat, user, joined_at) VALUES (?, ?, ?)'),
       deleteMember: db.prepare('DELETE FROM members WHERE chat = ? AND user = ?'),
       members: db.prepare('SELECT user FROM members WHERE chat = ? ORDER BY user').pluck(),
       isMember: db.prepare('SELECT 1 FROM members WHERE chat = ? AND user = ?').pluck(),
-      chat: db.prepare('SELECT id, kind, name, last_seq FROM chats WHERE id = ?'),
+      chat: db.prepare('SELECT id, kind, name, policy, last_seq FROM chats WHERE id = ?'),
       bySenderCmid: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE sender = ? AND cmid = ?'),
       insertMessage: db.prepare('INSERT INTO messages(chat, seq, sender, cmid, body, ts) VALUES (?, ?, ?, ?, ?, ?)'),
       setLastSeq: db.prepare('UPDATE chats SET last_seq = ?, last_ts = ? WHERE id = ?'),
@@ -212,17 +212,17 @@ export class SqliteStore implements Store {
   ensureDirect(chat: ChatId, a: string, b: string): Promise<void> {
     return this.#write(() => {
       const now = Date.now();
-      if (this.#stmt.insertChat.run(chat, 'direct', null, a, now).changes) {
+      if (this.#stmt.insertChat.run(chat, 'direct', null, a, now, 'invite').changes) {
         this.#stmt.insertMember.run(chat, a, now);
         this.#stmt.insertMember.run(chat, b, now);
       }
     });
   }
 
-  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[]): Promise<void> {
+  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[], policy: RoomPolicy): Promise<void> {
     return this.#write(() => {
       const now = Date.now();
-      this.#stmt.insertChat.run(chat, 'room', name ?? null, creator, now);
+      this.#stmt.insertChat.run(chat, 'room', name ?? null, creator, now, policy);
       for (const u of new Set([creator, ...members])) this.#stmt.insertMember.run(chat, u, now);
     });
   }
@@ -241,10 +241,11 @@ export class SqliteStore implements Store {
   }
 
   async chatInfo(chat: ChatId): Promise<ChatInfo | undefined> {
-    const row = this.#stmt.chat.get(chat) as { id: string; kind: 'direct' | 'room'; name: string | null } | undefined;
+    const row = this.#stmt.chat.get(chat) as { id: string; kind: 'direct' | 'room'; name: string | null; policy: RoomPolicy } | undefined;
     if (!row) return undefined;
     const info: ChatInfo = { chat: row.id, kind: row.kind, lastSeq: this.#seqOf(chat) };
     if (row.name !== null) info.name = row.name;
+    if (row.kind === 'room') info.policy = row.policy;
     return info;
   }
 

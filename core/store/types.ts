@@ -2,7 +2,7 @@
  * The store interface: everything messaging needs from durable storage. SQLite implements it for
  * one machine; another engine (PostgreSQL) implements the same contract for many.
  */
-import type { ChatId, ChatSummary, Message } from '../protocol.ts';
+import type { ChatId, ChatSummary, Message, RoomPolicy } from '../protocol.ts';
 import type { SocialStore } from './social.ts';
 
 export interface AppendItem {
@@ -22,6 +22,8 @@ export interface ChatInfo {
   chat: ChatId;
   kind: 'direct' | 'room';
   name?: string;
+  /** Rooms only: who may join by id. */
+  policy?: RoomPolicy;
   lastSeq: number;
 }
 
@@ -32,7 +34,7 @@ export interface Store {
   readonly social: SocialStore;
   /** Creates the 1:1 chat of `a` and `b` if it does not exist. Idempotent. */
   ensureDirect(chat: ChatId, a: string, b: string): Promise<void>;
-  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[]): Promise<void>;
+  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[], policy: RoomPolicy): Promise<void>;
   /** Adds a member; false when already a member. */
   addMember(chat: ChatId, user: string): Promise<boolean>;
   /** Removes a member; false when not a member. */

@@ -61,7 +61,7 @@ describe('chat', () => {
     const alice = await user('alice');
     const bob = await user('bob');
     const eve = await user('eve');
-    const room = await alice.createRoom('general', ['bob']);
+    const room = await alice.createRoom('general', ['bob'], 'open');
     expect(room.members).toEqual(['alice', 'bob']);
     const bobGot = inbox(bob);
     await expect(eve.send({ chat: room.chat }, 'let me in')).rejects.toMatchObject({ code: 'not_member' });

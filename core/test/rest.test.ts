@@ -34,7 +34,7 @@ describe('REST chats', () => {
   it('creates a room with members, lists and extends its members', async () => {
     const room = await call('owner', 'POST', '/chats', { name: 'ops', members: ['m1'] });
     expect(room.status).toBe(201);
-    expect(room.json).toEqual({ chat: expect.stringMatching(/^r:[0-9a-f]{20}$/), members: ['m1', 'owner'] });
+    expect(room.json).toEqual({ chat: expect.stringMatching(/^r:[0-9a-f]{20}$/), members: ['m1', 'owner'], policy: 'invite' });
     const chat = room.json.chat as string;
     expect(await call('m1', 'GET', `/chats/${chat}/members`)).toEqual({ status: 200, json: { chat, members: ['m1', 'owner'] } });
     expect(await call('m1', 'POST', `/chats/${chat}/members`, { user: 'm2' })).toEqual({ status: 200, json: { chat, user: 'm2' } });
