@@ -83,7 +83,8 @@ export function runLoad(sc: BatteryScenario, target: Target, secret: string, out
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       let result: LoadResult | undefined;
       try { result = parseResult(fs.readFileSync(out, 'utf8'), out); } catch { result = undefined; }
-      resolve({ code, result, tail: lastLines(String(stderr), String(stdout)) });
+      // Without a result file stdout may be all the load said; with one, its summary table is not news.
+      resolve({ code, result, tail: lastLines(String(stderr), result ? '' : String(stdout)) });
     });
   });
 }
