@@ -14,7 +14,7 @@ describe('docs/operations.md', () => {
   it('names every metric, alert and flag', () => {
     const doc = fs.readFileSync(OPERATIONS_DOC, 'utf8');
     for (const m of Object.keys(METRICS)) expect(doc).toContain(`\`${m}\``);
-    for (const a of ALERTS) expect(doc).toContain(`**${a.name}**`);
+    for (const a of ALERTS) expect(doc).toContain(`\n#### ${a.name}\n`);
     for (const f of FLAG_NAMES) expect(doc).toContain(`\`${f}\``);
   });
 });

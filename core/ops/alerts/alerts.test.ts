@@ -7,13 +7,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, type TestContext } from 'vitest';
 import { Metrics } from '../registry.ts';
-import { METRICS } from '../../metrics.ts';
+import { CLOSE_REASONS, METRICS } from '../../metrics.ts';
 import { hasCommand, requires } from '../../test/env.ts';
 import { AlertEvaluator } from './evaluator.ts';
 import { bucketQuantile, conditionQL } from './expr.ts';
 import { renderRules, renderRuleTests, renderTestCase, type Expectation } from './render.ts';
 import { ALERTS, durationMs, type AlertRule } from './rules.ts';
-import { samplesAt, scenarioFor, SCENARIO } from './scenario.ts';
+import { samplesAt, scenarioFor, SCENARIO, SCENARIO_TARGET } from './scenario.ts';
 import { AlertWebhook, type PostableAlert } from './webhook.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -180,13 +180,60 @@ describe('the Prometheus rules rendered from the same definitions', () => {
 
   it('render each condition as PromQL from the definition', () => {
     expect(conditionQL(ALERTS.find((a) => a.name === 'ParleyDeliveryLatencyHigh')!))
-      .toBe('histogram_quantile(0.99, sum by (le) (rate(parley_delivery_latency_seconds_bucket[5m]))) > 0.5');
+      .toBe('histogram_quantile(0.99, sum by (job, instance, le) (rate(parley_delivery_latency_seconds_bucket[5m]))) > 0.5');
     expect(conditionQL(ALERTS.find((a) => a.name === 'ParleyErrorFrameRatioHigh')!))
-      .toBe('sum(rate(parley_errors_total{code!~"rate_limited"}[5m])) / sum(rate(parley_frames_in_total[5m])) > 0.05 and sum(rate(parley_frames_in_total[5m])) > 1');
+      .toBe('sum by (job, instance) (rate(parley_errors_total{code!~"rate_limited"}[5m])) / sum by (job, instance) (rate(parley_frames_in_total[5m])) > 0.05 and sum by (job, instance) (rate(parley_frames_in_total[5m])) > 1');
+    expect(conditionQL(ALERTS.find((a) => a.name === 'ParleyEventLoopLagHigh')!)).toBe('max by (job, instance) (nodejs_eventloop_lag_p99_seconds) > 0.2');
+  });
+
+  it('page the one node that is over the threshold, named by its instance, when two nodes report', (ctx) => {
+    promtool(ctx);
+    const dir = tempDir('parley-group-');
+    fs.writeFileSync(path.join(dir, 'rules.yml'), renderRules(ALERTS));
+    const cases = ALERTS.map((a) => {
+      const bad = scenarioFor(a);
+      const quietNode = { instance: 'node-b:9464' };
+      // Node b reports the same series, flat at zero: no rate, no quantile, no gauge level.
+      const quiet = bad.series.map((s) => ({
+        ...s, labels: { ...s.labels, ...quietNode }, values: s.values.map(() => 0),
+        series: s.series.replace(`instance="${SCENARIO_TARGET.instance}"`, `instance="${quietNode.instance}"`),
+      }));
+      return renderTestCase(a, { series: [...bad.series, ...quiet], group: bad.group }, [{ minute: SCENARIO.badUntil, firing: true }]);
+    });
+    const file = path.join(dir, 'group.test.yml');
+    fs.writeFileSync(file, `rule_files:\n  - rules.yml\nevaluation_interval: 1m\ntests:\n${cases.join('\n')}\n`);
+    const run = spawnSync('promtool', ['test', 'rules', file], { encoding: 'utf8' });
+    expect(run.stdout + run.stderr).toContain('SUCCESS');
+    // The expected alert lists exactly one instance: a second firing group would fail the test.
+    expect(cases.every((c) => c.includes(`instance: "${SCENARIO_TARGET.instance}"`) && !c.includes('instance: "node-b:9464"'))).toBe(true);
+  });
+});
+
+describe('the alert annotations', () => {
+  const slug = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+  const anchors = new Set(fs.readFileSync(path.join(ROOT, 'docs/operations.md'), 'utf8').split('\n')
+    .filter((l) => /^#{1,6} /.test(l)).map((l) => slug(l.replace(/^#+ /, ''))));
+
+  it('link every alert to a runbook heading of docs/operations.md that exists (GitHub anchor)', () => {
+    for (const a of ALERTS) {
+      const [file, anchor] = a.runbook.split('#');
+      expect(file, a.name).toMatch(/\/docs\/operations\.md$/);
+      expect(anchors.has(anchor!), `${a.name}: #${anchor} is no heading of docs/operations.md`).toBe(true);
+    }
+    expect(anchors.has('parleynosuchalert')).toBe(false);
+  });
+
+  it('name in the connection-drop summary exactly the close reasons its expression counts', () => {
+    const drop = ALERTS.find((a) => a.name === 'ParleyConnectionDropRateHigh')!;
+    const where = drop.expr.of.where!.reason as { not: readonly string[] };
+    const counted = CLOSE_REASONS.filter((r) => !where.not.includes(r));
+    const listed = /\(([^)]*)\)/.exec(drop.summary)![1]!.split(', ');
+    expect(listed.sort()).toEqual([...counted].sort());
   });
 });
 
 describe('the alert webhook', () => {
+
   it('posts firing and then resolved alerts in Alertmanager /api/v2/alerts format to a real HTTP server', async () => {
     const received: { path: string; body: PostableAlert[] }[] = [];
     const server = http.createServer((req, res) => {

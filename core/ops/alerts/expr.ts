@@ -5,7 +5,7 @@
  * (never firing) where PromQL would return an empty vector or NaN.
  */
 import type { Sample } from '../registry.ts';
-import { durationMs, type AlertExpr, type AlertRule, type Match, type Selector } from './rules.ts';
+import { ALERT_GROUP_BY, durationMs, type AlertExpr, type AlertRule, type Match, type Selector } from './rules.ts';
 
 /** One scrape: when it was taken and every sample of the metrics the rules read. */
 export interface Snapshot {
@@ -53,22 +53,30 @@ function rates(history: readonly Snapshot[], name: string, where: Selector['wher
   return out;
 }
 
-function sumRate(history: readonly Snapshot[], sel: Selector, windowMs: number): number | null {
-  const r = rates(history, sel.metric, sel.where, windowMs);
-  if (r.size === 0) return null;
-  let sum = 0;
-  for (const { rate } of r.values()) sum += rate;
-  return sum;
+/** The alert's group of a series (its job and instance labels), as PromQL `sum by (job, instance)` forms it. */
+const groupOf = (labels: Readonly<Record<string, string>>): string => ALERT_GROUP_BY.map((k) => labels[k] ?? '').join('\u0000');
+
+/** Per group: the summed rates of the matching series; empty where PromQL's sum would be. */
+function sumRate(history: readonly Snapshot[], sel: Selector, windowMs: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { labels, rate } of rates(history, sel.metric, sel.where, windowMs).values()) {
+    const g = groupOf(labels);
+    out.set(g, (out.get(g) ?? 0) + rate);
+  }
+  return out;
 }
 
-function sumRates(history: readonly Snapshot[], sels: readonly Selector[], windowMs: number): number | null {
-  let total = 0;
+/** `a + b + ...` of grouped vectors: only groups present in every term, as PromQL's one-to-one matching. */
+function sumRates(history: readonly Snapshot[], sels: readonly Selector[], windowMs: number): Map<string, number> {
+  let total: Map<string, number> | undefined;
   for (const sel of sels) {
     const v = sumRate(history, sel, windowMs);
-    if (v === null) return null;
-    total += v;
+    if (!total) { total = v; continue; }
+    const next = new Map<string, number>();
+    for (const [g, x] of total) { const y = v.get(g); if (y !== undefined) next.set(g, x + y); }
+    total = next;
   }
-  return total;
+  return total ?? new Map();
 }
 
 /** histogram_quantile as Prometheus computes it from cumulative bucket rates. */
@@ -91,9 +99,10 @@ export function bucketQuantile(q: number, buckets: readonly { le: number; count:
   return start + (b[i]!.le - start) * (rank / count);
 }
 
-/** The expression's value at the newest snapshot, or null where PromQL would yield no sample. */
-export function evaluate(expr: AlertExpr, history: readonly Snapshot[]): number | null {
-  if (history.length === 0) return null;
+/** The expression's value per group (job, instance) at the newest snapshot; a group PromQL would drop is absent. */
+export function evaluateGroups(expr: AlertExpr, history: readonly Snapshot[]): Map<string, number> {
+  const out = new Map<string, number>();
+  if (history.length === 0) return out;
   switch (expr.kind) {
     case 'rate':
       return sumRate(history, expr.of, durationMs(expr.window));
@@ -101,28 +110,50 @@ export function evaluate(expr: AlertExpr, history: readonly Snapshot[]): number 
       const w = durationMs(expr.window);
       const num = sumRates(history, expr.num, w);
       const den = sumRates(history, expr.den, w);
-      if (num === null || den === null) return null;
-      if (expr.minDenominator !== undefined && !(den > expr.minDenominator)) return null;
-      const v = num / den;
-      return Number.isNaN(v) ? null : v;
+      for (const [g, n] of num) {
+        const d = den.get(g);
+        if (d === undefined) continue;
+        if (expr.minDenominator !== undefined && !(d > expr.minDenominator)) continue;
+        const v = n / d;
+        if (!Number.isNaN(v)) out.set(g, v);
+      }
+      return out;
     }
     case 'quantile': {
-      const r = rates(history, `${expr.of.metric}_bucket`, expr.of.where, durationMs(expr.window));
-      const byLe = new Map<number, number>();
-      for (const { labels, rate } of r.values()) {
+      const byGroup = new Map<string, Map<number, number>>();
+      for (const { labels, rate } of rates(history, `${expr.of.metric}_bucket`, expr.of.where, durationMs(expr.window)).values()) {
+        const g = groupOf(labels);
+        let byLe = byGroup.get(g);
+        if (!byLe) byGroup.set(g, (byLe = new Map()));
         const le = labels.le === '+Inf' ? Infinity : Number(labels.le);
         byLe.set(le, (byLe.get(le) ?? 0) + rate);
       }
-      const v = bucketQuantile(expr.q, [...byLe].map(([le, count]) => ({ le, count })));
-      return Number.isNaN(v) ? null : v;
+      for (const [g, byLe] of byGroup) {
+        const v = bucketQuantile(expr.q, [...byLe].map(([le, count]) => ({ le, count })));
+        if (!Number.isNaN(v)) out.set(g, v);
+      }
+      return out;
     }
     case 'gauge': {
       const now = history[history.length - 1]!;
-      const values = (now.byName.get(expr.of.metric) ?? []).filter((s) => matches(s.labels, expr.of.where)).map((s) => s.value);
-      if (values.length === 0) return null;
-      return expr.agg === 'max' ? Math.max(...values) : values.reduce((a, b) => a + b, 0);
+      for (const s of now.byName.get(expr.of.metric) ?? []) {
+        if (!matches(s.labels, expr.of.where)) continue;
+        const g = groupOf(s.labels);
+        const prev = out.get(g);
+        out.set(g, prev === undefined ? s.value : expr.agg === 'max' ? Math.max(prev, s.value) : prev + s.value);
+      }
+      return out;
     }
   }
+}
+
+/**
+ * The expression's value at the newest snapshot: the worst group's, or null where PromQL would
+ * yield no sample. A rule holds when any group is over its threshold, which is when the worst is.
+ */
+export function evaluate(expr: AlertExpr, history: readonly Snapshot[]): number | null {
+  const groups = evaluateGroups(expr, history);
+  return groups.size === 0 ? null : Math.max(...groups.values());
 }
 
 /** Metric families an expression reads (histograms as their _bucket series). */
@@ -145,7 +176,8 @@ export function selectorQL(sel: Selector, suffix = ''): string {
   return `${sel.metric}${suffix}${parts.length ? `{${parts.join(',')}}` : ''}`;
 }
 
-const sumRateQL = (sel: Selector, w: string) => `sum(rate(${selectorQL(sel)}[${w}]))`;
+const BY = ALERT_GROUP_BY.join(', ');
+const sumRateQL = (sel: Selector, w: string) => `sum by (${BY}) (rate(${selectorQL(sel)}[${w}]))`;
 const sumRatesQL = (sels: readonly Selector[], w: string) => {
   const terms = sels.map((s) => sumRateQL(s, w));
   return terms.length === 1 ? terms[0]! : `(${terms.join(' + ')})`;
@@ -156,8 +188,8 @@ export function exprQL(expr: AlertExpr): string {
   switch (expr.kind) {
     case 'rate': return sumRateQL(expr.of, expr.window);
     case 'ratio': return `${sumRatesQL(expr.num, expr.window)} / ${sumRatesQL(expr.den, expr.window)}`;
-    case 'quantile': return `histogram_quantile(${expr.q}, sum by (le) (rate(${selectorQL(expr.of, '_bucket')}[${expr.window}])))`;
-    case 'gauge': return `${expr.agg}(${selectorQL(expr.of)})`;
+    case 'quantile': return `histogram_quantile(${expr.q}, sum by (${BY}, le) (rate(${selectorQL(expr.of, '_bucket')}[${expr.window}])))`;
+    case 'gauge': return `${expr.agg} by (${BY}) (${selectorQL(expr.of)})`;
   }
 }
 

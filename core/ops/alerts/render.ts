@@ -43,6 +43,7 @@ export function renderTestCase(rule: AlertRule, scenario: Scenario, expect: read
       '        exp_alerts:',
       '          - exp_labels:',
       `              severity: ${rule.severity}`,
+      ...Object.entries(scenario.group).map(([k, v]) => `              ${k}: ${q(v)}`),
       '            exp_annotations:',
       `              summary: ${q(rule.summary)}`,
       `              runbook_url: ${q(rule.runbook)}`,

@@ -40,6 +40,15 @@ export interface AlertRule {
 
 const RUNBOOK = 'https://github.com/parley-chat/parley/blob/main/docs/operations.md';
 
+/**
+ * Labels every alert expression keeps (PromQL `sum by (job, instance)`): with several nodes the
+ * page names the node. The embedded evaluator sees one node's samples, which form one group.
+ */
+export const ALERT_GROUP_BY = ['job', 'instance'] as const;
+
+/** Close reasons that are not a drop: a clean close, a page unload, a drain, an expired token. */
+export const NOT_A_DROP = ['normal', 'going_away', 'shutdown', 'token_expired'] as const;
+
 export const ALERTS = [
   {
     name: 'ParleyErrorFrameRatioHigh', severity: 'ticket',
@@ -85,9 +94,9 @@ export const ALERTS = [
   },
   {
     name: 'ParleyConnectionDropRateHigh', severity: 'page',
-    expr: { kind: 'rate', of: { metric: 'parley_closes_total', where: { reason: { not: ['normal', 'going_away', 'shutdown', 'token_expired'] } } }, window: '5m' },
+    expr: { kind: 'rate', of: { metric: 'parley_closes_total', where: { reason: { not: NOT_A_DROP } } }, window: '5m' },
     threshold: 5, for: '5m', keepFiringFor: '2m',
-    summary: 'Connections drop (abnormal, stale, slow, abuse, policy) at more than 5/s.',
+    summary: 'Connections drop (slow, stale, rate_abuse, kicked, policy, device_limit, abnormal, too_large, other) at more than 5/s.',
     runbook: `${RUNBOOK}#parleyconnectiondropratehigh`,
   },
   {

@@ -9,6 +9,8 @@ import type { AlertRule, Match, Selector } from './rules.ts';
 
 /** Minutes 0..minutes, one scrape a minute; the bad phase is (badFrom-1, badUntil]. */
 export const SCENARIO = { minutes: 60, badFrom: 11, badUntil: 30 } as const;
+/** The scrape target every synthetic series comes from: the alert must keep these labels so the page names the node. */
+export const SCENARIO_TARGET = { job: 'parley', instance: '127.0.0.1:9464' } as const;
 
 export interface SyntheticSeries {
   /** PromQL series literal, e.g. parley_errors_total{code="bad_json"}. */
@@ -21,13 +23,15 @@ export interface SyntheticSeries {
 
 export interface Scenario {
   readonly series: readonly SyntheticSeries[];
+  /** Labels the firing alert carries besides severity (its job and instance). */
+  readonly group: Readonly<Record<string, string>>;
 }
 
 const defOf = (metric: string): MetricDef | undefined => (METRICS as Record<string, MetricDef>)[metric.replace(/_bucket$/, '')];
 
 /** Concrete labels satisfying a selector's matchers, taking excluded labels' first allowed catalog value. */
 function labelsFor(sel: Selector): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = { ...SCENARIO_TARGET };
   for (const [k, m] of Object.entries(sel.where ?? {}) as [string, Match][]) {
     if (typeof m === 'string') { out[k] = m; continue; }
     const allowed = defOf(sel.metric)?.labels?.[k]?.find((v) => !m.not.includes(v));
@@ -58,11 +62,11 @@ export function scenarioFor(rule: AlertRule): Scenario {
   const over = rule.threshold * 4;
   switch (e.kind) {
     case 'rate':
-      return { series: [counter(e.of, over)] };
+      return { series: [counter(e.of, over)], group: SCENARIO_TARGET };
     case 'ratio': {
       const den = Math.max(10, (e.minDenominator ?? 0) * 10);
       const perDen = den / e.den.length;
-      return { series: [...e.num.map((s) => counter(s, (over * den) / e.num.length)), ...e.den.map((s) => counter(s, perDen, perDen))] };
+      return { series: [...e.num.map((s) => counter(s, (over * den) / e.num.length)), ...e.den.map((s) => counter(s, perDen, perDen))], group: SCENARIO_TARGET };
     }
     case 'quantile': {
       const buckets = defOf(e.of.metric)?.buckets;
@@ -77,11 +81,11 @@ export function scenarioFor(rule: AlertRule): Scenario {
         const l = { ...labels, le };
         return { series: literal(`${e.of.metric}_bucket`, l), name: `${e.of.metric}_bucket`, labels: l, values };
       });
-      return { series };
+      return { series, group: SCENARIO_TARGET };
     }
     case 'gauge': {
       const labels = labelsFor(e.of);
-      return { series: [{ series: literal(e.of.metric, labels), name: e.of.metric, labels, values: minutes().map((m) => (isBad(m) ? over : 0)) }] };
+      return { series: [{ series: literal(e.of.metric, labels), name: e.of.metric, labels, values: minutes().map((m) => (isBad(m) ? over : 0)) }], group: SCENARIO_TARGET };
     }
   }
 }
