@@ -3,6 +3,7 @@
  * `--flag value`, `--flag=value` or `PARLEY_*` variables (flags win), are validated once with every
  * problem reported together, and the result is frozen.
  */
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './args.ts';
@@ -72,6 +73,8 @@ export const SETTINGS = {
   debugRingSize: { kind: 'int', default: 1000, min: 10, max: 1_000_000, doc: 'entries kept in each debugged session\'s ring buffer (GET /admin/debug/<session>)' },
   debugLineBudget: { kind: 'int', default: 100_000, min: 1, max: 100_000_000, doc: 'debug lines one session may write to the debug log per debug period (the ring buffer keeps recording)' },
   debugLogFile: { kind: 'string', default: undefined, doc: 'destination of per-session debug lines; defaults to <dataDir>/debug.log' },
+  devLogin: { kind: 'bool', default: false, doc: 'development sign-in: the chat page asks only for a user name and POST /dev/token hands out a token for it; refused on a non-loopback --host unless --dev-login-any-host' },
+  devLoginAnyHost: { kind: 'bool', default: false, doc: 'allow --dev-login on a non-loopback --host (anyone who reaches the port can sign in as anyone)' },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;
@@ -138,13 +141,28 @@ export function loadConfig(
   if (typeof out.secret === 'string' && out.secret.length < 32) problems.push('secret must be at least 32 characters');
   if (typeof out.adminToken === 'string' && out.adminToken.length < 16) problems.push('adminToken must be at least 16 characters');
   if (typeof out.wsPath === 'string' && !out.wsPath.startsWith('/')) problems.push(`wsPath must start with "/", got "${out.wsPath}"`);
+  if (out.devLogin === true && !isLoopback(String(out.host)) && out.devLoginAnyHost !== true) {
+    problems.push(`devLogin lets anyone sign in as anyone: it needs a loopback --host (127.0.0.1, ::1, localhost), got "${out.host}"; add --dev-login-any-host true to force it`);
+  }
   if (out.port !== 0 && out.port === out.opsPort && out.host === out.opsHost) problems.push('port and opsPort must differ');
+  for (const name of ['host', 'opsHost'] as const) {
+    const problem = hostProblem(String(out[name]));
+    if (problem) problems.push(`${name} ${problem}`);
+  }
+  for (const name of ['alertWebhookUrl', 'unleashUrl'] as const) {
+    if (typeof out[name] === 'string' && !isHttpUrl(out[name] as string)) problems.push(`${name} must be an http:// or https:// URL, got "${String(out[name]).slice(0, 80)}"`);
+  }
   if (problems.length) throw new ConfigError(problems);
   out.dataDir = path.resolve(String(out.dataDir));
   out.nodeId ??= `${os.hostname()}-${process.pid}`;
   out.notesKeyring = path.resolve(String(out.notesKeyring ?? path.join(String(out.dataDir), 'keyring.json')));
   out.logFormat ??= process.stdout.isTTY ? 'pretty' : 'json';
   return Object.freeze(out) as Config;
+}
+
+/** Whether a bind address reaches only this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /**
@@ -182,6 +200,27 @@ const valueWord = (s: Setting) => (s.kind === 'int' ? 'N' : s.kind === 'bool' ? 
  * The settings table as help text: the flag with its value and the variable in two aligned
  * columns, the doc and default below, wrapped to `width` columns.
  */
+/** Why `host` cannot be bound, as a phrase; undefined when it is an IP address or a host name. */
+function hostProblem(host: string): string | undefined {
+  if (net.isIP(host)) return undefined;
+  // Dotted digits that are not an IPv4 address (999.1.1.1) would be looked up as a name and fail at bind.
+  if (/^[\d.]+$/.test(host)) return `must be an IPv4 address, an IPv6 address or a host name, got "${host}" (not a valid IPv4 address)`;
+  if (host.includes(':')) return `must be an IPv4 address, an IPv6 address or a host name, got "${host}" (not a valid IPv6 address)`;
+  if (!/^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(host)) {
+    return `must be an IPv4 address, an IPv6 address or a host name, got "${host.slice(0, 80)}"`;
+  }
+  return undefined;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 export function settingsHelp(width = 100): string {
   const rows = Object.entries(SETTINGS as Record<string, Setting>).map(([name, s]) => ({
     flag: `--${kebab(name)} ${valueWord(s)}`,

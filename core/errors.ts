@@ -65,7 +65,7 @@ export const CLOSES = {
   slow: { code: 4008, reconnect: true, meaning: 'The outbound queue exceeded its byte bound; reconnect and resume from your cursors.' },
   stale: { code: 4010, reconnect: true, meaning: 'No pong within the heartbeat window.' },
   rate_abuse: { code: 4029, reconnect: true, meaning: 'Sustained sends over the rate limit; reconnect after a backoff.' },
-  kicked: { code: 4100, reconnect: true, meaning: 'An operator disconnected the user.' },
+  kicked: { code: 4100, reconnect: true, meaning: 'An operator disconnected the user (admin API POST /admin/users/:user/disconnect on the ops port); reconnect after a backoff.' },
   token_expired: { code: 4500, reconnect: false, meaning: 'The access token expired; obtain a new one before reconnecting.' },
   policy: { code: 4503, reconnect: false, meaning: 'The connection broke protocol rules repeatedly (too many bad frames).' },
   device_limit: { code: 4509, reconnect: false, meaning: 'The user opened more connections than the node allows (maxDevicesPerUser); this, the oldest, was closed. Reconnecting would close another device.' },

@@ -59,7 +59,7 @@ const LIMIT_MEANING: Record<string, string> = {
 };
 
 /** The server settings a client developer meets on the wire. */
-const CLIENT_SETTINGS = ['pingIntervalMs', 'maxQueueBytes', 'sendRatePerSec', 'sendBurst', 'abuseLimit', 'badFrameLimit', 'liveHoldMs', 'drainTimeoutMs', 'tokenTtlSec'] as const;
+const CLIENT_SETTINGS = ['pingIntervalMs', 'maxQueueBytes', 'sendRatePerSec', 'sendBurst', 'abuseLimit', 'readRatePerSec', 'readBurst', 'maxInflight', 'maxDevicesPerUser', 'badFrameLimit', 'liveHoldMs', 'drainTimeoutMs', 'tokenTtlSec'] as const;
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 

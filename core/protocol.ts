@@ -369,6 +369,15 @@ export type Decoded = { ok: true; req: Request } | { ok: false; error: ParleyErr
  * Decodes one text frame. Never throws: a bad frame yields the error to send back, with the
  * request id when it could be read so the client can match the error to its request.
  */
+/** The request id when it is valid, else undefined (never throws). */
+function readableId(raw: Record<string, unknown>): ReqId | undefined {
+  try {
+    return reqId(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 export function decode(text: string): Decoded {
   if (Buffer.byteLength(text) > LIMITS.maxFrameBytes) {
     return { ok: false, error: new ParleyError('frame_too_large', `frames must be at most ${LIMITS.maxFrameBytes} bytes, got ${Buffer.byteLength(text)}`) };
@@ -380,7 +389,9 @@ export function decode(text: string): Decoded {
     return { ok: false, error: new ParleyError('bad_json', `expected a JSON object: ${(err as Error).message}`) };
   }
   if (!isObj(raw) || typeof raw.op !== 'string') {
-    return { ok: false, error: new ParleyError('bad_frame', `expected an object with a string "op", got ${describe(raw)}`) };
+    const error = new ParleyError('bad_frame', `expected an object with a string "op", got ${describe(raw)}`);
+    // A readable id is echoed even when the op is not: the client can match the error to its request.
+    return isObj(raw) ? { ok: false, error, id: readableId(raw) } : { ok: false, error };
   }
   const op = raw.op;
   let id: ReqId | undefined;

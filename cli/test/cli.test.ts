@@ -183,6 +183,16 @@ describe('parley serve', () => {
     expect(run).toEqual({ code: 2, stdout: '', stderr: `parley serve: invalid configuration:\n  - ${problem}\n` });
   });
 
+  it.each([
+    [['--host', '999.1.1.1'], 'host must be an IPv4 address, an IPv6 address or a host name, got "999.1.1.1" (not a valid IPv4 address)'],
+    [['--ops-host', 'no_such host'], 'opsHost must be an IPv4 address, an IPv6 address or a host name, got "no_such host"'],
+    [['--alert-webhook-url', 'alertmanager:9093'], 'alertWebhookUrl must be an http:// or https:// URL, got "alertmanager:9093"'],
+    [['--unleash-url', 'ftp://flags'], 'unleashUrl must be an http:// or https:// URL, got "ftp://flags"'],
+  ])('refuses %j before binding anything, with one clear problem and exit 2', async (args, problem) => {
+    const run = await parley(['serve', ...args, '--data-dir', tempDir()], { PARLEY_SECRET: SECRET });
+    expect(run).toEqual({ code: 2, stdout: '', stderr: `parley serve: invalid configuration:\n  - ${problem}\n` });
+  });
+
   it('warns about a PARLEY_* variable that is no setting, naming the one it resembles, and still starts', async () => {
     const run = await serveUntil(nodeArgs(tempDir()), /parley listening/, { PARLEY_SECRET: SECRET, PARLEY_PROT: '9999', PARLEY_SMTP_URL: 'smtp://x' });
     expect(run.stderr).toBe('parley serve: warning: PARLEY_PROT is not a parley setting and is ignored (did you mean PARLEY_PORT?)\n');

@@ -47,7 +47,8 @@ export async function readJson(req: IncomingMessage): Promise<Json> {
 
 export function intParam(url: URL, name: string, min: number, max: number): number | undefined {
   const raw = url.searchParams.get(name);
-  if (raw === null) return undefined;
+  // An empty value (`?limit=`) means the parameter is absent, as the docs write the query templates.
+  if (raw === null || raw === '') return undefined;
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new ParleyError('bad_field', `query "${name}" must be an integer in [${min}, ${max}], got "${raw.slice(0, 20)}"`, { field: name });
   return n;

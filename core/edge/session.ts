@@ -427,8 +427,10 @@ export class Session implements HubSession {
         const { message, dup } = await chat.send(this.user, req, this.id);
         this.#acked(message);
         this.#probe.acked(message, dup);
-        const ack: ServerFrame = { op: 'ack', chat: message.chat, seq: message.seq, cmid: message.cmid, ts: message.ts };
-        if (req.id !== undefined) ack.id = req.id;
+        // `id` second, as docs/protocol.md shows it: a reader scanning frames finds it where it expects.
+        const ack: ServerFrame = req.id === undefined
+          ? { op: 'ack', chat: message.chat, seq: message.seq, cmid: message.cmid, ts: message.ts }
+          : { op: 'ack', id: req.id, chat: message.chat, seq: message.seq, cmid: message.cmid, ts: message.ts };
         if (dup) ack.dup = true;
         this.#send(ack);
         return;

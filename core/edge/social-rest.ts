@@ -58,7 +58,7 @@ export function socialRoutes(social: Social): RestRoutes {
       if (parts.length > 2) return false;
       if (id === undefined) {
         if (method !== 'GET') return false;
-        const after = url.searchParams.get('after') ?? undefined;
+        const after = url.searchParams.get('after') || undefined;
         if (after !== undefined) userParam(after);
         sendJson(res, 200, await social.blocks.page(user, after, intParam(url, 'limit', 1, LIMITS.maxBlocksPage)));
         return true;

@@ -133,7 +133,10 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
       await flags.close();
       debug.close();
       try { sinkStream.flushSync(); } catch { /* not opened yet: nothing written */ }
+      // Wait for the file to close: a process that exits first can crash in the stream's late open.
+      const closed = new Promise<void>((resolve) => { sinkStream.once('close', () => resolve()); sinkStream.once('error', () => resolve()); });
       sinkStream.end();
+      await Promise.race([closed, new Promise<void>((r) => setTimeout(r, 2000).unref())]);
     },
   };
 }

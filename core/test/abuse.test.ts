@@ -216,3 +216,32 @@ describe('files on disk', () => {
     expect(Object.values(modes).filter((m) => m !== '700' && m !== '600')).toEqual([]);
   });
 });
+
+describe('what a client written from docs/protocol.md alone sees', () => {
+  it('relays one typing start per throttle window even when a stop comes between', async () => {
+    server = await testServer({ typingThrottleMs: 2000 });
+    const alice = await user('alice');
+    const bob = await user('bob');
+    await alice.client.send({ to: 'bob' }, 'hi');
+    await alice.social.typing('d:alice:bob', 'start');
+    await alice.social.typing('d:alice:bob', 'stop');
+    expect(await alice.social.typing('d:alice:bob', 'start')).toEqual({ sent: false, reason: 'throttled' });
+    await until(() => ofOp(bob, 'typing').length === 2, 'start and stop');
+    await sleep(50);
+    expect(ofOp(bob, 'typing').map((f) => f.state)).toEqual(['start', 'stop']);
+  });
+
+  it('echoes a readable id on bad_frame', async () => {
+    server = await testServer();
+    const r = await raw('alice');
+    expect(await r.request({ op: 5 as unknown as string, id: 3 })).toMatchObject({ op: 'error', id: 3, code: 'bad_frame' });
+  });
+
+  it('reads the block list with the query template GET /api/v1/blocks?after=&limit=1', async () => {
+    server = await testServer();
+    const token = await server.auth.mint('alice', 3600);
+    const res = await fetch(`${server.httpUrl}/api/v1/blocks?after=&limit=1`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ users: [] });
+  });
+});
