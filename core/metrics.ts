@@ -33,6 +33,8 @@ export const FRAME_IN_OPS = [
 export const FRAME_OUT_OPS = [...SERVER_OPS, 'other'] as const;
 /** Close reasons: the catalog's close names plus what the peer or the network did. */
 export const CLOSE_REASONS = [...Object.keys(CLOSES), 'normal', 'going_away', 'abnormal', 'too_large', 'other'] as const;
+/** Outcomes of a WebSocket upgrade: ok, the token check's refusals (core/edge/auth.ts), and the node's (core/server.ts). */
+export const LOGIN_REASONS = ['ok', 'missing', 'malformed', 'bad_signature', 'invalid_claims', 'expired', 'unsupported_protocol', 'wrong_path', 'draining', 'overloaded', 'other'] as const;
 /** Variants of the guarded fan-out path (flag `fanout-batched`). */
 export const FANOUT_VARIANTS = ['control', 'batched'] as const;
 
@@ -43,7 +45,8 @@ export const METRICS = {
   parley_build_info: { type: 'gauge', unit: 'info', help: 'Constant 1, labelled with the running version.', labels: { version: ['current'] } },
   parley_connections: { type: 'gauge', unit: 'connections', help: 'Open WebSocket connections (upgraded, including ones still closing).' },
   parley_sessions: { type: 'gauge', unit: 'sessions', help: 'Live authenticated sessions registered in the hub.' },
-  parley_logins_total: { type: 'counter', unit: 'logins', help: 'WebSocket upgrades by outcome of the token check.', labels: { result: ['ok', 'unauthorized', 'rejected'] } },
+  parley_logins_total: { type: 'counter', unit: 'logins', help: 'WebSocket upgrades by outcome: ok; refused by the token check (missing, malformed, bad_signature, invalid_claims, expired); refused by the node (unsupported_protocol, wrong_path, draining, overloaded).', labels: { reason: LOGIN_REASONS } },
+  parley_access_log_lines_total: { type: 'counter', unit: 'lines', help: 'Refused-login access-log lines: written, or suppressed over the per-second budget (counted in one summary line a second).', labels: { kind: ['written', 'suppressed'] } },
   parley_frames_in_total: { type: 'counter', unit: 'frames', help: 'Frames received from clients, by op ("invalid": failed to decode).', labels: { op: FRAME_IN_OPS } },
   parley_frames_out_total: { type: 'counter', unit: 'frames', help: 'Frames written to clients, by op.', labels: { op: FRAME_OUT_OPS } },
   parley_errors_total: { type: 'counter', unit: 'errors', help: 'Error frames sent to WebSocket clients, by catalog code.', labels: { code: Object.keys(ERRORS) } },

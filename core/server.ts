@@ -133,13 +133,16 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   publicServer.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const reject = (code: ErrorCode, message: string) => {
-      metrics.inc('parley_logins_total', { result: code === 'unauthorized' ? 'unauthorized' : 'rejected' });
+    // Every refused upgrade is counted by reason and written to the (rate-limited) access log.
+    const reject = (code: ErrorCode, message: string, reason: string = code, user?: string) => {
+      metrics.inc('parley_logins_total', { reason });
+      const fwd = req.headers['x-forwarded-for'];
+      ops.logins.refused({ reason, remote: req.socket.remoteAddress, forwardedFor: Array.isArray(fwd) ? fwd[0] : fwd, user });
       rejectUpgrade(socket, code, message);
     };
     if (!started) return rejectUpgrade(socket, 'shutting_down', 'the node is starting; retry shortly');
-    if (url.pathname !== config.wsPath) return reject('not_found', `WebSocket endpoint is ${config.wsPath}`);
-    if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node');
+    if (url.pathname !== config.wsPath) return reject('not_found', `WebSocket endpoint is ${config.wsPath}`, 'wrong_path');
+    if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node', 'draining');
     const over = budget.overloaded;
     if (over) {
       budget.refuse(over);
@@ -152,13 +155,16 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     }
     auth.verify(bearerFrom(req.headers, url)).then(
       (identity) => {
-        if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node');
-        metrics.inc('parley_logins_total', { result: 'ok' });
+        if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node', 'draining');
+        metrics.inc('parley_logins_total', { reason: 'ok' });
         wss.handleUpgrade(req, socket, head, (ws) => {
           new Session(ws, identity.user, identity.expiresAt, { chat, hub, config, log, ops, social, budget });
         });
       },
-      (err: unknown) => reject('unauthorized', err instanceof ParleyError ? err.message : 'invalid token'),
+      (err: unknown) => {
+        const details = err instanceof ParleyError ? err.details as { reason?: string; user?: string } | undefined : undefined;
+        reject('unauthorized', err instanceof ParleyError ? err.message : 'invalid token', details?.reason ?? 'missing', details?.user);
+      },
     );
   });
 

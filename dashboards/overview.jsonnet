@@ -30,7 +30,7 @@ dashboard.new('overview', 'parley / overview', 'Traffic, errors, latency, store,
   p.timeseries('Error frames by code', [[q.rate('parley_errors_total', by=['code']), '{{code}}']], 'reqps', stack=true),
   p.timeseries('Closes by reason', [[q.rate('parley_closes_total', by=['reason']), '{{reason}}']], 'reqps', stack=true),
   p.timeseries('Rate-limit refusals', [[q.rate('parley_rate_limited_total', by=['action']), '{{action}}']], 'reqps'),
-  p.timeseries('Logins by result', [[q.rate('parley_logins_total', by=['result']), '{{result}}']], 'reqps'),
+  p.timeseries('Logins by reason', [[q.rate('parley_logins_total', by=['reason']), '{{reason}}']], 'reqps'),
 
   p.row('Store'),
   p.timeseries('Commit time', [

@@ -4,13 +4,11 @@
  * presence, who is typing where) current from the server's push frames. Attach it before
  * `connect()` so the bulk presence frame sent on login is not missed.
  */
-import type { ChatId, PresenceState } from '../protocol.ts';
+import type { ChatId, PresenceItem, PresenceState, Privacy, RosterItem } from '../protocol.ts';
 import { Emitter } from './emitter.ts';
 import type { ParleyClient } from './index.ts';
 
-export interface PresenceItem { user: string; state: PresenceState; status?: string; ts: number }
-export interface RosterItem { user: string; state: 'friend' | 'sent' | 'received' | 'none'; note?: string }
-export interface Privacy { typing: boolean; receipts: boolean }
+export type { PresenceItem, Privacy, RosterItem } from '../protocol.ts';
 
 export interface SocialEvents {
   presence: [{ users: PresenceItem[]; bulk: boolean }];

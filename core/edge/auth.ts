@@ -62,27 +62,31 @@ export class TokenAuthority {
   verifySync(token: string | undefined): Identity {
     if (!token) throw new ParleyError('unauthorized', 'expected a bearer token (Authorization header or ?token=)');
     const parts = token.split('.');
-    if (parts.length !== 3) throw invalid('token is not a JWS compact serialization');
+    if (parts.length !== 3) throw invalid('token is not a JWS compact serialization', 'malformed');
     const [head, body, sig] = parts as [string, string, string];
     const expected = createHmac('sha256', this.#key).update(`${head}.${body}`).digest();
     // Node's base64url decoder skips padding and accepts +/; a signature must be canonical base64url.
-    if (!BASE64URL_SHA256.test(sig)) throw invalid('token signature invalid');
+    if (!BASE64URL_SHA256.test(sig)) throw invalid('token signature invalid', 'bad_signature');
     const given = Buffer.from(sig, 'base64url');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid('token signature invalid');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid('token signature invalid', 'bad_signature');
     const header = parseJson(head);
-    if (header?.alg !== 'HS256' || header.crit !== undefined) throw invalid('token algorithm must be HS256');
+    if (header?.alg !== 'HS256' || header.crit !== undefined) throw invalid('token algorithm must be HS256', 'malformed');
     const claims = parseJson(body);
     if (!claims || claims.iss !== ISSUER) throw invalid('token issuer invalid');
     if (!isUserId(claims.sub) || typeof claims.exp !== 'number') throw invalid('token lacks a valid subject or expiry');
     const expiresAt = claims.exp * 1000;
-    if (expiresAt <= Date.now()) throw new ParleyError('unauthorized', 'token expired', { reason: 'expired' });
+    // The signature held, so the subject is the real user's: the access log may name them.
+    if (expiresAt <= Date.now()) throw new ParleyError('unauthorized', 'token expired', { reason: 'expired', user: claims.sub });
     if (typeof claims.nbf === 'number' && claims.nbf * 1000 > Date.now()) throw invalid('token not yet valid');
     return { user: claims.sub, expiresAt };
   }
 }
 
-function invalid(message: string): ParleyError {
-  return new ParleyError('unauthorized', message, { reason: 'invalid' });
+/** Why a token was refused, as `details.reason` (the `reason` label of parley_logins_total); no token at all carries none. */
+export type TokenRefusal = 'missing' | 'malformed' | 'bad_signature' | 'invalid_claims' | 'expired';
+
+function invalid(message: string, reason: TokenRefusal = 'invalid_claims'): ParleyError {
+  return new ParleyError('unauthorized', message, { reason });
 }
 
 function parseJson(segment: string): Record<string, unknown> | undefined {

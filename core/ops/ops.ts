@@ -9,6 +9,7 @@ import { opsRoutes } from './admin.ts';
 import { AlertEvaluator } from './alerts/evaluator.ts';
 import { ALERTS, type AlertRule } from './alerts/rules.ts';
 import { AlertWebhook } from './alerts/webhook.ts';
+import { LoginAccessLog } from './access-log.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config.ts';
 import { DebugLog, type DebugSlot } from './debug/debug.ts';
@@ -30,6 +31,8 @@ export interface Ops {
   readonly flags: FlagLayer;
   readonly debug: DebugLog;
   readonly alerts: AlertEvaluator;
+  /** The rate-limited access log of refused logins. */
+  readonly logins: LoginAccessLog;
   readonly version: string;
   /** Evaluation context of a session (node id and version are added as properties by the flag layer). */
   context(user: string, session: string): FlagContext;
@@ -84,13 +87,14 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
     rules, source: () => metrics.samples(), intervalMs: config.alertIntervalMs, meter: metrics, log, notify: webhook?.notify,
   });
   alerts.start();
+  const logins = new LoginAccessLog({ log, meter: metrics });
 
   const context = (user: string, session: string): FlagContext => ({ userId: user, sessionId: session });
   const flagDebug = (slot: DebugSlot): boolean => flags.isEnabled('debug-session', context(slot.user, slot.session));
   let unsubscribe = (): void => {};
 
   return {
-    metrics, flags, debug, alerts, version: ver, context,
+    metrics, flags, debug, alerts, logins, version: ver, context,
     attach({ hub, bus, fanout }) {
       metrics.read('parley_sessions', () => hub.size);
       const nodeCtx: FlagContext = {};
@@ -129,6 +133,7 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
     },
     async close() {
       unsubscribe();
+      logins.flush();
       await alerts.stop();
       await flags.close();
       debug.close();

@@ -68,7 +68,7 @@ describe('GET /metrics on the ops port', () => {
     expect(sample(body, 'parley_delivery_latency_seconds_count{variant="control"}')).toBe(1);
     expect(sample(body, 'parley_fanout_recipients_count{variant="batched"}')).toBe(0);
     expect(sample(body, 'parley_sessions')).toBe(2);
-    expect(sample(body, 'parley_logins_total{result="ok"}')).toBe(2);
+    expect(sample(body, 'parley_logins_total{reason="ok"}')).toBe(2);
     expect(sample(body, 'parley_store_commit_seconds_count')).toBeGreaterThanOrEqual(1);
     expect(sample(body, 'parley_frames_out_total{op="welcome"}')).toBe(2);
     expect(body).toContain('nodejs_eventloop_lag_p99_seconds');
@@ -149,7 +149,7 @@ describe('the embedded evaluator in a running node', () => {
     });
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const rule: AlertRule = {
-      name: 'ParleyLoginFailuresHigh', severity: 'ticket', expr: { kind: 'rate', of: { metric: 'parley_logins_total', where: { result: 'unauthorized' } }, window: '4s' },
+      name: 'ParleyLoginFailuresHigh', severity: 'ticket', expr: { kind: 'rate', of: { metric: 'parley_logins_total', where: { reason: 'malformed' } }, window: '4s' },
       threshold: 0.1, for: '0s', keepFiringFor: '0s', summary: 'logins fail', runbook: 'https://example.test/rb',
     };
     try {

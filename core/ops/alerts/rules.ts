@@ -49,6 +49,9 @@ export const ALERT_GROUP_BY = ['job', 'instance'] as const;
 /** Close reasons that are not a drop: a clean close, a page unload, a drain, an expired token. */
 export const NOT_A_DROP = ['normal', 'going_away', 'shutdown', 'token_expired'] as const;
 
+/** Login outcomes that are not a failed token check: success, and refusals of the node itself. */
+export const NOT_A_TOKEN_FAILURE = ['ok', 'unsupported_protocol', 'wrong_path', 'draining', 'overloaded'] as const;
+
 export const ALERTS = [
   {
     name: 'ParleyErrorFrameRatioHigh', severity: 'ticket',
@@ -119,9 +122,9 @@ export const ALERTS = [
   },
   {
     name: 'ParleyLoginFailuresHigh', severity: 'ticket',
-    expr: { kind: 'rate', of: { metric: 'parley_logins_total', where: { result: 'unauthorized' } }, window: '5m' },
+    expr: { kind: 'rate', of: { metric: 'parley_logins_total', where: { reason: { not: NOT_A_TOKEN_FAILURE } } }, window: '5m' },
     threshold: 1, for: '5m', keepFiringFor: '2m',
-    summary: 'More than 1 login/s fails the token check: expired tokens in a client release, or a credential attack.',
+    summary: 'More than 1 login/s fails the token check (missing, malformed, bad_signature, invalid_claims, expired, other): expired tokens in a client release, or a credential attack.',
     runbook: `${RUNBOOK}#parleyloginfailureshigh`,
   },
 ] as const satisfies readonly AlertRule[];
