@@ -30,7 +30,7 @@ load shape (override the scenario's options):
   --rate R (messages/s per user)  --schedule poisson|fixed  --mode open|closed  --think 1s
   --window N (sends in flight per user)  --group-size N  --param-<name> V (scenario knobs)
 measurement and gates:
-  --slice 1s  --drain 2s  --late-tolerance 10ms  --max-lag 25ms  --max-cpu-percent 90
+  --slice 1s  --drain 2s  --late-tolerance 10ms  --max-lag 25ms  --max-slice-lag 100ms  --max-cpu-percent 90
   --barrier-timeout 30s
 distribution:
   --workers N (default: one per core)  --segment i/n  --seed N  --user-prefix P  --in-process

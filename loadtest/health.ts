@@ -1,6 +1,7 @@
 /**
  * Generator health of one worker: event-loop delay (perf_hooks), CPU (process.cpuUsage) and
- * schedule lag, sampled per slice. A worker that fell behind makes the whole run invalid.
+ * schedule lag, sampled per slice. A worker that fell behind makes the whole run invalid: over
+ * the whole run (p99) or in its worst slice, since a short stall hides in the run's p99.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { createHistogram, percentileMs, recordMs, type Histogram } from './histogram.ts';
@@ -12,6 +13,8 @@ export type HealthSnapshot = Omit<WorkerHealth, 'worker' | 'users'>;
 export class HealthMonitor {
   readonly #loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   readonly #lag: Histogram = createHistogram();
+  readonly #sliceLag: Histogram = createHistogram();
+  #worstSliceLag = 0;
   readonly #startCpu = process.cpuUsage();
   readonly #startAt = performance.now();
   #sliceCpu = process.cpuUsage();
@@ -26,10 +29,13 @@ export class HealthMonitor {
 
   lag(ms: number): void {
     recordMs(this.#lag, ms);
+    recordMs(this.#sliceLag, ms);
   }
 
   /** Samples CPU and memory at a slice boundary. */
   sample(): void {
+    if (this.#sliceLag.totalCount) this.#worstSliceLag = Math.max(this.#worstSliceLag, percentileMs(this.#sliceLag, 99));
+    this.#sliceLag.reset();
     const t = performance.now();
     const cpu = process.cpuUsage(this.#sliceCpu);
     const dt = t - this.#sliceAt;
@@ -53,6 +59,7 @@ export class HealthMonitor {
       cpuMaxPercent: r(this.#cpuMax),
       scheduleLagP99Ms: percentileMs(this.#lag, 99),
       scheduleLagMaxMs: this.#lag.totalCount ? Math.round(this.#lag.maxValue) / 1000 : 0,
+      scheduleLagWorstSliceP99Ms: this.#worstSliceLag,
       rssMaxMb: r(this.#rssMax / 2 ** 20),
       heapUsedMaxMb: r(this.#heapMax / 2 ** 20),
     };

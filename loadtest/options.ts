@@ -31,6 +31,8 @@ export interface LoadOptions {
   barrierTimeoutMs: number;
   /** Generator health gate: worker schedule-lag p99 above this marks the run invalid. */
   maxLagMs: number;
+  /** Generator health gate: a worker's schedule-lag p99 within any one slice above this marks the run invalid (a stall). */
+  maxSliceLagMs: number;
   /** Generator health gate: a worker's mean CPU (percent of one core) above this marks the run invalid. */
   maxCpuPercent: number;
   workers: number;
@@ -58,6 +60,7 @@ export const DEFAULTS: Omit<LoadOptions, 'target' | 'userPrefix' | 'segment' | '
   sliceMs: 1000,
   barrierTimeoutMs: 30_000,
   maxLagMs: 25,
+  maxSliceLagMs: 100,
   maxCpuPercent: 90,
   workers: Math.max(1, Math.min(os.availableParallelism(), 8)),
   seed: 1,
@@ -80,6 +83,7 @@ export interface ScenarioOptions {
   slice?: string;
   barrierTimeout?: string;
   maxLag?: string;
+  maxSliceLag?: string;
   maxCpuPercent?: number;
   params?: Record<string, number | string>;
   thresholds?: Record<string, ThresholdSpec[]>;
@@ -103,6 +107,7 @@ const FLAGS: Record<string, [keyof ScenarioOptions | 'workers' | 'seed' | 'segme
   slice: ['slice', 'dur'],
   'barrier-timeout': ['barrierTimeout', 'dur'],
   'max-lag': ['maxLag', 'dur'],
+  'max-slice-lag': ['maxSliceLag', 'dur'],
   'max-cpu-percent': ['maxCpuPercent', 'num'],
   workers: ['workers', 'int'],
   seed: ['seed', 'int'],
@@ -172,6 +177,7 @@ export function resolveOptions(scenario: ScenarioOptions, flags: Map<string, str
     sliceMs: dur('slice', DEFAULTS.sliceMs),
     barrierTimeoutMs: dur('barrierTimeout', DEFAULTS.barrierTimeoutMs),
     maxLagMs: dur('maxLag', DEFAULTS.maxLagMs),
+    maxSliceLagMs: dur('maxSliceLag', DEFAULTS.maxSliceLagMs),
     maxCpuPercent: num('maxCpuPercent', DEFAULTS.maxCpuPercent, 1, 100),
     workers: num('workers', DEFAULTS.workers, 1, 256),
     seed: num('seed', DEFAULTS.seed, 0, 2 ** 32 - 1),

@@ -108,6 +108,8 @@ export interface WorkerHealth {
   cpuMaxPercent: number;
   scheduleLagP99Ms: number;
   scheduleLagMaxMs: number;
+  /** Highest per-slice p99 of schedule lag: a stall of the generator shows here, not in the run's p99. Absent in older files. */
+  scheduleLagWorstSliceP99Ms?: number;
   rssMaxMb: number;
   heapUsedMaxMb: number;
 }
@@ -196,6 +198,7 @@ export function validateResult(v: unknown): string[] {
     v.health.workers.forEach((w: unknown, i: number) => {
       if (!isObj(w) || typeof w.worker !== 'string') return void errors.push(`health.workers[${i}].worker must be a string`);
       for (const k of HEALTH_KEYS) if (!isNum(w[k])) errors.push(`health.workers[${i}].${k} must be a number`);
+      if (w.scheduleLagWorstSliceP99Ms !== undefined && !isNum(w.scheduleLagWorstSliceP99Ms)) errors.push(`health.workers[${i}].scheduleLagWorstSliceP99Ms must be a number`);
     });
   }
   checkMetrics('metrics', v.metrics, errors);

@@ -207,6 +207,8 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
   const workerHealth: WorkerHealth[] = [...health].sort(([a], [b]) => a - b).map(([w, h]) => ({ worker: `${o.segment.index}/${o.segment.count}#${w}`, ...h }));
   for (const h of workerHealth) {
     if (h.scheduleLagP99Ms > o.maxLagMs) invalid.push(`generator ${h.worker} fell behind: schedule lag p99 ${h.scheduleLagP99Ms} ms > ${o.maxLagMs} ms`);
+    const worst = h.scheduleLagWorstSliceP99Ms ?? 0;
+    if (worst > o.maxSliceLagMs) invalid.push(`generator ${h.worker} stalled: schedule lag p99 ${worst} ms in its worst ${o.sliceMs} ms slice > ${o.maxSliceLagMs} ms`);
     if (h.cpuPercent > o.maxCpuPercent) invalid.push(`generator ${h.worker} ran at ${h.cpuPercent.toFixed(0)}% CPU > ${o.maxCpuPercent}%`);
   }
   const { counters, errorsByCode } = splitCounters(agg.counters());
