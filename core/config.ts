@@ -75,6 +75,8 @@ export const SETTINGS = {
   debugLogFile: { kind: 'string', default: undefined, doc: 'destination of per-session debug lines; defaults to <dataDir>/debug.log' },
   devLogin: { kind: 'bool', default: false, doc: 'development sign-in: the chat page asks only for a user name and POST /dev/token hands out a token for it; refused on a non-loopback --host unless --dev-login-any-host' },
   devLoginAnyHost: { kind: 'bool', default: false, doc: 'allow --dev-login on a non-loopback --host (anyone who reaches the port can sign in as anyone)' },
+  devLogin: { kind: 'bool', default: false, doc: 'development sign-in: the chat page asks only for a user name and POST /dev/token hands out a token for it; refused on a non-loopback --host unless --dev-login-any-host' },
+  devLoginAnyHost: { kind: 'bool', default: false, doc: 'allow --dev-login on a non-loopback --host (anyone who reaches the port can sign in as anyone)' },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;
@@ -144,6 +146,9 @@ export function loadConfig(
   if (out.devLogin === true && !isLoopback(String(out.host)) && out.devLoginAnyHost !== true) {
     problems.push(`devLogin lets anyone sign in as anyone: it needs a loopback --host (127.0.0.1, ::1, localhost), got "${out.host}"; add --dev-login-any-host true to force it`);
   }
+  if (out.devLogin === true && !isLoopback(String(out.host)) && out.devLoginAnyHost !== true) {
+    problems.push(`devLogin lets anyone sign in as anyone: it needs a loopback --host (127.0.0.1, ::1, localhost), got "${out.host}"; add --dev-login-any-host true to force it`);
+  }
   if (out.port !== 0 && out.port === out.opsPort && out.host === out.opsHost) problems.push('port and opsPort must differ');
   for (const name of ['host', 'opsHost'] as const) {
     const problem = hostProblem(String(out[name]));
@@ -158,6 +163,11 @@ export function loadConfig(
   out.notesKeyring = path.resolve(String(out.notesKeyring ?? path.join(String(out.dataDir), 'keyring.json')));
   out.logFormat ??= process.stdout.isTTY ? 'pretty' : 'json';
   return Object.freeze(out) as Config;
+}
+
+/** Whether a bind address reaches only this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** Whether a bind address reaches only this machine. */

@@ -25,6 +25,9 @@ import { LIMITS, SUBPROTOCOL } from './protocol.ts';
 import { API_PREFIX, RestApi, sendError, sendJson } from './edge/rest.ts';
 import { NodeBudget, OVERLOAD_RETRY_MS, overloadedError } from './edge/budget.ts';
 import { Session } from './edge/session.ts';
+import { staticSite } from './edge/static.ts';
+import { devTokenRoute } from './edge/dev-login.ts';
+import { PACKAGE_ROOT } from './paths.ts';
 import { privateFile, secureDataDir } from './datadir.ts';
 import { Social } from './social/social.ts';
 import { socialRoutes } from './edge/social-rest.ts';
@@ -126,6 +129,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       }
       return void rest.handle(req, res, url).finally(() => budget.release());
     }
+    if (devToken?.(req, res, url) || chatSite.handle(req, res, url)) return;
     sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
   });
   publicServer.keepAliveTimeout = 5_000;
@@ -178,7 +182,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       if (over) return sendJson(res, 503, { status: 'overloaded', reason: over, inflight: budget.inflight, queuedBytes: budget.queuedBytes });
       return sendJson(res, 200, { status: 'ready', sessions: hub.size });
     }
-    if (opsRoutes(req, res, url)) return;
+    if (consoleSite.handle(req, res, url) || opsRoutes(req, res, url)) return;
     sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
   });
 
@@ -209,6 +213,10 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   });
   ops.mirrorSocial(() => social.stats());
   chat.hooks.beforeDirect = social.beforeDirect;
+  // The chat page on the public port, the console on the ops port (built by npm run build:web).
+  const chatSite = staticSite(path.join(PACKAGE_ROOT, 'dist/web/chat'), '/');
+  const consoleSite = staticSite(path.join(PACKAGE_ROOT, 'dist/web/console'), '/console');
+  const devToken = config.devLogin ? devTokenRoute(auth, config.tokenTtlSec) : undefined;
   const rest = new RestApi(chat, auth, socialRoutes(social), config);
   const unsubscribeSocial = bus.subscribe((event) => social.dispatch(event));
   // How a message reaches a socket: bus → fan-out → hub → session.
@@ -230,7 +238,8 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
 
   started = true;
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-  log.info({ port, opsPort, wsPath: config.wsPath, dataDir: config.dataDir }, 'parley listening');
+  log.info({ port, opsPort, wsPath: config.wsPath, dataDir: config.dataDir, chat: `http://${host}:${port}/`, console: `http://${config.opsHost}:${opsPort}/console` }, 'parley listening');
+  if (devToken) log.warn({ devLogin: true, host: config.host }, 'DEVELOPMENT SIGN-IN IS ON: anyone who reaches this port can sign in as any user (POST /dev/token); never use --dev-login in production');
 
   let closing: Promise<void> | undefined;
   async function drain(): Promise<void> {

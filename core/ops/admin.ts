@@ -4,15 +4,16 @@
  * every admin route when no admin token is configured).
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
+import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AlertEvaluator } from './alerts/evaluator.ts';
 import type { Bus } from '../bus/types.ts';
 import type { DebugLog } from './debug/debug.ts';
 import { ParleyError } from '../errors.ts';
-import type { Flags } from './flags/flags.ts';
+import { readFeatures, type Flags } from './flags/flags.ts';
 import type { Hub } from '../chat/hub.ts';
-import type { Metrics } from './registry.ts';
+import type { Metrics, Sample } from './registry.ts';
 import { USER_ID_RE } from '../protocol.ts';
 import { decodePart, readJson, sendError, sendJson } from '../edge/rest.ts';
 
@@ -27,7 +28,46 @@ export interface OpsDeps {
   adminToken: string | undefined;
   debugMinutes: number;
   debugMaxMinutes: number;
+  /** The flags file (the source of flags unless `unleashUrl` is set). */
+  flagsFile?: string;
+  /** With an Unleash server, rollouts are changed there and the console links to it. */
+  unleashUrl?: string;
 }
+
+/** Strategies whose parameter holds a rollout percentage, and that parameter. */
+const ROLLOUT_PARAM: Record<string, string> = {
+  flexibleRollout: 'rollout', gradualRolloutUserId: 'percentage', gradualRolloutSessionId: 'percentage', gradualRolloutRandom: 'percentage',
+};
+
+type Strategy = { name: string; parameters?: Record<string, string> };
+type Feature = { name: string; enabled?: boolean; description?: string; strategies: Strategy[]; variants?: { name: string; weight?: number }[] };
+
+/** A flag as the console shows it: where it comes from, its rollout, its variants, its evaluations. */
+function flagView(f: Feature, evaluations: Record<string, number>): Record<string, unknown> {
+  const rollout = f.strategies.find((s) => s.name in ROLLOUT_PARAM);
+  const pct = rollout ? Number(rollout.parameters?.[ROLLOUT_PARAM[rollout.name]!]) : undefined;
+  return {
+    name: f.name, enabled: f.enabled !== false, description: f.description,
+    strategies: f.strategies.map((s) => s.name),
+    rollout: pct === undefined || Number.isNaN(pct) ? null : pct,
+    variants: (f.variants ?? []).map((v) => ({ name: v.name, weight: v.weight ?? null })),
+    evaluations,
+  };
+}
+
+/** Cumulative bucket counts of a histogram summed over its other labels, ascending by bound. */
+function buckets(samples: readonly Sample[], name: string): { le: number; count: number }[] {
+  const by = new Map<number, number>();
+  for (const s of samples) {
+    if (s.name !== `${name}_bucket`) continue;
+    const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
+    by.set(le, (by.get(le) ?? 0) + s.value);
+  }
+  return [...by].sort((a, b) => a[0] - b[0]).map(([le, count]) => ({ le, count }));
+}
+
+const sum = (samples: readonly Sample[], name: string, match: (l: Readonly<Record<string, string>>) => boolean = () => true): number =>
+  samples.reduce((n, s) => (s.name === name && match(s.labels) ? n + s.value : n), 0);
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -104,7 +144,83 @@ export function opsRoutes(deps: OpsDeps): (req: IncomingMessage, res: ServerResp
       return sendJson(res, 200, { reloaded: true });
     }
     if (route === 'GET /alerts') return sendJson(res, 200, { alerts: deps.alerts.status() });
+    if (route === 'GET /overview') return sendJson(res, 200, await overview());
+    if (route === 'GET /sessions') {
+      return sendJson(res, 200, { sessions: [...hub.all()].map((s) => ({ id: s.id, user: s.user, debug: debug.slot(s.id)?.on ?? false })) });
+    }
+    if (parts.length === 4 && parts[1] === 'sessions' && route === `POST /sessions/${parts[2]}/disconnect`) {
+      const session = hub.session(parts[2]!);
+      if (!session) throw new ParleyError('not_found', `no session ${parts[2]!.slice(0, 64)} on this node`);
+      session.close('kicked');
+      deps.log.info({ session: session.id, user: session.user, by: `admin@${req.socket.remoteAddress ?? 'unknown'}` }, 'session disconnected by an operator');
+      return sendJson(res, 200, { session: session.id, user: session.user, disconnected: 1 });
+    }
+    if (parts.length === 4 && parts[1] === 'flags' && route === `PUT /flags/${parts[2]}/rollout`) {
+      const body = await readJson(req);
+      return sendJson(res, 200, await setRollout(parts[2]!, body.percent));
+    }
     throw new ParleyError('not_found', `no admin route ${req.method} ${url.pathname}`);
+  }
+
+  /** One snapshot for the console: counters it turns into rates, histogram buckets, alerts, flags, sessions. */
+  async function overview(): Promise<Record<string, unknown>> {
+    const samples = await deps.metrics.samples();
+    const errors: Record<string, number> = {};
+    for (const s of samples) if (s.name === 'parley_errors_total' && s.value > 0) errors[s.labels.code!] = s.value;
+    const evaluations = new Map<string, Record<string, number>>();
+    for (const s of samples) {
+      if (s.name !== 'parley_flag_evaluations_total') continue;
+      const e = evaluations.get(s.labels.flag!) ?? {};
+      e[s.labels.result!] = s.value;
+      evaluations.set(s.labels.flag!, e);
+    }
+    let flags: Record<string, unknown>[] = [];
+    let flagsError: string | undefined;
+    if (deps.flagsFile) {
+      try {
+        flags = (readFeatures(deps.flagsFile).features as unknown as Feature[]).map((f) => flagView(f, evaluations.get(f.name) ?? {}));
+      } catch (err) {
+        flagsError = (err as Error).message;
+      }
+    }
+    const { hub, debug } = deps;
+    return {
+      at: new Date().toISOString(),
+      connections: sum(samples, 'parley_connections'),
+      sessions: sum(samples, 'parley_sessions'),
+      // Logins that passed the token check, whichever label the counter carries the outcome in.
+      logins: sum(samples, 'parley_logins_total', (l) => l.result === 'ok' || l.reason === 'ok'),
+      messages: sum(samples, 'parley_messages_stored_total'),
+      deliveries: sum(samples, 'parley_messages_delivered_total'),
+      delivery: buckets(samples, 'parley_delivery_latency_seconds').map((b) => ({ le: Number.isFinite(b.le) ? b.le : '+Inf', count: b.count })),
+      errors,
+      alerts: deps.alerts.status(),
+      flags: { source: deps.unleashUrl ? 'unleash' : 'file', file: deps.flagsFile, unleashUrl: deps.unleashUrl, error: flagsError, items: flags },
+      debug: debug.targets().map((t) => ({ ...t, until: new Date(t.until).toISOString() })),
+      sessionList: [...hub.all()].slice(0, 500).map((s) => ({ id: s.id, user: s.user, debug: debug.slot(s.id)?.on ?? false })),
+    };
+  }
+
+  /** Sets a flag's rollout percentage in the flags file and reloads; refused when a server is the source. */
+  async function setRollout(name: string, percent: unknown): Promise<Record<string, unknown>> {
+    if (deps.unleashUrl) throw new ParleyError('forbidden', `flags come from the Unleash server at ${deps.unleashUrl}; change the rollout there`, { unleashUrl: deps.unleashUrl });
+    if (!deps.flagsFile) throw new ParleyError('not_found', 'this node has no flags file');
+    if (typeof percent !== 'number' || !Number.isInteger(percent) || percent < 0 || percent > 100) {
+      throw new ParleyError('bad_field', `"percent" must be an integer in [0, 100], got ${JSON.stringify(percent)?.slice(0, 40)}`, { field: 'percent' });
+    }
+    const state = readFeatures(deps.flagsFile);
+    const feature = (state.features as unknown as Feature[]).find((f) => f.name === name);
+    if (!feature) throw new ParleyError('not_found', `flag "${name.slice(0, 80)}" is not in ${deps.flagsFile}`);
+    const strategy = feature.strategies.find((s) => s.name in ROLLOUT_PARAM);
+    if (!strategy) throw new ParleyError('bad_field', `flag "${name}" has no flexibleRollout or gradualRollout strategy (it has: ${feature.strategies.map((s) => s.name).join(', ') || 'none'})`, { field: 'flag' });
+    strategy.parameters = { ...strategy.parameters, [ROLLOUT_PARAM[strategy.name]!]: String(percent) };
+    // Written beside and renamed over: the file watcher never sees half a file.
+    const tmp = `${deps.flagsFile}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+    fs.renameSync(tmp, deps.flagsFile);
+    await deps.flags.reload();
+    deps.log.info({ flag: name, percent, file: deps.flagsFile }, 'flag rollout changed by an operator');
+    return { flag: name, rollout: percent, file: deps.flagsFile };
   }
 
   return (req, res, url) => {

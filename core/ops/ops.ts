@@ -114,6 +114,7 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
       unsubscribe = flags.onChange(refresh);
       return opsRoutes({
         metrics, alerts, debug, flags, hub, bus, log, adminToken: config.adminToken, debugMinutes: config.debugMinutes, debugMaxMinutes: config.debugMaxMinutes,
+        flagsFile: path.resolve(config.flagsFile), unleashUrl: flagSource || undefined,
       });
     },
     mirrorSocial(stats) {

@@ -1,0 +1,145 @@
+/**
+ * The side panel: who I am and how I show, conversations with unread counts, rooms to create or
+ * join, friends with live presence, status and notes, requests, blocks and privacy settings.
+ */
+import type { PresenceState } from '../../client/index.ts';
+import { fill, h } from '../shared/dom.ts';
+import type { App } from './app.ts';
+import { keepFocus } from '../shared/focus.ts';
+
+let els: { status: HTMLElement; convs: HTMLElement; friends: HTMLElement; requests: HTMLElement; blocked: HTMLElement; typing: HTMLInputElement; receipts: HTMLInputElement } | undefined;
+
+const STATES: Exclude<PresenceState, 'offline'>[] = ['available', 'away', 'idle'];
+
+function form(label: string, onSubmit: (values: HTMLInputElement[]) => void, ...fields: HTMLElement[]): HTMLFormElement {
+  const f = h('form', { class: 'inline', 'aria-label': label }, ...fields);
+  f.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const inputs = [...f.querySelectorAll('input')];
+    onSubmit(inputs);
+    for (const i of inputs) i.value = '';
+  });
+  return f;
+}
+
+function field(id: string, label: string, attrs: Record<string, string | boolean> = {}): HTMLElement[] {
+  return [h('label', { for: id }, label), h('input', { id, name: id, autocomplete: 'off', ...attrs })];
+}
+
+/** Builds the panel once; renderSidebar fills its lists. */
+export function sidebar(app: App): HTMLElement {
+  const status = h('p', { id: 'connection', role: 'status', class: 'connection' });
+  const presence = h('select', { id: 'my-presence' }, ...STATES.map((s) => h('option', { value: s }, s)));
+  const statusText = h('input', { id: 'my-status', maxlength: 140, autocomplete: 'off', placeholder: 'e.g. in a meeting' });
+  const me = h('form', { class: 'me', 'aria-label': 'My presence' },
+    h('label', { for: 'my-presence' }, 'I am'), presence,
+    h('label', { for: 'my-status' }, 'Status'), statusText,
+    h('button', { type: 'submit' }, 'Set status'));
+  me.addEventListener('submit', (ev) => { ev.preventDefault(); app.act(app.social.setPresence(presence.value as (typeof STATES)[number], statusText.value)); });
+
+  const typing = h('input', { id: 'set-typing', type: 'checkbox' });
+  const receipts = h('input', { id: 'set-receipts', type: 'checkbox' });
+  typing.addEventListener('change', () => app.act(app.social.settings({ typing: typing.checked })));
+  receipts.addEventListener('change', () => app.act(app.social.settings({ receipts: receipts.checked })));
+
+  els = {
+    status,
+    convs: h('ul', { id: 'conversations', class: 'list' }),
+    friends: h('ul', { id: 'friends', class: 'list' }),
+    requests: h('ul', { id: 'requests', class: 'list' }),
+    blocked: h('ul', { id: 'blocked', class: 'list' }),
+    typing, receipts,
+  };
+  return h('nav', { id: 'sidebar', 'aria-label': 'Contacts and conversations' },
+    h('header', { class: 'who' },
+      h('h1', {}, 'parley'),
+      h('p', {}, 'Signed in as ', h('strong', { id: 'me' }, app.me)),
+      h('button', { type: 'button', class: 'link', onclick: () => app.signOut() }, 'Sign out')),
+    status, me,
+    h('section', { 'aria-labelledby': 'h-convs' }, h('h2', { id: 'h-convs' }, 'Conversations'), els.convs,
+      form('New room', ([name, members]) => {
+        const list = members!.value.split(/[\s,]+/).filter(Boolean);
+        app.act(app.client.createRoom(name!.value.trim() || undefined, list.length ? list : undefined).then((r) => app.refreshChats().then(() => app.open(r.chat))));
+      }, ...field('room-name', 'Room name'), ...field('room-members', 'Members (comma separated)'), h('button', { type: 'submit' }, 'Create room')),
+      form('Join a room', ([id]) => {
+        const chat = id!.value.trim();
+        app.act(app.client.join(chat).then(() => app.refreshChats().then(() => app.open(chat))));
+      }, ...field('room-join', 'Room id', { required: true }), h('button', { type: 'submit' }, 'Join room'))),
+    h('section', { 'aria-labelledby': 'h-friends' }, h('h2', { id: 'h-friends' }, 'Friends'), els.friends,
+      form('Add a friend', ([u]) => app.act(app.social.requestFriend(u!.value.trim())),
+        ...field('friend-user', 'User name', { required: true }), h('button', { type: 'submit' }, 'Send friend request'))),
+    h('section', { 'aria-labelledby': 'h-requests' }, h('h2', { id: 'h-requests' }, 'Friend requests'), els.requests),
+    h('section', { 'aria-labelledby': 'h-blocked' }, h('h2', { id: 'h-blocked' }, 'Blocked'), els.blocked,
+      form('Block a user', ([u]) => app.act(app.social.block(u!.value.trim())),
+        ...field('block-user', 'User name', { required: true }), h('button', { type: 'submit' }, 'Block'))),
+    h('section', { 'aria-labelledby': 'h-settings' }, h('h2', { id: 'h-settings' }, 'Settings'),
+      h('p', { class: 'check' }, typing, h('label', { for: 'set-typing' }, 'Share and show typing')),
+      h('p', { class: 'check' }, receipts, h('label', { for: 'set-receipts' }, 'Send read receipts'))),
+  );
+}
+
+function button(key: string, label: string, onclick: () => void, extra: Record<string, string> = {}): HTMLButtonElement {
+  return h('button', { type: 'button', 'data-key': key, onclick, ...extra }, label);
+}
+
+/** Refreshes the panel's lists from the app's state. */
+export function renderSidebar(app: App): void {
+  if (!els) return;
+  const e = els;
+  const offline = !app.online || !navigator.onLine;
+  const waiting = app.waiting;
+  e.status.textContent = offline ? `Offline, reconnecting${waiting ? ` · ${waiting} waiting to be sent` : ''}` : `Online${waiting ? ` · ${waiting} sending` : ''}`;
+  e.status.classList.toggle('offline', offline);
+  e.typing.checked = app.settings.typing;
+  e.receipts.checked = app.settings.receipts;
+
+  const convs = [...app.convs.values()].sort((a, b) => (b.messages.at(-1)?.ts ?? 0) - (a.messages.at(-1)?.ts ?? 0));
+  keepFocus(e.convs, () => fill(e.convs, convs.length ? convs.map((c) => {
+    return h('li', { class: c.id === app.active ? 'current' : undefined },
+      button(`conv:${c.id}`, '', () => app.open(c.id), { class: 'conv', 'aria-current': c.id === app.active ? 'true' : 'false' }));
+  }) : [h('li', { class: 'empty' }, 'No conversations yet.')]));
+  // The buttons' content is set here so the label carries the unread count for screen readers.
+  for (const b of e.convs.querySelectorAll<HTMLButtonElement>('button.conv')) {
+    const c = app.convs.get(b.dataset.key!.slice(5))!;
+    const last = c.messages.at(-1);
+    fill(b, h('span', { class: 'title' }, c.kind === 'room' ? `# ${c.title(app.me)}` : c.title(app.me)),
+      c.unread ? h('span', { class: 'badge' }, `${c.unread} unread`) : null,
+      last ? h('span', { class: 'preview' }, `${last.from}: ${last.body.slice(0, 60)}`) : null);
+  }
+
+  const roster = [...app.social.roster.values()].sort((a, b) => a.user.localeCompare(b.user));
+  const friends = roster.filter((r) => r.state === 'friend');
+  keepFocus(e.friends, () => fill(e.friends, friends.length ? friends.map((f) => {
+    const p = app.social.presence.get(f.user);
+    const state = app.blocked.has(f.user) ? 'blocked' : (p?.state ?? 'offline');
+    return h('li', { class: 'friend', 'data-user': f.user },
+      h('span', { class: `dot ${state}`, 'aria-hidden': 'true' }),
+      h('span', { class: 'name' }, f.user), ' ', h('span', { class: 'state' }, state),
+      p?.status ? h('span', { class: 'status' }, ` “${p.status}”`) : null,
+      f.note ? h('p', { class: 'note' }, h('span', { class: 'sr' }, 'Note: '), f.note) : null,
+      h('div', { class: 'actions' },
+        button(`msg:${f.user}`, 'Message', () => app.open(app.directId(f.user)), { 'aria-label': `Message ${f.user}` }),
+        button(`note:${f.user}`, 'Note', () => {
+          const note = prompt(`Private note on ${f.user} (empty deletes it)`, f.note ?? '');
+          if (note !== null) app.act(app.social.setNote(f.user, note || null));
+        }, { 'aria-label': `Private note on ${f.user}` }),
+        button(`rm:${f.user}`, 'Remove', () => app.act(app.social.removeFriend(f.user)), { 'aria-label': `Remove ${f.user} from friends` }),
+        app.blocked.has(f.user)
+          ? button(`unblock:${f.user}`, 'Unblock', () => app.act(app.social.unblock(f.user)), { 'aria-label': `Unblock ${f.user}` })
+          : button(`block:${f.user}`, 'Block', () => app.act(app.social.block(f.user)), { 'aria-label': `Block ${f.user}` })));
+  }) : [h('li', { class: 'empty' }, 'No friends yet: add one below.')]));
+
+  const pending = roster.filter((r) => r.state === 'sent' || r.state === 'received');
+  keepFocus(e.requests, () => fill(e.requests, pending.length ? pending.map((r) => h('li', { class: 'request', 'data-user': r.user },
+    r.state === 'received' ? [h('span', {}, `${r.user} wants to be friends`), ' ',
+      button(`accept:${r.user}`, 'Accept', () => app.act(app.social.accept(r.user)), { 'aria-label': `Accept ${r.user}` }),
+      button(`decline:${r.user}`, 'Decline', () => app.act(app.social.decline(r.user)), { 'aria-label': `Decline ${r.user}` })]
+      : [h('span', {}, `Request sent to ${r.user}`), ' ',
+        button(`cancel:${r.user}`, 'Cancel', () => app.act(app.social.cancel(r.user)), { 'aria-label': `Cancel the request to ${r.user}` })]))
+    : [h('li', { class: 'empty' }, 'No pending requests.')]));
+
+  const blocked = [...app.blocked].sort();
+  keepFocus(e.blocked, () => fill(e.blocked, blocked.length ? blocked.map((u) => h('li', {}, h('span', {}, u), ' ',
+    button(`unblock2:${u}`, 'Unblock', () => app.act(app.social.unblock(u)), { 'aria-label': `Unblock ${u}` })))
+    : [h('li', { class: 'empty' }, 'Nobody is blocked.')]));
+}

@@ -1,0 +1,113 @@
+/**
+ * The open conversation: its members (rooms: invite, leave), the messages in seq order with the
+ * user's waiting sends after them, who is typing, read receipts on the user's own messages
+ * ("read" in a 1:1, "read by N" in a room), older history on scrolling up, and the composer.
+ */
+import { fill, h } from '../shared/dom.ts';
+import type { App } from './app.ts';
+
+let els: {
+  panel: HTMLElement; title: HTMLElement; meta: HTMLElement; room: HTMLElement; list: HTMLOListElement; older: HTMLButtonElement;
+  typing: HTMLElement; input: HTMLTextAreaElement; label: HTMLLabelElement; form: HTMLFormElement; members: HTMLElement;
+} | undefined;
+let app: App | undefined;
+
+const time = (ts: number) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+/** Builds the panel once; renderThread fills it. */
+export function thread(a: App): HTMLElement {
+  app = a;
+  const input = h('textarea', { id: 'composer-input', rows: 2, maxlength: 4000 });
+  const label = h('label', { for: 'composer-input' }, 'Message');
+  input.addEventListener('input', () => a.typed(input.value));
+  input.addEventListener('keydown', (ev) => {
+    // Enter sends, Shift+Enter is a new line: what chat users expect.
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); form.requestSubmit(); }
+  });
+  const form = h('form', { id: 'composer', 'aria-label': 'Write a message' }, label, input, h('button', { type: 'submit' }, 'Send'));
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); a.send(input.value); input.value = ''; });
+  const list = h('ol', { id: 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', tabindex: 0 });
+  list.addEventListener('scroll', () => { if (list.scrollTop < 40) void a.older(); });
+  const older = h('button', { type: 'button', id: 'older', class: 'link', onclick: () => void a.older() }, 'Load older messages');
+  const invite = h('input', { id: 'invite-user', autocomplete: 'off', required: true });
+  const inviteForm = h('form', { class: 'inline', 'aria-label': 'Invite to this room' },
+    h('label', { for: 'invite-user' }, 'Invite'), invite, h('button', { type: 'submit' }, 'Invite'));
+  inviteForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const chat = a.active!;
+    a.act(a.client.invite(chat, invite.value.trim()).then(() => { invite.value = ''; return showMembers(chat); }));
+  });
+  const members = h('p', { id: 'members', class: 'members' });
+  const room = h('div', { class: 'room', hidden: true },
+    h('p', { class: 'room-id' }, 'Room id: ', h('code', { id: 'room-id' })),
+    members,
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', onclick: () => void showMembers(a.active!) }, 'Members'),
+      h('button', { type: 'button', onclick: () => { const chat = a.active!; a.act(a.client.leave(chat).then(() => { a.convs.delete(chat); a.close(); })); } }, 'Leave room')),
+    inviteForm);
+  const panel = h('main', { id: 'thread', 'aria-labelledby': 'thread-title' },
+    h('header', { class: 'thread-head' },
+      h('button', { type: 'button', class: 'back', onclick: () => a.close() }, '← Back'),
+      h('h2', { id: 'thread-title' }, 'No conversation open'),
+      h('p', { id: 'thread-meta', class: 'meta' })),
+    room, older, list,
+    h('p', { id: 'typing', class: 'typing', 'aria-live': 'polite' }),
+    form);
+  els = { panel, title: panel.querySelector('#thread-title')!, meta: panel.querySelector('#thread-meta')!, room, list, older, typing: panel.querySelector('#typing')!, input, label, form, members };
+  return panel;
+}
+
+thread.focusComposer = (): void => { els?.input.focus(); };
+
+async function showMembers(chat: string): Promise<void> {
+  if (!app || !els) return;
+  const list = await app.client.members(chat);
+  els.members.textContent = `Members: ${list.join(', ')}`;
+}
+
+/** Redraws the open conversation; `keepBottomOffset` keeps the view still when older messages were put above. */
+export function renderThread(a: App, opts: { keepBottomOffset?: boolean } = {}): void {
+  if (!els) return;
+  const e = els;
+  const conv = a.active ? a.convs.get(a.active) : undefined;
+  e.form.hidden = !conv;
+  e.room.hidden = conv?.kind !== 'room';
+  if (!conv) {
+    e.title.textContent = 'No conversation open';
+    e.meta.textContent = 'Pick a friend or a conversation.';
+    e.older.hidden = true;
+    fill(e.list);
+    e.typing.textContent = '';
+    return;
+  }
+  const title = conv.title(a.me);
+  e.title.textContent = conv.kind === 'room' ? `# ${title}` : title;
+  const partner = conv.partner(a.me);
+  const p = partner ? a.social.presence.get(partner) : undefined;
+  e.meta.textContent = partner ? `${p?.state ?? 'offline'}${p?.status ? ` · “${p.status}”` : ''}` : 'Room';
+  (e.room.querySelector('#room-id') as HTMLElement).textContent = conv.id;
+  e.label.textContent = `Message to ${conv.kind === 'room' ? `# ${title}` : title}`;
+  e.older.hidden = !conv.more || conv.messages.length === 0;
+
+  const atBottom = e.list.scrollHeight - e.list.scrollTop - e.list.clientHeight < 30;
+  const fromBottom = e.list.scrollHeight - e.list.scrollTop;
+  const items = conv.messages.map((m) => {
+    const mine = m.from === a.me;
+    let receipt = '';
+    if (mine && conv.kind === 'direct' && conv.otherRead >= m.seq) receipt = 'Read';
+    if (mine && conv.kind === 'room') { const n = conv.readBy.get(m.seq) ?? 0; if (n > 0) receipt = `read by ${n}`; }
+    return h('li', { class: mine ? 'msg mine' : 'msg', 'data-seq': m.seq },
+      h('span', { class: 'from' }, m.from), ' ', h('time', { datetime: new Date(m.ts).toISOString() }, time(m.ts)),
+      h('p', { class: 'body' }, m.body),
+      receipt ? h('span', { class: 'receipt' }, receipt) : null);
+  });
+  const waiting = [...conv.pending.values()].map((s) => h('li', { class: 'msg mine waiting', 'data-cmid': s.cmid },
+    h('span', { class: 'from' }, s.from), ' ', h('span', { class: 'receipt' }, a.online ? 'sending…' : 'waiting to be sent'),
+    h('p', { class: 'body' }, s.body)));
+  fill(e.list, items, waiting);
+  if (opts.keepBottomOffset) e.list.scrollTop = e.list.scrollHeight - fromBottom;
+  else if (atBottom || items.length + waiting.length <= 1) e.list.scrollTop = e.list.scrollHeight;
+
+  const typers = a.social.typingIn(conv.id).filter((u) => u !== a.me);
+  e.typing.textContent = typers.length === 0 ? '' : typers.length === 1 ? `${typers[0]} is typing…` : `${typers.join(', ')} are typing…`;
+}

@@ -1,0 +1,10 @@
+/**
+ * Re-rendering a list must not throw a keyboard user's focus away: the focused control's
+ * data-key is remembered and the control with the same key gets the focus back.
+ */
+export function keepFocus(container: HTMLElement, render: () => void): void {
+  const active = document.activeElement as HTMLElement | null;
+  const key = active && container.contains(active) ? active.dataset.key : undefined;
+  render();
+  if (key) (container.querySelector<HTMLElement>(`[data-key="${CSS.escape(key)}"]`) ?? container.querySelector<HTMLElement>('button, input'))?.focus();
+}
