@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { ChatId, ChatSummary, Message, RoomPolicy } from '../protocol.ts';
-import type { AppendItem, AppendResult, ChatInfo, CursorKind, Store } from './types.ts';
+import type { AppendItem, AppendResult, ChatInfo, CursorKind, Store, StoreFault } from './types.ts';
+import { DiskProbe, errorKind, unavailableError, type StoreErrorKind } from './diskfault.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { WalSync } from './walsync.ts';
@@ -25,6 +26,12 @@ export interface SqliteOptions {
   batchMax?: number;
   /** Observes each committed transaction (operations, milliseconds); the metrics layer hooks in here. */
   onCommit?: (ops: number, ms: number) => void;
+  /** Observes each failed transaction, and the first failed WAL flush, by kind. */
+  onError?: (kind: StoreErrorKind, err: unknown) => void;
+  /** Called when the store stops writing (with the fault) and when it writes again (undefined). */
+  onFault?: (fault: StoreFault | undefined) => void;
+  /** How often a store stopped by a full disk or an I/O error tries the disk again; default 1 s. */
+  probeIntervalMs?: number;
 }
 
 interface QueuedWrite {
@@ -51,8 +58,11 @@ export class SqliteStore implements Store {
   #queue: QueuedWrite[] = [];
   #scheduled = false;
   #closed = false;
-  /** A failed WAL flush: the kernel may have dropped the pages, so no later write is trusted. */
-  #flushError: Error | undefined;
+  /** Why writes are refused (see #fail); undefined while the store writes. */
+  #fault: StoreFault | undefined;
+  readonly #probe: DiskProbe | undefined;
+  readonly #onError: SqliteOptions['onError'];
+  readonly #onFault: SqliteOptions['onFault'];
   /** Last seq per chat, authoritative while this process is the only writer. */
   readonly #lastSeq = new Map<ChatId, number>();
   /** Seqs as they were before the transaction in progress, for a rollback. */
@@ -73,7 +83,10 @@ export class SqliteStore implements Store {
     this.#db.pragma('busy_timeout = 5000');
     this.#batchMax = opts.batchMax ?? 512;
     this.#onCommit = opts.onCommit;
+    this.#onError = opts.onError;
+    this.#onFault = opts.onFault;
     migrate(this.#db);
+    if (opts.file !== ':memory:') this.#probe = new DiskProbe(`${opts.file}-probe`, opts.probeIntervalMs ?? 1_000, () => this.#recovered());
     // 'full' on a file: commits only write the WAL (NORMAL) and WalSync flushes it before anyone is told.
     this.#wal = opts.sync !== 'normal' && opts.file !== ':memory:' ? WalSync.open(`${opts.file}-wal`) : undefined;
     if (this.#wal) {
@@ -114,7 +127,7 @@ export class SqliteStore implements Store {
   /** Queues a write for the next group commit; `bare` writes skip their savepoint (see QueuedWrite). */
   #write<T>(run: () => T, bare = false): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('store is closed'));
-    if (this.#flushError) return Promise.reject(new Error(`store stopped after a failed WAL flush (restart to recover): ${this.#flushError.message}`));
+    if (this.#fault) return Promise.reject(unavailableError(this.#fault));
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ run, resolve: resolve as (v: unknown) => void, reject, bare });
       if (this.#queue.length >= this.#batchMax) this.#commit();
@@ -127,25 +140,33 @@ export class SqliteStore implements Store {
 
   #commit(): void {
     this.#scheduled = false;
-    if (this.#flushError) {
-      for (const w of this.#queue.splice(0)) w.reject(this.#flushError);
-      return;
-    }
     while (this.#queue.length) {
+      if (this.#fault) {
+        for (const w of this.#queue.splice(0)) w.reject(unavailableError(this.#fault));
+        return;
+      }
       const batch = this.#queue.splice(0, this.#batchMax);
       const t0 = performance.now();
       let results: Outcome[];
       try {
         results = this.#runBatch(batch, false);
-      } catch {
-        // A bare write threw, or the transaction failed: retry once with a savepoint per write.
+      } catch (first) {
         this.#undoSeqs();
+        // A disk that cannot write fails the retry the same way: refuse the batch, probe later.
+        if (errorKind(first) === 'full' || errorKind(first) === 'io') {
+          this.#fail(errorKind(first), first);
+          for (const w of batch) w.reject(unavailableError(this.#fault!));
+          continue;
+        }
+        // A bare write threw: retry once with a savepoint per write.
         try {
           results = this.#runBatch(batch, true);
         } catch (err) {
-          // The whole transaction failed (disk full, I/O error): nothing is acknowledged.
+          // The whole transaction failed: nothing is acknowledged.
           this.#undoSeqs();
-          for (const w of batch) w.reject(err);
+          const kind = errorKind(err);
+          this.#fail(kind, err);
+          for (const w of batch) w.reject(this.#fault && kind !== 'other' ? unavailableError(this.#fault) : err);
           continue;
         }
       }
@@ -167,11 +188,8 @@ export class SqliteStore implements Store {
       this.#wal.afterFlush((flushErr) => {
         // After one failed fdatasync, Linux may report success for later ones although the pages
         // were dropped: every batch after the first failure is refused, never acknowledged.
-        const err = flushErr ?? this.#flushError;
-        if (err) {
-          this.#flushError ??= err;
-          return batch.forEach((w) => w.reject(err));
-        }
+        if (flushErr && this.#fault?.kind !== 'flush') this.#fail('flush', flushErr);
+        if (this.#fault?.kind === 'flush') return batch.forEach((w) => w.reject(unavailableError(this.#fault!)));
         for (const [chat, seq] of committed) {
           if (seq >= this.#seqOf(chat)) this.#durable.delete(chat);
           else this.#durable.set(chat, seq);
@@ -188,9 +206,43 @@ export class SqliteStore implements Store {
       try {
         return { ok: true, v: this.#db.transaction(w.run)() };
       } catch (err) {
-        return { ok: false, v: err };
+        // SQLite rolls the whole transaction back on some I/O errors: the writes after it would
+        // autocommit one by one, unflushed and with stale seqs, so the batch ends here.
+        if (!this.#db.inTransaction) throw err;
+        const kind = errorKind(err);
+        if (kind !== 'full' && kind !== 'io') return { ok: false, v: err };
+        this.#fail(kind, err);
+        return { ok: false, v: unavailableError(this.#fault!) };
       }
     }))();
+  }
+
+  /**
+   * Stops writing. A full disk or an I/O error rolled its transaction back (in WAL mode the frames
+   * of an uncommitted transaction are never read), so nothing acknowledged is at risk and writes
+   * resume once the probe can write and fdatasync a file beside the database. A failed WAL flush
+   * is different: Linux may have dropped dirty pages of commits already made and report later
+   * flushes as fine, so the store refuses writes until a restart re-opens and fdatasyncs the WAL.
+   */
+  #fail(kind: StoreErrorKind, err: unknown): void {
+    this.#onError?.(kind, err);
+    if (kind === 'other' || this.#fault?.kind === 'flush') return;
+    const was = this.#fault;
+    if (kind === 'flush' || !was) this.#fault = { kind, message: err instanceof Error ? err.message : String(err), since: Date.now() };
+    if (kind === 'flush') this.#probe?.stop();
+    else this.#probe?.start();
+    if (this.#fault !== was) this.#onFault?.(this.#fault);
+  }
+
+  #recovered(): void {
+    if (!this.#fault || this.#fault.kind === 'flush' || this.#closed) return;
+    this.#fault = undefined;
+    this.#onFault?.(undefined);
+  }
+
+  /** Why writes are refused right now; undefined while the store writes. */
+  fault(): StoreFault | undefined {
+    return this.#fault;
   }
 
   /** Restores the seq cache to its state before a rolled-back transaction. */
@@ -307,8 +359,12 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.flush();
+    // A faulted store refused its writes: there is nothing left to flush.
+    await this.flush().catch((err: unknown) => {
+      if (!this.#fault) throw err;
+    });
     this.#closed = true;
+    this.#probe?.stop();
     await this.#checkpointer?.close();
     await this.#wal?.close();
     this.#db.close();

@@ -29,6 +29,17 @@ export interface ChatInfo {
 
 export type CursorKind = 'delivered' | 'read';
 
+/**
+ * Why a store refuses writes. 'full' (no space) and 'io' (I/O error, read-only disk) clear by
+ * themselves once the disk takes writes again; 'flush' (a failed WAL fdatasync) needs a restart.
+ */
+export interface StoreFault {
+  readonly kind: 'full' | 'io' | 'flush';
+  readonly message: string;
+  /** When the store stopped writing, ms since the epoch. */
+  readonly since: number;
+}
+
 export interface Store {
   /** Rosters, notes, blocks, privacy settings and read markers (store/social.ts). */
   readonly social: SocialStore;
@@ -57,6 +68,8 @@ export interface Store {
   advanceCursor(user: string, chat: ChatId, kind: CursorKind, seq: number): Promise<number>;
   /** The user's delivered cursor of every chat. */
   deliveredCursors(user: string): Promise<Map<ChatId, number>>;
+  /** Why writes are refused right now, or undefined while the store writes. A store without it always writes. */
+  fault?(): StoreFault | undefined;
   /** Resolves once everything written so far is durable; the store stays open. */
   flush(): Promise<void>;
   close(): Promise<void>;
