@@ -28,7 +28,9 @@ export const SETTINGS = {
   dataDir: { kind: 'string', default: './data', doc: 'directory for the SQLite file and the generated secret' },
   store: { kind: 'enum', default: 'sqlite', values: ['sqlite'], doc: 'message store engine' },
   sqliteSync: { kind: 'enum', default: 'full', values: ['full', 'normal'], doc: 'SQLite synchronous mode: full survives power loss, normal survives process crashes' },
-  bus: { kind: 'enum', default: 'local', values: ['local'], doc: 'fan-out bus between nodes' },
+  bus: { kind: 'enum', default: 'local', values: ['local', 'redis'], doc: 'fan-out bus between nodes: local (one node) or redis (needs --redis); setting --redis alone selects redis' },
+  redis: { kind: 'string', default: undefined, doc: 'Redis URL (redis://host:port) or comma-separated Redis Cluster seeds (host:port,...): the node joins a cluster through it (cross-node fan-out, presence directory)' },
+  gapCheckMs: { kind: 'int', default: 30_000, min: 0, max: 3_600_000, doc: 'how often each session checks its chats against the store for a last message pub/sub dropped (0: only after the bus reconnects)' },
   secret: { kind: 'string', default: undefined, doc: 'HMAC secret for access tokens (>= 32 chars); generated into dataDir when unset' },
   adminToken: { kind: 'string', default: undefined, doc: 'bearer token for /admin routes on the ops port' },
   tokenTtlSec: { kind: 'int', default: 86_400, min: 1, max: 31_536_000, doc: 'lifetime of tokens minted by `parley token`' },
@@ -73,8 +75,6 @@ export const SETTINGS = {
   debugRingSize: { kind: 'int', default: 1000, min: 10, max: 1_000_000, doc: 'entries kept in each debugged session\'s ring buffer (GET /admin/debug/<session>)' },
   debugLineBudget: { kind: 'int', default: 100_000, min: 1, max: 100_000_000, doc: 'debug lines one session may write to the debug log per debug period (the ring buffer keeps recording)' },
   debugLogFile: { kind: 'string', default: undefined, doc: 'destination of per-session debug lines; defaults to <dataDir>/debug.log' },
-  devLogin: { kind: 'bool', default: false, doc: 'development sign-in: the chat page asks only for a user name and POST /dev/token hands out a token for it; refused on a non-loopback --host unless --dev-login-any-host' },
-  devLoginAnyHost: { kind: 'bool', default: false, doc: 'allow --dev-login on a non-loopback --host (anyone who reaches the port can sign in as anyone)' },
   devLogin: { kind: 'bool', default: false, doc: 'development sign-in: the chat page asks only for a user name and POST /dev/token hands out a token for it; refused on a non-loopback --host unless --dev-login-any-host' },
   devLoginAnyHost: { kind: 'bool', default: false, doc: 'allow --dev-login on a non-loopback --host (anyone who reaches the port can sign in as anyone)' },
 } as const satisfies Record<string, Setting>;
@@ -146,9 +146,8 @@ export function loadConfig(
   if (out.devLogin === true && !isLoopback(String(out.host)) && out.devLoginAnyHost !== true) {
     problems.push(`devLogin lets anyone sign in as anyone: it needs a loopback --host (127.0.0.1, ::1, localhost), got "${out.host}"; add --dev-login-any-host true to force it`);
   }
-  if (out.devLogin === true && !isLoopback(String(out.host)) && out.devLoginAnyHost !== true) {
-    problems.push(`devLogin lets anyone sign in as anyone: it needs a loopback --host (127.0.0.1, ::1, localhost), got "${out.host}"; add --dev-login-any-host true to force it`);
-  }
+  if (out.bus === 'redis' && out.redis === undefined) problems.push('bus redis needs --redis (PARLEY_REDIS) with a redis:// URL or cluster seeds');
+  if (typeof out.redis === 'string' && !out.redis.split(',').every((seed) => /^(rediss?:\/\/[^\s,]+|[^\s,:/]+:\d+)$/.test(seed))) problems.push(`redis must be a redis:// URL or comma-separated host:port cluster seeds, got "${out.redis.slice(0, 80)}"`);
   if (out.port !== 0 && out.port === out.opsPort && out.host === out.opsHost) problems.push('port and opsPort must differ');
   for (const name of ['host', 'opsHost'] as const) {
     const problem = hostProblem(String(out[name]));
@@ -163,11 +162,6 @@ export function loadConfig(
   out.notesKeyring = path.resolve(String(out.notesKeyring ?? path.join(String(out.dataDir), 'keyring.json')));
   out.logFormat ??= process.stdout.isTTY ? 'pretty' : 'json';
   return Object.freeze(out) as Config;
-}
-
-/** Whether a bind address reaches only this machine. */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** Whether a bind address reaches only this machine. */

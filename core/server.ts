@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { resolveSecret, TokenAuthority, bearerFrom } from './edge/auth.ts';
 import { LocalBus } from './bus/local.ts';
-import type { Bus } from './bus/types.ts';
+import { CONTROL_CHANNEL, type Bus } from './bus/types.ts';
 import { ChatService } from './chat/chat.ts';
 import type { Config } from './config.ts';
 import { ERRORS, ParleyError, type ErrorCode } from './errors.ts';
@@ -180,6 +180,8 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       if (draining) return sendJson(res, 503, { status: 'draining' });
       const over = budget.overloaded;
       if (over) return sendJson(res, 503, { status: 'overloaded', reason: over, inflight: budget.inflight, queuedBytes: budget.queuedBytes });
+      const busStatus = bus.status();
+      if (!busStatus.ready) return sendJson(res, 503, { status: 'bus_down', reason: busStatus.reason });
       return sendJson(res, 200, { status: 'ready', sessions: hub.size });
     }
     if (consoleSite.handle(req, res, url) || opsRoutes(req, res, url)) return;
@@ -202,14 +204,23 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const store = parts.store ?? new SqliteStore({ file: privateFile(path.join(config.dataDir, 'parley.db')), sync: config.sqliteSync, batchMax: config.batchMax, onCommit });
   const bus = parts.bus ?? new LocalBus();
   const auth = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
-  const chat = new ChatService(store, bus, { fanoutFailed: (err) => log.error({ err }, 'fan-out of a committed message failed') });
+  // A committed change whose publish failed reaches its receivers late, through their gap repair.
+  const publishFailed = (err: unknown, event: { kind: string }) => {
+    metrics.inc('parley_fanout_failures_total', { kind: event.kind });
+    log.error({ err, kind: event.kind }, 'publishing a committed change to the bus failed; receivers repair from the store');
+  };
+  const chat = new ChatService(store, bus, { fanoutFailed: publishFailed });
   chat.faultDelayMs = config.faultDelayMs;
-  const hub = new Hub();
+  const hub = new Hub(bus);
+  hub.onSubscribeFailed = (err, user) => log.warn({ err, user }, 'subscribing to a user channel failed; retried when the bus recovers');
+  hub.onGapRepair = (trigger) => metrics.inc('parley_gap_repairs_total', { trigger });
+  metrics.read('parley_bus_up', () => (bus.status().ready ? 1 : 0));
   const social = new Social({
     store, bus, hub, chat, config, log,
     typingEnabled: (user) => config.typing && ops.flags.isEnabled('typing-indicators', { userId: user }),
     readReceipts: (user) => ops.flags.isEnabled('read-receipts', { userId: user }),
     presenceCoalescing: () => ops.flags.isEnabled('presence-coalescing'),
+    publishFailed,
   });
   ops.mirrorSocial(() => social.stats());
   chat.hooks.beforeDirect = social.beforeDirect;
@@ -218,10 +229,15 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const consoleSite = staticSite(path.join(PACKAGE_ROOT, 'dist/web/console'), '/console');
   const devToken = config.devLogin ? devTokenRoute(auth, config.tokenTtlSec) : undefined;
   const rest = new RestApi(chat, auth, socialRoutes(social), config);
-  const unsubscribeSocial = bus.subscribe((event) => social.dispatch(event));
+  const unsubscribeSocial = bus.onEvent((event) => { chat.apply(event); social.dispatch(event); });
   // How a message reaches a socket: bus → fan-out → hub → session.
   const fanout = new Fanout(hub, metrics);
-  const unsubscribe = bus.subscribe(fanout.dispatch);
+  const unsubscribe = bus.onEvent(fanout.dispatch);
+  // Events may have been missed while the bus was away: drop what they fed, listen again, check cursors.
+  const unsubscribeResync = bus.onResync(() => { chat.resync(); hub.resubscribe(); void hub.checkCursors(); });
+  await bus.subscribe(CONTROL_CHANNEL).catch((err: unknown) => log.warn({ err }, 'subscribing to the control channel failed; retried when the bus recovers'));
+  const gapCheck = config.gapCheckMs > 0 ? setInterval(() => void hub.checkCursors(), config.gapCheckMs) : undefined;
+  gapCheck?.unref();
   const opsRoutes = ops.attach({ hub, bus, fanout });
 
   const wss = new WebSocketServer({
@@ -260,6 +276,8 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     await store.close();
     clearInterval(heartbeat);
     unsubscribe();
+    unsubscribeResync();
+    clearInterval(gapCheck);
     await bus.close();
     publicServer.closeAllConnections();
     await new Promise<void>((resolve) => opsServer.close(() => resolve()));

@@ -1,10 +1,13 @@
 /**
  * Conversations and messages, independent of transport: the socket sessions and the REST API
  * both call this. Persist, then ack, then fan out: `send` resolves only after the store committed,
- * and publishes to the bus before resolving so fan-out order is commit order.
+ * and starts the publish to each member's channel before resolving so fan-out order is commit
+ * order. A publish that fails after the commit is reported (hooks.fanoutFailed), never un-acked:
+ * receivers repair the gap from the store.
  */
 import { randomBytes } from 'node:crypto';
-import type { Bus } from '../bus/types.ts';
+import { CONTROL_CHANNEL, Outbox, type Bus, type BusEvent } from '../bus/types.ts';
+import { MemberCache } from './members.ts';
 import { ParleyError } from '../errors.ts';
 import { directChatId, directMembers, LIMITS, type ChatId, type ChatSummary, type Message, type RoomPolicy } from '../protocol.ts';
 import type { Store } from '../store/types.ts';
@@ -25,18 +28,15 @@ export interface SendResult {
 export interface ChatHooks {
   /** Called before a 1:1 conversation is opened or posted to; throws to refuse. */
   beforeDirect?: (user: string, peer: string) => Promise<void>;
-  /** Called when fan-out of a committed message threw: the send still succeeds (it is stored). */
-  fanoutFailed?: (err: unknown) => void;
+  /** Called when a publish of a committed change failed: the send still succeeds (it is stored). */
+  fanoutFailed?: (err: unknown, event: BusEvent) => void;
 }
-
-/** How many chats' member lists stay cached. */
-const MEMBER_CACHE_MAX = 100_000;
 
 export class ChatService {
   readonly #store: Store;
-  readonly #bus: Bus;
+  readonly #out: Outbox;
   /** chat → members, for membership checks and fan-out without a store read per message. */
-  readonly #members = new Map<ChatId, Set<string>>();
+  readonly #members = new MemberCache();
   #inFlight = 0;
   #draining = false;
   #idle: (() => void)[] = [];
@@ -48,8 +48,8 @@ export class ChatService {
 
   constructor(store: Store, bus: Bus, hooks: ChatHooks = {}) {
     this.#store = store;
-    this.#bus = bus;
     this.hooks = hooks;
+    this.#out = new Outbox(bus, (err, event) => this.hooks.fanoutFailed?.(err, event));
   }
 
   get store(): Store {
@@ -88,11 +88,7 @@ export class ChatService {
       // A retried send was delivered the first time; fan out only new messages.
       if (!result!.dup) {
         // The message is committed: a fan-out failure must not turn it into an error the client retries.
-        try {
-          this.#bus.publish({ kind: 'msg', message: result!.message, to: [...members], origin });
-        } catch (err) {
-          this.hooks.fanoutFailed?.(err);
-        }
+        void this.#out.toUsers(members, { kind: 'msg', message: result!.message, to: [...members], origin });
       }
       return { message: result!.message, dup: result!.dup };
     } finally {
@@ -119,20 +115,29 @@ export class ChatService {
     return members;
   }
 
-  async membersOf(chat: ChatId): Promise<Set<string> | undefined> {
-    let members = this.#members.get(chat);
-    if (!members) {
-      const list = await this.#store.members(chat);
-      if (!list) return undefined;
-      members = new Set(list);
-      this.#cache(chat, members);
-    }
-    return members;
+  membersOf(chat: ChatId): Promise<Set<string> | undefined> {
+    return this.#members.get(chat, () => this.#store.members(chat));
   }
 
   #cache(chat: ChatId, members: Set<string>): void {
-    if (this.#members.size >= MEMBER_CACHE_MAX) this.#members.delete(this.#members.keys().next().value!);
     this.#members.set(chat, members);
+  }
+
+  /** A membership change of any node (the control channel): this node's cached list is dropped. */
+  apply(event: BusEvent): void {
+    if (event.kind === 'members') this.#members.changed(event.chat, event.user, event.event === 'joined');
+  }
+
+  /** The bus may have missed membership changes (it reconnected): every cached list is dropped. */
+  resync(): void {
+    this.#members.clear();
+  }
+
+  /** Records a committed membership change here, tells every node, and pushes `member` to the members. */
+  #changed(chat: ChatId, user: string, event: 'joined' | 'left', to: readonly string[]): void {
+    this.#members.changed(chat, user, event === 'joined');
+    void this.#out.toChannel(CONTROL_CHANNEL, { kind: 'members', chat, user, event });
+    void this.#out.toUsers(to, { kind: 'member', chat, user, event, to });
   }
 
   async isMember(user: string, chat: ChatId): Promise<boolean> {
@@ -184,7 +189,8 @@ export class ChatService {
     await this.#store.createRoom(chat, name, user, invited, policy);
     const members = new Set([user, ...invited]);
     this.#cache(chat, members);
-    for (const u of members) if (u !== user) this.#bus.publish({ kind: 'member', chat, user: u, event: 'joined', to: [...members] });
+    // A new room is in no node's cache: the members hear of it, no invalidation is needed.
+    for (const u of members) if (u !== user) void this.#out.toUsers(members, { kind: 'member', chat, user: u, event: 'joined', to: [...members] });
     return { chat, members: [...members].sort(), policy };
   }
 
@@ -196,8 +202,7 @@ export class ChatService {
     if (members.has(user)) throw new ParleyError('already_member', `you are already a member of ${chat}`, { chat });
     if ((await this.#store.chatInfo(chat))?.policy !== 'open') throw new ParleyError('invite_only', `${chat} is invite-only: a member must invite you (room.invite)`, { chat });
     await this.#store.addMember(chat, user);
-    members.add(user);
-    this.#bus.publish({ kind: 'member', chat, user, event: 'joined', to: [...members] });
+    this.#changed(chat, user, 'joined', [...members, user]);
   }
 
   async invite(user: string, chat: ChatId, target: string): Promise<void> {
@@ -205,17 +210,14 @@ export class ChatService {
     const members = await this.#requireMember(user, chat);
     if (members.has(target)) throw new ParleyError('already_member', `${target} is already a member of ${chat}`, { chat });
     await this.#store.addMember(chat, target);
-    members.add(target);
-    this.#bus.publish({ kind: 'member', chat, user: target, event: 'joined', to: [...members] });
+    this.#changed(chat, target, 'joined', [...members, target]);
   }
 
   async leave(user: string, chat: ChatId): Promise<void> {
     if (directMembers(chat)) throw new ParleyError('forbidden', `1:1 conversations have fixed members; ${chat} cannot be left`);
     const members = await this.#requireMember(user, chat);
     await this.#store.removeMember(chat, user);
-    const to = [...members];
-    members.delete(user);
-    this.#bus.publish({ kind: 'member', chat, user, event: 'left', to });
+    this.#changed(chat, user, 'left', [...members]);
   }
 
   async members(user: string, chat: ChatId): Promise<string[]> {

@@ -5,9 +5,9 @@
  * latency and deliveries are labelled by variant so the two can be compared side by side.
  */
 import type { BusEvent } from '../bus/types.ts';
-import type { Hub, HubSession } from './hub.ts';
+import { msgFrame, type Hub, type HubSession } from './hub.ts';
 import type { Meter } from '../metrics.ts';
-import { encode, type Message } from '../protocol.ts';
+import type { Message } from '../protocol.ts';
 
 export type FanoutVariant = 'control' | 'batched';
 
@@ -59,7 +59,7 @@ export class Fanout {
     const perSession = new Map<HubSession, [Message, string, boolean][]>();
     const reached = new Array<number>(events.length).fill(0);
     events.forEach((event, i) => {
-      const text = encode({ op: 'msg', ...event.message });
+      const text = msgFrame(event.message);
       this.#hub.recipients(event, (s, own) => {
         let list = perSession.get(s);
         if (!list) perSession.set(s, (list = []));

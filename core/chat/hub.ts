@@ -1,8 +1,9 @@
 /**
  * The node's registry of live sessions, and the receiving end of the bus: each event is encoded
- * once and handed to every local session of every recipient.
+ * once and handed to every local session of every recipient. The hub tells the bus which users are
+ * local: it subscribes to a user's channel with their first session here and unsubscribes with the last.
  */
-import type { BusEvent } from '../bus/types.ts';
+import { userChannel, type Bus, type BusEvent } from '../bus/types.ts';
 import type { CloseName } from '../errors.ts';
 import { encode, type Message } from '../protocol.ts';
 
@@ -20,7 +21,12 @@ export interface HubSession {
   close(name: CloseName): void;
   /** Heartbeat: returns false when the peer missed its pong and was reaped. */
   heartbeat(): boolean;
+  /** Fills from the store every chat whose last message (older than graceMs) this session was not sent. */
+  checkCursors?(graceMs: number): Promise<void>;
 }
+
+/** What revealed a gap repaired from the store: a seq that skipped, or the periodic cursor check. */
+export type GapTrigger = 'seq' | 'cursor_check';
 
 /** Observes sessions arriving and leaving (presence, social caches). */
 export interface HubWatcher {
@@ -28,10 +34,67 @@ export interface HubWatcher {
   removed(s: HubSession): void;
 }
 
+/** One encoding per message object: a node receiving one copy per local recipient's channel encodes it once. */
+const encoded = new WeakMap<Message, string>();
+
+/** The `msg` frame of a message, encoded once per message object. */
+export function msgFrame(message: Message): string {
+  let text = encoded.get(message);
+  if (text === undefined) encoded.set(message, (text = encode({ op: 'msg', ...message })));
+  return text;
+}
+
 export class Hub {
   readonly #byUser = new Map<string, Set<HubSession>>();
   readonly #byId = new Map<string, HubSession>();
   readonly #watchers = new Set<HubWatcher>();
+  readonly #bus: Bus | undefined;
+  /** Local user → their channel's subscription (settles when active; a failure is retried on resync). */
+  readonly #subscribed = new Map<string, Promise<void>>();
+  /** Called when subscribing to a user's channel failed (the node is not ready until the bus recovers). */
+  onSubscribeFailed: (err: unknown, user: string) => void = () => undefined;
+  /** Counts gap repairs (the node's metrics plug in here). */
+  onGapRepair: (trigger: GapTrigger) => void = () => undefined;
+  /** A message older than this and past a session's cursor counts as dropped by the cursor check. */
+  gapGraceMs = 2_000;
+
+  constructor(bus?: Bus) {
+    this.#bus = bus;
+  }
+
+  /**
+   * Resolves once the user's channel is subscribed (immediately without a bus, or when it failed:
+   * the session then catches up from the store, and the periodic cursor check covers the rest).
+   */
+  subscribed(user: string): Promise<void> {
+    return this.#subscribed.get(user) ?? Promise.resolve();
+  }
+
+  gapRepaired(trigger: GapTrigger): void {
+    this.onGapRepair(trigger);
+  }
+
+  /**
+   * Runs the cursor check of every session, a few at a time (each is one store read); a failed
+   * check is retried by the next round.
+   */
+  async checkCursors(): Promise<void> {
+    const sessions = [...this.#byId.values()];
+    for (let i = 0; i < sessions.length; i += 32) {
+      await Promise.all(sessions.slice(i, i + 32).map((s) => s.checkCursors?.(this.gapGraceMs).catch(() => undefined)));
+    }
+  }
+
+  /** Subscribes again to every local user's channel (after the bus reconnected). */
+  resubscribe(): void {
+    for (const user of this.#byUser.keys()) this.#subscribe(user);
+  }
+
+  #subscribe(user: string): void {
+    if (!this.#bus) return;
+    const p = this.#bus.subscribe(userChannel(user)).catch((err: unknown) => this.onSubscribeFailed(err, user));
+    this.#subscribed.set(user, p);
+  }
 
   /** Registers a watcher; returns a function that removes it. */
   watch(w: HubWatcher): () => void {
@@ -42,7 +105,10 @@ export class Hub {
   add(s: HubSession): void {
     this.#byId.set(s.id, s);
     let set = this.#byUser.get(s.user);
-    if (!set) this.#byUser.set(s.user, (set = new Set()));
+    if (!set) {
+      this.#byUser.set(s.user, (set = new Set()));
+      this.#subscribe(s.user);
+    }
     set.add(s);
     for (const w of this.#watchers) w.added(s);
   }
@@ -50,7 +116,11 @@ export class Hub {
   remove(s: HubSession): void {
     if (!this.#byId.delete(s.id)) return;
     const set = this.#byUser.get(s.user);
-    if (set?.delete(s) && set.size === 0) this.#byUser.delete(s.user);
+    if (set?.delete(s) && set.size === 0) {
+      this.#byUser.delete(s.user);
+      this.#subscribed.delete(s.user);
+      this.#bus?.unsubscribe(userChannel(s.user)).catch(() => undefined);
+    }
     for (const w of this.#watchers) w.removed(s);
   }
 
@@ -75,7 +145,7 @@ export class Hub {
     let reached = 0;
     switch (event.kind) {
       case 'msg': {
-        const text = encode({ op: 'msg', ...event.message });
+        const text = msgFrame(event.message);
         this.recipients(event, (s, own) => {
           s.deliver(event.message, text, own);
           if (!own) reached++;

@@ -226,7 +226,25 @@ export class Session implements HubSession {
     }
     // A gap: something between reached this node later or not at all; read it from the store.
     cur.pending.push(message);
+    this.#deps.hub.gapRepaired('seq');
     this.#fillQuietly(message.chat, cur);
+  }
+
+  /**
+   * The check for a chat whose last message never arrived (pub/sub is at most once, and no later
+   * message reveals the gap): a chat whose last message is older than `graceMs` and past this
+   * session's cursor is filled from the store.
+   */
+  async checkCursors(graceMs: number): Promise<void> {
+    if (this.#holding || this.#closing) return;
+    const now = Date.now();
+    for (const { chat, lastSeq, last } of await this.#deps.chat.chats(this.user)) {
+      const cur = this.#cursors.get(chat);
+      if (!cur || cur.filling || lastSeq <= cur.seq || this.#closing) continue;
+      if (last && now - last.ts < graceMs) continue;
+      this.#deps.hub.gapRepaired('cursor_check');
+      this.#fillQuietly(chat, cur);
+    }
   }
 
   #hidden(m: Message): boolean {
@@ -282,6 +300,8 @@ export class Session implements HubSession {
    * Resolves when every chat is caught up.
    */
   async #resume(cursors: Record<ChatId, number> | undefined): Promise<Map<ChatId, number>> {
+    // Listening before reading: a message committed after the read then arrives live.
+    await this.#deps.hub.subscribed(this.user);
     const plan = await this.#deps.chat.resumePlan(this.user, cursors);
     const fills: Promise<void>[] = [];
     for (const [c, seq] of plan) {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AlertEvaluator } from './alerts/evaluator.ts';
-import type { Bus } from '../bus/types.ts';
+import { userChannel, type Bus } from '../bus/types.ts';
 import type { DebugLog } from './debug/debug.ts';
 import { ParleyError } from '../errors.ts';
 import { readFeatures, type Flags } from './flags/flags.ts';
@@ -130,7 +130,7 @@ export function opsRoutes(deps: OpsDeps): (req: IncomingMessage, res: ServerResp
       }
       if (route === `POST /users/${user}/disconnect`) {
         const count = hub.sessionsOf(user).size;
-        deps.bus.publish({ kind: 'kick', user });
+        await deps.bus.publish(userChannel(user), { kind: 'kick', user });
         deps.log.info({ user, by: `admin@${req.socket.remoteAddress ?? 'unknown'}` }, 'user disconnected by an operator');
         return sendJson(res, 200, { user, disconnected: count });
       }

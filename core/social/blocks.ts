@@ -3,22 +3,22 @@
  * pushed to every session of the owner. Both directions are cached for users with a session on this
  * node (whom they block, who blocks them), so delivery filters are synchronous lookups.
  */
-import type { Bus } from '../bus/types.ts';
+import type { Outbox } from '../bus/types.ts';
 import { ParleyError } from '../errors.ts';
 import { LIMITS } from '../protocol.ts';
 import type { SocialStore } from '../store/social.ts';
 
 export class Blocks {
   readonly #store: SocialStore;
-  readonly #bus: Bus;
+  readonly #out: Outbox;
   /** Local user → users they block. */
   readonly #blocking = new Map<string, Set<string>>();
   /** Local user → users who block them. */
   readonly #blockers = new Map<string, Set<string>>();
 
-  constructor(store: SocialStore, bus: Bus) {
+  constructor(store: SocialStore, out: Outbox) {
     this.#store = store;
-    this.#bus = bus;
+    this.#out = out;
   }
 
   async load(user: string): Promise<void> {
@@ -59,14 +59,15 @@ export class Blocks {
   async block(owner: string, target: string): Promise<{ user: string; blocked: true; changed: boolean }> {
     if (owner === target) throw new ParleyError('self_target', 'you cannot block yourself');
     const changed = await this.#store.block(owner, target, LIMITS.maxBlocks);
-    if (changed) this.#bus.publish({ kind: 'block', user: owner, target, blocked: true });
+    // Both ends: the owner's sessions get the push, the target's node updates its filters.
+    if (changed) void this.#out.toUsers([owner, target], { kind: 'block', user: owner, target, blocked: true });
     return { user: target, blocked: true, changed };
   }
 
   async unblock(owner: string, target: string): Promise<{ user: string; blocked: false; changed: boolean }> {
     if (owner === target) throw new ParleyError('self_target', 'you cannot unblock yourself');
     const changed = await this.#store.unblock(owner, target);
-    if (changed) this.#bus.publish({ kind: 'block', user: owner, target, blocked: false });
+    if (changed) void this.#out.toUsers([owner, target], { kind: 'block', user: owner, target, blocked: false });
     return { user: target, blocked: false, changed };
   }
 

@@ -4,9 +4,14 @@
  * one update per user per coalescing window (last state wins). Every node keeps the aggregate of
  * every node's announcements and batches the updates for each local observer (friends only) into
  * one `presence` frame per batch window: that batching is what keeps a reconnect storm cheap.
+ *
+ * Across nodes an announcement goes to the channels of the user's friends (their nodes subscribe)
+ * and into the shared presence directory, which a node reads for friends whose announcements it
+ * never heard (its observer arrived later). Node heartbeats travel on the control channel and mark
+ * the node alive in the directory: a silent node's users read as offline everywhere by themselves.
  */
 import type { Blocks } from './blocks.ts';
-import type { Bus } from '../bus/types.ts';
+import { CONTROL_CHANNEL, type Outbox, type PresenceDirectory } from '../bus/types.ts';
 import type { Hub, HubSession } from '../chat/hub.ts';
 import { encode, type PresenceItem, type PresenceState } from '../protocol.ts';
 import type { Roster } from './roster.ts';
@@ -50,7 +55,8 @@ function best(entries: Iterable<Entry>): Entry | undefined {
 
 export class Presence {
   readonly stats: PresenceStats = { published: 0, suppressed: 0, frames: 0, items: 0, bulkFrames: 0, expired: 0 };
-  readonly #bus: Bus;
+  readonly #out: Outbox;
+  readonly #directory: PresenceDirectory;
   readonly #hub: Hub;
   readonly #roster: Roster;
   readonly #blocks: Blocks;
@@ -60,6 +66,8 @@ export class Presence {
   /** Local users whose last session closed: their last aggregate, held through the grace period. */
   readonly #lingering = new Map<string, { entry: Entry | undefined; timer: NodeJS.Timeout }>();
   readonly #published = new Map<string, Entry>();
+  /** Local users → the friends their last announcement went to. */
+  readonly #audience = new Map<string, Set<string>>();
   readonly #lastPublishAt = new Map<string, number>();
   readonly #pending = new Map<string, NodeJS.Timeout>();
   /** Global: user → node → that node's aggregate. */
@@ -73,18 +81,42 @@ export class Presence {
   readonly #heartbeat: NodeJS.Timeout;
   #closed = false;
 
-  constructor(bus: Bus, hub: Hub, roster: Roster, blocks: Blocks, opts: PresenceOptions) {
-    this.#bus = bus;
+  constructor(out: Outbox, hub: Hub, roster: Roster, blocks: Blocks, opts: PresenceOptions) {
+    this.#out = out;
+    this.#directory = out.bus.directory;
     this.#hub = hub;
     this.#roster = roster;
     this.#blocks = blocks;
     this.#opts = opts;
     // Heartbeat and expiry share one timer: announce this node, then drop nodes gone silent.
-    this.#heartbeat = setInterval(() => {
-      this.#bus.publish({ kind: 'node', node: this.#opts.node, ts: Date.now() });
-      this.#expireNodes();
-    }, Math.max(50, Math.floor(opts.nodeTtlMs / 3)));
+    this.#heartbeat = setInterval(() => this.#beat(), Math.max(50, Math.floor(opts.nodeTtlMs / 3)));
     this.#heartbeat.unref();
+    this.#beat();
+  }
+
+  #beat(): void {
+    void this.#out.toChannel(CONTROL_CHANNEL, { kind: 'node', node: this.#opts.node, ts: Date.now() });
+    this.#directory.alive(this.#opts.node, this.#opts.nodeTtlMs).catch(() => undefined);
+    this.#expireNodes();
+  }
+
+  /**
+   * Reads the directory for users this node may never have heard announce (a local observer just
+   * arrived or just became their friend) and applies what it finds; a failed read leaves them as known.
+   */
+  async prime(users: Iterable<string>): Promise<void> {
+    const list = [...users];
+    if (!list.length) return;
+    const found = await this.#directory.get(list).catch(() => undefined);
+    if (!found) return;
+    for (const user of list) {
+      const nodes = found.get(user);
+      for (const [node, entry] of nodes ?? []) if (node !== this.#opts.node) this.apply(user, node, entry);
+      // Entries this node holds from nodes the directory no longer lists (gone, or offline since a missed announcement).
+      for (const node of [...(this.#table.get(user)?.keys() ?? [])]) {
+        if (node !== this.#opts.node && !nodes?.has(node)) this.apply(user, node, { state: 'offline', ts: Date.now() });
+      }
+    }
   }
 
   // ── local sessions ────────────────────────────────────────────────────────────────────────────
@@ -152,7 +184,15 @@ export class Presence {
     }
     this.stats.published++;
     const e = entry ?? { state: 'offline' as const, ts: now };
-    this.#bus.publish({ kind: 'presence', user, node: this.#opts.node, state: e.state, ...(e.status !== undefined ? { status: e.status } : {}), ts: now });
+    const event = { kind: 'presence', user, node: this.#opts.node, state: e.state, ...(e.status !== undefined ? { status: e.status } : {}), ts: now } as const;
+    this.#directory.put(user, this.#opts.node, e.state === 'offline' ? undefined : { state: e.state, ...(e.status !== undefined ? { status: e.status } : {}), ts: now }).catch(() => undefined);
+    // Friends' nodes hear it on their channels; this node applies it here (its own watchers).
+    this.apply(user, this.#opts.node, { state: e.state, ...(e.status !== undefined ? { status: e.status } : {}), ts: now });
+    // The roster of a user gone offline is unloaded by then: the friends last announced to hear the offline.
+    const friends = this.#roster.friendsOf(user);
+    const audience = friends.size || entry ? new Set(friends) : this.#audience.get(user) ?? new Set<string>();
+    if (entry) this.#audience.set(user, audience); else this.#audience.delete(user);
+    void this.#out.toUsers(audience, event);
   }
 
   // ── every node's announcements → local observers ──────────────────────────────────────────────

@@ -2,17 +2,17 @@
  * Per-user privacy settings (typing indicators on/off, read receipts shared or not). Cached for
  * users with a session on this node, kept current by `privacy` bus events from any node.
  */
-import type { Bus } from '../bus/types.ts';
+import type { Outbox } from '../bus/types.ts';
 import type { Privacy, SocialStore } from '../store/social.ts';
 
 export class PrivacySettings {
   readonly #store: SocialStore;
-  readonly #bus: Bus;
+  readonly #out: Outbox;
   readonly #cache = new Map<string, Privacy>();
 
-  constructor(store: SocialStore, bus: Bus) {
+  constructor(store: SocialStore, out: Outbox) {
     this.#store = store;
-    this.#bus = bus;
+    this.#out = out;
   }
 
   async load(user: string): Promise<void> {
@@ -35,7 +35,7 @@ export class PrivacySettings {
   async set(user: string, patch: Partial<Privacy>): Promise<Privacy> {
     if (patch.typing === undefined && patch.receipts === undefined) return this.get(user);
     const settings = await this.#store.setPrivacy(user, patch);
-    this.#bus.publish({ kind: 'privacy', user, settings });
+    void this.#out.toUsers([user], { kind: 'privacy', user, settings });
     return settings;
   }
 

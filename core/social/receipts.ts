@@ -4,7 +4,7 @@
  * by" count per message, pushed at most once per room per window. The user's own other sessions
  * always learn the marker (unread counts follow from it); others only when the user shares receipts.
  */
-import type { Bus } from '../bus/types.ts';
+import type { Outbox } from '../bus/types.ts';
 import type { ChatService } from '../chat/chat.ts';
 import { ParleyError } from '../errors.ts';
 import type { PrivacySettings } from './privacy.ts';
@@ -13,7 +13,7 @@ import type { SocialStore } from '../store/social.ts';
 
 export class Receipts {
   readonly #store: SocialStore;
-  readonly #bus: Bus;
+  readonly #out: Outbox;
   readonly #chat: ChatService;
   readonly #privacy: PrivacySettings;
   readonly #windowMs: number;
@@ -22,9 +22,9 @@ export class Receipts {
   readonly #dirty = new Map<ChatId, { from: number; to: number; timer: NodeJS.Timeout }>();
 
   /** `relay` is the `read-receipts` flag: while it is off for a user, their reads are not shared with others. */
-  constructor(store: SocialStore, bus: Bus, chat: ChatService, privacy: PrivacySettings, windowMs: number, relay: (user: string) => boolean = () => true) {
+  constructor(store: SocialStore, out: Outbox, chat: ChatService, privacy: PrivacySettings, windowMs: number, relay: (user: string) => boolean = () => true) {
     this.#store = store;
-    this.#bus = bus;
+    this.#out = out;
     this.#chat = chat;
     this.#privacy = privacy;
     this.#windowMs = windowMs;
@@ -34,10 +34,10 @@ export class Receipts {
   async read(user: string, chat: ChatId, seq: number, origin?: string): Promise<{ chat: ChatId; seq: number; unread: number }> {
     const share = (await this.#privacy.get(user)).receipts && this.#relay(user);
     const move = await this.#store.markRead(user, chat, seq, share);
-    if (move.read > move.prev) this.#bus.publish({ kind: 'read', chat, user, seq: move.read, to: [user], origin });
+    if (move.read > move.prev) void this.#out.toUsers([user], { kind: 'read', chat, user, seq: move.read, to: [user], origin });
     if (move.shared > move.prevShared) {
       const members = [...((await this.#chat.membersOf(chat)) ?? [])].filter((m) => m !== user);
-      if (directMembers(chat)) this.#bus.publish({ kind: 'read', chat, user, seq: move.shared, to: members });
+      if (directMembers(chat)) void this.#out.toUsers(members, { kind: 'read', chat, user, seq: move.shared, to: members });
       else this.#touch(chat, move.prevShared + 1, move.shared);
     }
     return { chat, seq: move.read, unread: move.last - move.read };
@@ -65,7 +65,7 @@ export class Receipts {
     if (!d) return;
     const from = Math.max(d.from, d.to - LIMITS.maxReadByRange + 1);
     const [counts, members] = await Promise.all([this.#store.readCounts(chat, from, d.to), this.#chat.membersOf(chat)]);
-    if (members) this.#bus.publish({ kind: 'readby', chat, counts, to: [...members] });
+    if (members) void this.#out.toUsers(members, { kind: 'readby', chat, counts, to: [...members] });
   }
 
   close(): void {

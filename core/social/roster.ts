@@ -5,7 +5,7 @@
  * Notes on friends are sealed by the keyring before they reach the store.
  */
 import type { Blocks } from './blocks.ts';
-import type { Bus, RosterEventItem } from '../bus/types.ts';
+import type { Outbox, RosterEventItem } from '../bus/types.ts';
 import { ParleyError } from '../errors.ts';
 import type { Keyring } from './keyring.ts';
 import { encode, type FriendAction, type FriendState, type RosterItem } from '../protocol.ts';
@@ -50,7 +50,7 @@ const sealedIn = (n: { kid: string; iv: string; ct: string }): SealedNote => ({ 
 
 export class Roster {
   readonly #store: SocialStore;
-  readonly #bus: Bus;
+  readonly #out: Outbox;
   readonly #keyring: Keyring;
   readonly #blocks: Blocks;
   /** Local user → their friends. */
@@ -58,9 +58,9 @@ export class Roster {
   /** Friend → local users who have them as a friend: the observers of their presence on this node. */
   readonly #watchers = new Map<string, Set<string>>();
 
-  constructor(store: SocialStore, bus: Bus, keyring: Keyring, blocks: Blocks) {
+  constructor(store: SocialStore, out: Outbox, keyring: Keyring, blocks: Blocks) {
     this.#store = store;
-    this.#bus = bus;
+    this.#out = out;
     this.#keyring = keyring;
     this.#blocks = blocks;
   }
@@ -154,6 +154,6 @@ export class Roster {
   #publish(owner: string, row: RosterRow): void {
     const item: RosterEventItem = { user: row.peer, state: row.state };
     if (row.note) item.note = sealedOut(row.note);
-    this.#bus.publish({ kind: 'roster', user: owner, ver: row.ver, item });
+    void this.#out.toUsers([owner], { kind: 'roster', user: owner, ver: row.ver, item });
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { Blocks } from './blocks.ts';
-import type { Bus, BusEvent } from '../bus/types.ts';
+import { Outbox, type Bus, type BusEvent } from '../bus/types.ts';
 import type { ChatService } from '../chat/chat.ts';
 import type { Config } from '../config.ts';
 import type { Hub, HubSession } from '../chat/hub.ts';
@@ -31,6 +31,8 @@ export interface SocialDeps {
   readReceipts?: (user: string) => boolean;
   /** The `presence-coalescing` flag: false publishes every presence change (coalescing window 0). */
   presenceCoalescing?: () => boolean;
+  /** A publish that failed after its change was stored (counted by the node); defaults to an error log. */
+  publishFailed?: (err: unknown, event: BusEvent) => void;
 }
 
 /** Returned by `handle` when the request asked for no reply (fire-and-forget ops without an id). */
@@ -61,18 +63,19 @@ export class Social {
   constructor(deps: SocialDeps) {
     this.#deps = deps;
     const { store, bus, hub, chat, config } = deps;
+    const out = new Outbox(bus, deps.publishFailed ?? ((err, event) => deps.log.error({ err, kind: event.kind }, 'publishing a social event failed')));
     this.keyring = new Keyring(config.notesKeyring ?? `${config.dataDir}/keyring.json`);
-    this.blocks = new Blocks(store.social, bus);
-    this.privacy = new PrivacySettings(store.social, bus);
-    this.roster = new Roster(store.social, bus, this.keyring, this.blocks);
-    this.presence = new Presence(bus, hub, this.roster, this.blocks, {
+    this.blocks = new Blocks(store.social, out);
+    this.privacy = new PrivacySettings(store.social, out);
+    this.roster = new Roster(store.social, out, this.keyring, this.blocks);
+    this.presence = new Presence(out, hub, this.roster, this.blocks, {
       node: config.nodeId!, graceMs: config.presenceGraceMs, batchMs: config.presenceBatchMs, nodeTtlMs: config.presenceNodeTtlMs,
       get coalesceMs() { return deps.presenceCoalescing?.() === false ? 0 : config.presenceCoalesceMs; },
     });
-    this.typing = new Typing(bus, chat, this.blocks, this.privacy, {
+    this.typing = new Typing(out, chat, this.blocks, this.privacy, {
       enabled: deps.typingEnabled ?? (() => config.typing), throttleMs: config.typingThrottleMs, ttlMs: config.typingTtlMs,
     });
-    this.receipts = new Receipts(store.social, bus, chat, this.privacy, config.readByWindowMs, deps.readReceipts);
+    this.receipts = new Receipts(store.social, out, chat, this.privacy, config.readByWindowMs, deps.readReceipts);
     this.#unwatch = hub.watch({ added: (s) => this.#added(s), removed: (s) => this.#removed(s) });
     this.#keyTimer = setInterval(() => { if (this.keyring.refresh()) this.reencrypt(); }, KEYRING_CHECK_MS);
     this.#keyTimer.unref();
@@ -99,7 +102,8 @@ export class Social {
   #added(s: HubSession): void {
     const n = (this.#refs.get(s.user) ?? 0) + 1;
     this.#refs.set(s.user, n);
-    const ready = n === 1 ? this.#load(s.user) : Promise.resolve();
+    // Friends on other nodes announced before this node listened for them: read the directory first.
+    const ready = n === 1 ? this.#load(s.user).then(() => this.presence.prime(this.roster.friendsOf(s.user))) : Promise.resolve();
     // After the load (and after the session's welcome frame): count the device, then send the bulk frame.
     ready.then(() => {
       // The user's last session may have left while a slow store loaded: drop what the load cached.
@@ -179,7 +183,10 @@ export class Social {
         if (hub.sessionsOf(event.user).size) pushTo(event.user, this.roster.pushFrame(event.user, event.ver, event.item));
         if (this.roster.apply(event.user, event.item)) {
           const peer = event.item.user;
-          this.presence.enqueue(event.user, event.item.state === 'friend' ? this.presence.current(peer, event.user) : { user: peer, state: 'offline', ts: 0 });
+          const observer = event.user;
+          if (event.item.state !== 'friend') this.presence.enqueue(observer, { user: peer, state: 'offline', ts: 0 });
+          // A new friend may be on a node this one never heard from: read the directory, then show them.
+          else void this.presence.prime([peer]).then(() => this.presence.enqueue(observer, this.presence.current(peer, observer)));
         }
         return;
       }

@@ -6,7 +6,7 @@
  * privacy settings and block lists are cached.
  */
 import type { Blocks } from './blocks.ts';
-import type { Bus } from '../bus/types.ts';
+import type { Outbox } from '../bus/types.ts';
 import type { ChatService } from '../chat/chat.ts';
 import { ParleyError } from '../errors.ts';
 import type { PrivacySettings } from './privacy.ts';
@@ -38,7 +38,7 @@ interface Active { user: string; chat: ChatId; expiresAt: number; to: readonly s
 
 export class Typing {
   readonly stats: TypingStats = { relayed: 0, droppedDisabled: 0, droppedPrivacy: 0, droppedThrottled: 0, droppedIdle: 0, filtered: 0, expired: 0 };
-  readonly #bus: Bus;
+  readonly #out: Outbox;
   readonly #chat: ChatService;
   readonly #blocks: Blocks;
   readonly #privacy: PrivacySettings;
@@ -48,8 +48,8 @@ export class Typing {
   readonly #lastStart = new Map<string, number>();
   readonly #sweep: NodeJS.Timeout;
 
-  constructor(bus: Bus, chat: ChatService, blocks: Blocks, privacy: PrivacySettings, opts: TypingOptions) {
-    this.#bus = bus;
+  constructor(out: Outbox, chat: ChatService, blocks: Blocks, privacy: PrivacySettings, opts: TypingOptions) {
+    this.#out = out;
     this.#chat = chat;
     this.#blocks = blocks;
     this.#privacy = privacy;
@@ -85,7 +85,7 @@ export class Typing {
 
   #relay(user: string, chat: ChatId, state: 'start' | 'stop', to: readonly string[]): void {
     this.stats.relayed++;
-    this.#bus.publish({ kind: 'typing', chat, user, state, ttlMs: this.#opts.ttlMs, to });
+    void this.#out.toUsers(to, { kind: 'typing', chat, user, state, ttlMs: this.#opts.ttlMs, to });
   }
 
   /** Relays the end of an indicator to those who saw it start and are members still (someone may have left since). */

@@ -5,8 +5,7 @@
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LocalBus } from '../bus/local.ts';
-import type { Bus } from '../bus/types.ts';
+import { LocalBroker, LocalBus } from '../bus/local.ts';
 import { loadConfig } from '../config.ts';
 import { startServer, type ParleyServer } from '../server.ts';
 import { SqliteStore } from '../store/sqlite.ts';
@@ -19,11 +18,11 @@ const people: Person[] = [];
 async function twoNodes(): Promise<[ParleyServer, ParleyServer]> {
   const dir = tempDir();
   const store = new SqliteStore({ file: path.join(dir, 'parley.db'), sync: 'normal' });
-  const bus = new LocalBus();
+  const broker = new LocalBroker();
   const start = (nodeId: string) => startServer(loadConfig(new Map(), {}, {
     port: 0, opsPort: 0, host: '127.0.0.1', dataDir: dir, secret: TEST_SECRET, logLevel: 'silent', nodeId,
     presenceCoalesceMs: 0, presenceBatchMs: 10, presenceGraceMs: 0, typingThrottleMs: 0,
-  }), { store, bus });
+  }), { store, bus: new LocalBus(broker) });
   nodes = [await start('n1'), await start('n2')];
   return nodes as [ParleyServer, ParleyServer];
 }
@@ -83,9 +82,9 @@ describe('presence of a node that went away', () => {
   it('shows the users of a node that stopped heartbeating as offline after presenceNodeTtlMs, with no grace-period announcement', async () => {
     const dir = tempDir();
     const store = new SqliteStore({ file: path.join(dir, 'parley.db'), sync: 'normal' });
-    const shared = new LocalBus();
-    // Each node gets its own handle on the shared bus, so a node's drain leaves the bus to the other.
-    const bus = (): Bus => ({ publish: (e) => shared.publish(e), subscribe: (h) => shared.subscribe(h), close: async () => undefined });
+    // Each node gets its own bus on the shared broker, so a node's drain leaves the bus to the other.
+    const broker = new LocalBroker();
+    const bus = () => new LocalBus(broker);
     const start = (nodeId: string) => startServer(loadConfig(new Map(), {}, {
       port: 0, opsPort: 0, host: '127.0.0.1', dataDir: dir, secret: TEST_SECRET, logLevel: 'silent', nodeId,
       presenceCoalesceMs: 0, presenceBatchMs: 10, presenceGraceMs: 60_000, presenceNodeTtlMs: 600,
