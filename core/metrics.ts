@@ -38,6 +38,10 @@ export const LOGIN_REASONS = ['ok', 'missing', 'malformed', 'bad_signature', 'in
 /** Variants of the guarded fan-out path (flag `fanout-batched`). */
 export const FANOUT_VARIANTS = ['control', 'batched'] as const;
 
+/** How a session was put on its cursors: a sync with the client's cursors, a sync without (from the server's delivered cursors), or implicitly (no sync first). */
+export const RESUME_KINDS = ['cursors', 'full', 'implicit'] as const;
+/** Coarser buckets for the per-op histogram: 28 ops × 11 series stays bounded. */
+const REQUEST_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const FANOUT_BUCKETS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
 
@@ -85,6 +89,25 @@ export const METRICS = {
   parley_admin_requests_total: { type: 'counter', unit: 'requests', help: 'Admin API requests by outcome.', labels: { result: ['ok', 'unauthorized', 'error'] } },
   parley_alerts_firing: { type: 'gauge', unit: 'alerts', help: 'Alerts of the embedded evaluator currently firing (1) or not (0), by alert name.', labels: { alertname: ALERT_NAMES } },
   parley_alert_evaluations_total: { type: 'counter', unit: 'evaluations', help: 'Rounds of the embedded alert evaluator.' },
+  parley_alerts_pending: { type: 'gauge', unit: 'alerts', help: 'Alerts of the embedded evaluator whose condition holds but not yet for their `for` duration (1) or not (0), by alert name.', labels: { alertname: ALERT_NAMES } },
+  parley_alert_evaluation_seconds: { type: 'histogram', unit: 'seconds', help: 'Duration of one round of the embedded alert evaluator (snapshot and every rule).', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5] },
+  parley_alert_notifications_total: { type: 'counter', unit: 'posts', help: 'Posts of the embedded evaluator to its alert webhook, by outcome.', labels: { result: ['ok', 'error'] } },
+  parley_request_duration_seconds: { type: 'histogram', unit: 'seconds', help: 'Time from receiving a request frame to its answer (or error frame), by op.', labels: { op: FRAME_IN_OPS }, buckets: REQUEST_BUCKETS },
+  parley_received_bytes_total: { type: 'counter', unit: 'bytes', help: 'Bytes of WebSocket frames received from clients.' },
+  parley_sent_bytes_total: { type: 'counter', unit: 'bytes', help: 'Bytes of WebSocket frames written (or queued) to clients.' },
+  parley_session_duration_seconds: { type: 'histogram', unit: 'seconds', help: 'Lifetime of a WebSocket session, from login to close.', buckets: [1, 10, 60, 300, 900, 3600, 14_400, 86_400] },
+  parley_token_remaining_seconds: { type: 'histogram', unit: 'seconds', help: 'Remaining lifetime of the access token at login (short ones mean clients that will soon be closed with 4500).', buckets: [60, 300, 900, 3600, 14_400, 86_400, 604_800] },
+  parley_resumes_total: { type: 'counter', unit: 'resumes', help: 'Sessions put on their cursors: cursors (a sync with the client\'s cursors), full (a sync without cursors: from the server\'s delivered cursors), implicit (no sync first).', labels: { kind: RESUME_KINDS } },
+  parley_resume_chats: { type: 'histogram', unit: 'chats', help: 'Conversations one resume put on a cursor.', buckets: [0, 1, 2, 5, 10, 20, 50, 100, 500] },
+  parley_fill_messages_total: { type: 'counter', unit: 'messages', help: 'Messages a session was sent from the store (catch-up after a resume or a gap) rather than live.' },
+  parley_event_loop_utilization: { type: 'gauge', unit: 'ratio', help: 'Share of time the event loop was busy since the previous scrape (0..1): saturation before lag shows.' },
+  parley_node_max_inflight: { type: 'gauge', unit: 'requests', help: 'Configured node budget of requests in flight (--node-max-inflight; 0: no bound): the overload threshold.' },
+  parley_node_max_queued_bytes: { type: 'gauge', unit: 'bytes', help: 'Configured node budget of queued outbound bytes (--node-max-queued-bytes; 0: no bound).' },
+  parley_heap_watermark_bytes: { type: 'gauge', unit: 'bytes', help: 'Heap used beyond which the node refuses new work (--heap-watermark-mb resolved; 0: no bound).' },
+  parley_session_max_queue_bytes: { type: 'gauge', unit: 'bytes', help: 'Configured per-connection outbound queue bound (--max-queue-bytes): beyond it 4008 slow.' },
+  parley_rate_limit_per_second: { type: 'gauge', unit: 'requests', help: 'Configured per-session token-bucket refill by action (--send-rate-per-sec; --read-rate-per-sec in cost units).', labels: { action: ['send', 'read'] } },
+  parley_fanout_variant: { type: 'gauge', unit: 'info', help: '1 for the fan-out variant this node runs now (the fanout-batched flag), 0 for the other.', labels: { variant: FANOUT_VARIANTS } },
+  parley_metrics_scrape_seconds: { type: 'histogram', unit: 'seconds', help: 'Time to render GET /metrics.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25] },
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricName = keyof typeof METRICS;

@@ -5,7 +5,7 @@
  */
 import { CLOSES, type CloseName } from '../errors.ts';
 import type { DebugLog, DebugSlot } from '../ops/debug/debug.ts';
-import type { Meter, REFUSAL_REASONS } from '../metrics.ts';
+import type { Meter, REFUSAL_REASONS, RESUME_KINDS } from '../metrics.ts';
 import type { Message } from '../protocol.ts';
 
 const REASON_BY_CODE = new Map<number, string>(Object.entries(CLOSES).map(([name, spec]) => [spec.code, name]));
@@ -40,10 +40,12 @@ export class SessionProbe {
   /** The debug switch: one boolean read per frame while off. */
   readonly slot: DebugSlot;
   #closing: CloseName | undefined;
+  readonly #startedAt = performance.now();
 
   constructor(ops: ProbeOps, session: string, user: string, expiresAt: number) {
     this.#ops = ops;
     this.#meter = ops.metrics;
+    this.#meter.observe('parley_token_remaining_seconds', Math.max(0, (expiresAt - Date.now()) / 1000));
     this.slot = ops.debug.attach(session, user);
     ops.sessionStarted(this.slot);
     if (this.slot.on) this.slot.event('auth', { user, tokenExpiresAt: new Date(expiresAt).toISOString() });
@@ -52,6 +54,7 @@ export class SessionProbe {
   /** A frame arrived; `op` is the decoded op or "invalid". */
   in(text: string, op: string): void {
     this.#meter.inc('parley_frames_in_total', { op });
+    this.#meter.inc('parley_received_bytes_total', undefined, Buffer.byteLength(text));
     if (this.slot.on) this.slot.frame('in', text);
   }
 
@@ -59,6 +62,7 @@ export class SessionProbe {
   out(text: string): void {
     const op = opOf(text);
     this.#meter.inc('parley_frames_out_total', { op });
+    this.#meter.inc('parley_sent_bytes_total', undefined, Buffer.byteLength(text));
     if (op === 'error') {
       const code = (JSON.parse(text) as { code: string }).code;
       this.#meter.inc('parley_errors_total', { code } as never);
@@ -74,7 +78,21 @@ export class SessionProbe {
 
   /** A request finished (successfully or with an error frame); `t0` is performance.now() at receipt. */
   done(op: string, t0: number): void {
-    if (this.slot.on) this.slot.event('request', { op, ms: +(performance.now() - t0).toFixed(3) });
+    const ms = performance.now() - t0;
+    this.#meter.observe('parley_request_duration_seconds', ms / 1000, { op });
+    if (this.slot.on) this.slot.event('request', { op, ms: +ms.toFixed(3) });
+  }
+
+  /** The session was put on its cursors for `chats` conversations (see RESUME_KINDS). */
+  resumed(kind: (typeof RESUME_KINDS)[number], chats: number): void {
+    this.#meter.inc('parley_resumes_total', { kind });
+    this.#meter.observe('parley_resume_chats', chats);
+    if (this.slot.on) this.slot.event('resume', { kind, chats });
+  }
+
+  /** One message was sent from the store (a catch-up), not live. */
+  filled(): void {
+    this.#meter.inc('parley_fill_messages_total');
   }
 
   queued(deltaBytes: number): void {
@@ -108,6 +126,7 @@ export class SessionProbe {
   closed(code: number): void {
     const reason = this.#closing ?? closeReason(code);
     this.#meter.inc('parley_closes_total', { reason });
+    this.#meter.observe('parley_session_duration_seconds', (performance.now() - this.#startedAt) / 1000);
     if (this.slot.on) this.slot.event('closed', { code, reason });
     this.#ops.debug.detach(this.slot);
   }

@@ -276,7 +276,7 @@ export class Session implements HubSession {
           if (!this.#isWritable()) await this.#whenWritable();
           if (this.#closing) return;
           // A hidden message (its sender is blocked) still advances the cursor, so it is not refilled as a gap.
-          if (m.seq === cur.seq + 1) { cur.seq = m.seq; this.#write(this.#hidden(m) ? skipFrame(m) : encode({ op: 'msg', ...m })); }
+          if (m.seq === cur.seq + 1) { cur.seq = m.seq; this.#probe.filled(); this.#write(this.#hidden(m) ? skipFrame(m) : encode({ op: 'msg', ...m })); }
         }
         if (page.length < FILL_PAGE) break;
       }
@@ -332,7 +332,7 @@ export class Session implements HubSession {
   #resumeQuietly(): void {
     if (!this.#holding) return;
     clearTimeout(this.#holdTimer);
-    this.#resume(undefined).catch((err: unknown) => {
+    this.#resume(undefined).then((plan) => this.#probe.resumed('implicit', plan.size), (err: unknown) => {
       this.#log.error({ err }, 'resume from the delivered cursors failed; closing the session so the client resumes');
       this.close('shutdown');
     });
@@ -457,6 +457,7 @@ export class Session implements HubSession {
       }
       case 'sync': {
         const plan = await this.#resume(req.cursors);
+        this.#probe.resumed(req.cursors ? 'cursors' : 'full', plan.size);
         const chats: Record<ChatId, { last: number; more: boolean }> = {};
         for (const c of plan.keys()) chats[c] = { last: this.#cursors.get(c)?.seq ?? 0, more: false };
         this.#send(req.id === undefined ? { op: 'synced', chats } : { op: 'synced', id: req.id, chats });

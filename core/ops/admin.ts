@@ -225,8 +225,13 @@ export function opsRoutes(deps: OpsDeps): (req: IncomingMessage, res: ServerResp
 
   return (req, res, url) => {
     if (url.pathname === '/metrics' && req.method === 'GET') {
+      const t0 = performance.now();
       deps.metrics.exposition().then(
-        (text) => { res.writeHead(200, { 'content-type': deps.metrics.contentType }); res.end(text); },
+        (text) => {
+          // Observed after rendering: the scrape shows the previous one's time, as a scrape cannot time itself.
+          deps.metrics.observe('parley_metrics_scrape_seconds', (performance.now() - t0) / 1000);
+          res.writeHead(200, { 'content-type': deps.metrics.contentType }); res.end(text);
+        },
         (err: unknown) => sendError(res, new ParleyError('internal', `metrics collection failed: ${(err as Error).message}`)),
       );
       return true;

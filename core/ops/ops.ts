@@ -4,6 +4,8 @@
  * ops-port routes. It observes the delivery path (and picks the fan-out's canary variant); it carries no message.
  */
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
 import pino, { type Logger } from 'pino';
 import { opsRoutes } from './admin.ts';
 import { AlertEvaluator } from './alerts/evaluator.ts';
@@ -81,13 +83,27 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
   });
 
   const webhook = config.alertWebhookUrl
-    ? new AlertWebhook({ url: config.alertWebhookUrl, labels: { service: 'parley', instance: config.nodeId! }, generatorURL: `http://${config.opsHost}:${config.opsPort}/alerts`, log })
+    ? new AlertWebhook({ url: config.alertWebhookUrl, labels: { service: 'parley', instance: config.nodeId! }, generatorURL: `http://${config.opsHost}:${config.opsPort}/alerts`, log, meter: metrics })
     : undefined;
   const alerts = new AlertEvaluator({
     rules, source: () => metrics.samples(), intervalMs: config.alertIntervalMs, meter: metrics, log, notify: webhook?.notify,
   });
   alerts.start();
   const logins = new LoginAccessLog({ log, meter: metrics });
+  // The configured bounds, so dashboards draw the overload thresholds next to the live values.
+  metrics.set('parley_node_max_inflight', config.nodeMaxInflight);
+  metrics.set('parley_node_max_queued_bytes', config.nodeMaxQueuedBytes);
+  const heapMb = config.heapWatermarkMb >= 0 ? config.heapWatermarkMb : Math.floor((v8.getHeapStatistics().heap_size_limit * 0.85) / (1024 * 1024));
+  metrics.set('parley_heap_watermark_bytes', heapMb * 1024 * 1024);
+  metrics.set('parley_session_max_queue_bytes', config.maxQueueBytes);
+  metrics.set('parley_rate_limit_per_second', config.sendRatePerSec, { action: 'send' });
+  metrics.set('parley_rate_limit_per_second', config.readRatePerSec, { action: 'read' });
+  let elu = performance.eventLoopUtilization();
+  metrics.read('parley_event_loop_utilization', () => {
+    const delta = performance.eventLoopUtilization(elu);
+    elu = performance.eventLoopUtilization();
+    return delta.utilization;
+  });
 
   const context = (user: string, session: string): FlagContext => ({ userId: user, sessionId: session });
   const flagDebug = (slot: DebugSlot): boolean => flags.isEnabled('debug-session', context(slot.user, slot.session));
@@ -100,6 +116,8 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
       const nodeCtx: FlagContext = {};
       const refresh = () => {
         fanout.variant = flags.isEnabled('fanout-batched', nodeCtx) ? 'batched' : 'control';
+        metrics.set('parley_fanout_variant', fanout.variant === 'batched' ? 1 : 0, { variant: 'batched' });
+        metrics.set('parley_fanout_variant', fanout.variant === 'batched' ? 0 : 1, { variant: 'control' });
         // The flag is re-read for every live session: newly listed users start, unlisted ones stop.
         for (const s of hub.all()) {
           const slot = debug.slot(s.id);

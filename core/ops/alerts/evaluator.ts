@@ -103,6 +103,7 @@ export class AlertEvaluator {
 
   /** Records one snapshot taken at `now` and evaluates every rule; returns the transitions. */
   observe(samples: readonly Sample[], now: number): readonly Transition[] {
+    const t0 = performance.now();
     const byName = new Map<string, Sample[]>();
     for (const s of samples) {
       if (!this.#wanted.has(s.name)) continue;
@@ -125,6 +126,7 @@ export class AlertEvaluator {
       if (st.state !== from) transitions.push({ rule, from, to: st.state, at: now, value });
     }
     for (const t of transitions) this.#report(t);
+    this.#opts.meter?.observe('parley_alert_evaluation_seconds', (performance.now() - t0) / 1000);
     if (this.#opts.notify) {
       const firing = this.#rules.filter((r) => this.#states.get(r.name)!.state === 'firing')
         .map((rule) => ({ rule, since: this.#states.get(rule.name)!.firedAt!, value: this.#states.get(rule.name)!.value }));
@@ -163,6 +165,7 @@ export class AlertEvaluator {
   #report(t: Transition): void {
     const { log, meter } = this.#opts;
     if (t.to === 'firing' || t.from === 'firing') meter?.set('parley_alerts_firing', t.to === 'firing' ? 1 : 0, { alertname: t.rule.name });
+    if (t.to === 'pending' || t.from === 'pending') meter?.set('parley_alerts_pending', t.to === 'pending' ? 1 : 0, { alertname: t.rule.name });
     const line = { alert: t.rule.name, severity: t.rule.severity, from: t.from, to: t.to, value: t.value, threshold: t.rule.threshold };
     if (t.to === 'firing') log?.warn(line, `alert firing: ${t.rule.summary}`);
     else log?.info(line, `alert ${t.to}`);

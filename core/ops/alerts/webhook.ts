@@ -3,6 +3,7 @@
  * `POST /api/v2/alerts` format (a JSON array of postable alerts). Firing alerts are re-sent
  * every `repeatMs`, as Alertmanager expects from a client; a resolution carries `endsAt`.
  */
+import type { Meter } from '../../metrics.ts';
 import type { Logger } from 'pino';
 import type { AlertRule } from './rules.ts';
 import type { Transition } from './evaluator.ts';
@@ -25,6 +26,8 @@ export interface WebhookOptions {
   repeatMs?: number;
   timeoutMs?: number;
   log?: Logger;
+  /** Counts posts by outcome (parley_alert_notifications_total). */
+  meter?: Meter;
 }
 
 export class AlertWebhook {
@@ -72,8 +75,10 @@ export class AlertWebhook {
         signal: AbortSignal.timeout(this.#opts.timeoutMs ?? 5000),
       });
       await res.arrayBuffer();
+      this.#opts.meter?.inc('parley_alert_notifications_total', { result: res.ok ? 'ok' : 'error' });
       if (!res.ok) this.#opts.log?.error({ status: res.status, url: this.#opts.url }, 'alert webhook refused the alerts');
     } catch (err) {
+      this.#opts.meter?.inc('parley_alert_notifications_total', { result: 'error' });
       this.#opts.log?.error({ err, url: this.#opts.url }, 'alert webhook failed');
     }
   }
