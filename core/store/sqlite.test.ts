@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from './sqlite.ts';
 import type { AppendItem } from './types.ts';
+import { storeContract } from './test/contract.ts';
 
 let store: SqliteStore | undefined;
 afterEach(async () => {
@@ -13,41 +14,7 @@ afterEach(async () => {
 
 const item = (cmid: string, ts = 1_700_000_000_000): AppendItem => ({ chat: 'd:a:b', from: 'a', cmid, body: `body ${cmid}`, ts });
 
-describe('SqliteStore group commit', () => {
-  it('commits the rest of a batch when one append in it fails, with seqs that have no gap', async () => {
-    store = new SqliteStore({ file: ':memory:' });
-    await store.ensureDirect('d:a:b', 'a', 'b');
-    // One turn: all four share a transaction. NaN binds as NULL and breaks NOT NULL on ts.
-    const settled = await Promise.allSettled([store.append([item('c1')]), store.append([item('bad', Number.NaN)]), store.append([item('c2')]), store.append([item('c3')])]);
-    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
-    expect((settled[1] as PromiseRejectedResult).reason).toBeInstanceOf(Error);
-    const seqs = settled.filter((s) => s.status === 'fulfilled').map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<SqliteStore['append']>>>).value[0]);
-    expect(seqs.map((r) => (r?.ok ? r.message.seq : -1))).toEqual([1, 2, 3]);
-    expect((await store.after('d:a:b', 0, 10)).map((m) => [m.seq, m.cmid])).toEqual([[1, 'c1'], [2, 'c2'], [3, 'c3']]);
-    const [next] = await store.append([item('c4')]);
-    expect(next).toMatchObject({ ok: true, message: { seq: 4 } });
-    expect((await store.chatInfo('d:a:b'))?.lastSeq).toBe(4);
-  });
-
-  it('rejects a write that throws alone while the appends around it commit', async () => {
-    store = new SqliteStore({ file: ':memory:' });
-    await store.ensureDirect('d:a:b', 'a', 'b');
-    // A member of a chat that does not exist breaks the foreign key: that write alone fails.
-    const settled = await Promise.allSettled([store.append([item('c1')]), store.addMember('r:nochat', 'c'), store.append([item('c2')])]);
-    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect((await store.after('d:a:b', 0, 10)).map((m) => m.seq)).toEqual([1, 2]);
-  });
-
-  it('returns the original message for a repeated cmid within one batch and across batches', async () => {
-    store = new SqliteStore({ file: ':memory:' });
-    await store.ensureDirect('d:a:b', 'a', 'b');
-    const [first, again] = await Promise.all([store.append([item('same')]), store.append([item('same')])]);
-    expect(first[0]).toMatchObject({ ok: true, dup: false, message: { seq: 1 } });
-    expect(again[0]).toMatchObject({ ok: true, dup: true, message: { seq: 1 } });
-    const [later] = await store.append([item('same')]);
-    expect(later).toMatchObject({ ok: true, dup: true, message: { seq: 1 } });
-  });
-});
+storeContract('SQLite', async () => new SqliteStore({ file: ':memory:' }));
 
 describe('SqliteStore with sync full on a file', () => {
   const fileIn = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'parley-store-')), 'p.db');

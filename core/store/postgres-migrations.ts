@@ -1,0 +1,106 @@
+/**
+ * PostgreSQL schema migrations, applied in order and recorded in schema_migrations. Append only: a
+ * shipped migration is never edited. Ids use the "C" collation so ordering and range scans match
+ * SQLite's byte order; bodies and room names are bytea because PostgreSQL text cannot hold U+0000.
+ */
+import type pg from 'pg';
+
+export const PG_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE chats (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('direct', 'room')),
+    name BYTEA,
+    created_by TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL DEFAULT 0,
+    last_ts BIGINT,
+    policy TEXT NOT NULL DEFAULT 'invite' CHECK (policy IN ('invite', 'open'))
+  );
+  CREATE TABLE members (
+    chat TEXT COLLATE "C" NOT NULL REFERENCES chats(id),
+    user_id TEXT COLLATE "C" NOT NULL,
+    joined_at BIGINT NOT NULL,
+    delivered_seq BIGINT NOT NULL DEFAULT 0,
+    read_seq BIGINT NOT NULL DEFAULT 0,
+    receipt_seq BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (chat, user_id)
+  );
+  CREATE INDEX members_by_user ON members(user_id, chat);
+  CREATE TABLE messages (
+    chat TEXT COLLATE "C" NOT NULL,
+    seq BIGINT NOT NULL,
+    sender TEXT COLLATE "C" NOT NULL,
+    cmid TEXT COLLATE "C" NOT NULL,
+    body BYTEA NOT NULL,
+    ts BIGINT NOT NULL,
+    PRIMARY KEY (chat, seq)
+  );
+  CREATE UNIQUE INDEX messages_by_cmid ON messages(sender, cmid);
+  CREATE TABLE roster (
+    owner TEXT COLLATE "C" NOT NULL,
+    peer TEXT COLLATE "C" NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('friend', 'out', 'in', 'none')),
+    ver BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (owner, peer)
+  );
+  CREATE INDEX roster_by_ver ON roster(owner, ver);
+  CREATE TABLE roster_versions (owner TEXT COLLATE "C" PRIMARY KEY, ver BIGINT NOT NULL);
+  CREATE TABLE notes (
+    owner TEXT COLLATE "C" NOT NULL,
+    peer TEXT COLLATE "C" NOT NULL,
+    kid TEXT COLLATE "C" NOT NULL,
+    iv BYTEA NOT NULL,
+    ct BYTEA NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (owner, peer)
+  );
+  CREATE INDEX notes_by_kid ON notes(kid);
+  CREATE TABLE blocks (
+    owner TEXT COLLATE "C" NOT NULL,
+    target TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (owner, target)
+  );
+  CREATE INDEX blocks_by_target ON blocks(target, owner);
+  CREATE TABLE user_settings (
+    user_id TEXT COLLATE "C" PRIMARY KEY,
+    typing BOOLEAN NOT NULL DEFAULT true,
+    receipts BOOLEAN NOT NULL DEFAULT true
+  );
+  `,
+];
+
+/** Arbitrary constant key of the advisory lock that serializes migrations across nodes. */
+const MIGRATION_LOCK = 0x7061726c; // "parl"
+
+/**
+ * Brings the schema up to date. Every node may call it at the same start: the advisory lock lets
+ * one migrate while the others wait, then find nothing left to do.
+ */
+export async function migratePostgres(client: pg.ClientBase, migrations: readonly string[] = PG_MIGRATIONS): Promise<number> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  try {
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+    const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+    const current = rows[0]?.v ?? 0;
+    if (current > migrations.length) {
+      throw new Error(`database schema version ${current} is newer than this build knows (${migrations.length}); refusing to start`);
+    }
+    for (let v = current; v < migrations.length; v++) {
+      await client.query('BEGIN');
+      try {
+        await client.query(migrations[v]!);
+        await client.query('INSERT INTO schema_migrations(version) VALUES ($1)', [v + 1]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    }
+    return migrations.length;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+  }
+}

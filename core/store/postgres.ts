@@ -1,0 +1,268 @@
+/**
+ * PostgreSQL store: the Store contract for many nodes sharing one database. Appends queued during
+ * one event-loop turn (and while the previous commit runs) go into one transaction (group commit).
+ * Seqs come from chats.last_seq under a row lock taken in id order, so nodes writing the same chat
+ * at once get unique, gap-free seqs; a repeated (sender, cmid) returns the original message.
+ */
+import type { ChatId, ChatSummary, Message, RoomPolicy } from '../protocol.ts';
+import { PgDb, type PgDbOptions, type Query } from './postgres-db.ts';
+import { migratePostgres } from './postgres-migrations.ts';
+import { PostgresSocial } from './postgres-social.ts';
+import type { AppendItem, AppendResult, ChatInfo, CursorKind, Store } from './types.ts';
+
+export interface PostgresOptions extends PgDbOptions {
+  /** Most appends in one transaction. */
+  batchMax?: number;
+}
+
+interface Pending {
+  item: AppendItem;
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface MessageRow { chat: string; seq: number; sender: string; cmid: string; body: Buffer; ts: number }
+const toMessage = (r: MessageRow): Message => ({ chat: r.chat, seq: r.seq, from: r.sender, cmid: r.cmid, body: r.body.toString('utf8'), ts: r.ts });
+const MSG_COLS = 'chat, seq, sender, cmid, body, ts';
+const keyOf = (from: string, cmid: string) => `${from}\u0000${cmid}`;
+
+export class PostgresStore implements Store {
+  readonly #db: PgDb;
+  readonly #batchMax: number;
+  readonly #onCommit: PostgresOptions['onCommit'];
+  #queue: Pending[] = [];
+  #scheduled = false;
+  #running = false;
+  #closed = false;
+  #idle: (() => void)[] = [];
+  readonly social: PostgresSocial;
+
+  private constructor(db: PgDb, opts: PostgresOptions) {
+    this.#db = db;
+    this.#batchMax = opts.batchMax ?? 512;
+    this.#onCommit = opts.onCommit;
+    this.social = new PostgresSocial(db);
+  }
+
+  /** Connects, migrates the schema (safe when several nodes start together) and returns the store. */
+  static async open(opts: PostgresOptions): Promise<PostgresStore> {
+    const db = new PgDb(opts);
+    try {
+      const client = await db.pool.connect();
+      try {
+        await migratePostgres(client);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await db.end().catch(() => undefined);
+      throw new Error(`cannot open the PostgreSQL store at ${db.url}: ${(err as Error).message}`, { cause: err });
+    }
+    return new PostgresStore(db, opts);
+  }
+
+  /** Pool usage: connections open, idle, and requests waiting for one. */
+  poolStats(): { total: number; idle: number; waiting: number } {
+    return this.#db.stats();
+  }
+
+  ensureDirect(chat: ChatId, a: string, b: string): Promise<void> {
+    return this.#write(() => this.#db.tx(async (t) => {
+      const now = Date.now();
+      const created = await t("INSERT INTO chats(id, kind, name, created_by, created_at, policy) VALUES ($1, 'direct', NULL, $2, $3, 'invite') ON CONFLICT DO NOTHING RETURNING id", [chat, a, now]);
+      if (created.length) await t('INSERT INTO members(chat, user_id, joined_at) VALUES ($1, $2, $4), ($1, $3, $4) ON CONFLICT DO NOTHING', [chat, a, b, now]);
+    }));
+  }
+
+  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[], policy: RoomPolicy): Promise<void> {
+    return this.#write(() => this.#db.tx(async (t) => {
+      const now = Date.now();
+      await t("INSERT INTO chats(id, kind, name, created_by, created_at, policy) VALUES ($1, 'room', $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        [chat, name === undefined ? null : Buffer.from(name, 'utf8'), creator, now, policy]);
+      const users = [...new Set([creator, ...members])];
+      await t('INSERT INTO members(chat, user_id, joined_at) SELECT $1, u, $3 FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING', [chat, users, now]);
+    }));
+  }
+
+  addMember(chat: ChatId, user: string): Promise<boolean> {
+    return this.#write(async (q) => (await q('INSERT INTO members(chat, user_id, joined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1', [chat, user, Date.now()])).length > 0);
+  }
+
+  removeMember(chat: ChatId, user: string): Promise<boolean> {
+    return this.#write(async (q) => (await q('DELETE FROM members WHERE chat = $1 AND user_id = $2 RETURNING 1', [chat, user])).length > 0);
+  }
+
+  async members(chat: ChatId): Promise<string[] | undefined> {
+    const rows = await this.#db.query<{ user_id: string | null }>(
+      'SELECT m.user_id FROM chats c LEFT JOIN members m ON m.chat = c.id WHERE c.id = $1 ORDER BY m.user_id', [chat]);
+    if (!rows.length) return undefined;
+    return rows.flatMap((r) => (r.user_id === null ? [] : [r.user_id]));
+  }
+
+  async chatInfo(chat: ChatId): Promise<ChatInfo | undefined> {
+    const [row] = await this.#db.query<{ id: string; kind: 'direct' | 'room'; name: Buffer | null; policy: RoomPolicy; last_seq: number }>(
+      'SELECT id, kind, name, policy, last_seq FROM chats WHERE id = $1', [chat]);
+    if (!row) return undefined;
+    const info: ChatInfo = { chat: row.id, kind: row.kind, lastSeq: row.last_seq };
+    if (row.name !== null) info.name = row.name.toString('utf8');
+    if (row.kind === 'room') info.policy = row.policy;
+    return info;
+  }
+
+  append(items: readonly AppendItem[]): Promise<AppendResult[]> {
+    if (this.#closed) return Promise.reject(new Error('store is closed'));
+    return Promise.all(items.map((item) => new Promise<AppendResult>((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      this.#kick();
+    })));
+  }
+
+  #kick(): void {
+    if (this.#running || this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => void this.#drain());
+  }
+
+  /** One commit at a time: appends that arrive meanwhile wait and go into the next batch together. */
+  async #drain(): Promise<void> {
+    this.#scheduled = false;
+    this.#running = true;
+    try {
+      while (this.#queue.length) await this.#commit(this.#queue.splice(0, this.#batchMax));
+    } finally {
+      this.#running = false;
+      for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  async #commit(batch: Pending[]): Promise<void> {
+    const t0 = performance.now();
+    try {
+      const results = await this.#db.tx((t) => appendBatch(t, batch.map((p) => p.item)));
+      this.#onCommit?.(batch.length, performance.now() - t0);
+      batch.forEach((p, i) => p.resolve(results[i]!));
+    } catch (err) {
+      if (batch.length === 1 || (err as { code?: string }).code === 'store_unavailable') return batch.forEach((p) => p.reject(err));
+      // One bad item failed the whole transaction: commit each alone so it fails by itself.
+      for (const p of batch) {
+        try {
+          p.resolve((await this.#db.tx((t) => appendBatch(t, [p.item])))[0]!);
+        } catch (e) {
+          p.reject(e);
+        }
+      }
+    }
+  }
+
+  async after(chat: ChatId, after: number, limit: number): Promise<Message[]> {
+    return (await this.#db.query<MessageRow>(`SELECT ${MSG_COLS} FROM messages WHERE chat = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [chat, after, limit])).map(toMessage);
+  }
+
+  async before(chat: ChatId, before: number | undefined, limit: number): Promise<Message[]> {
+    const rows = await this.#db.query<MessageRow>(`SELECT ${MSG_COLS} FROM messages WHERE chat = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
+      [chat, before ?? Number.MAX_SAFE_INTEGER, limit]);
+    return rows.reverse().map(toMessage);
+  }
+
+  async userChats(user: string): Promise<ChatSummary[]> {
+    type Row = { id: string; kind: 'direct' | 'room'; name: Buffer | null; last_seq: number; read_seq: number; g_seq: number | null; g_sender: string; g_cmid: string; g_body: Buffer; g_ts: number };
+    const rows = await this.#db.query<Row>(`
+      SELECT c.id, c.kind, c.name, c.last_seq, m.read_seq,
+             g.seq AS g_seq, g.sender AS g_sender, g.cmid AS g_cmid, g.body AS g_body, g.ts AS g_ts
+      FROM members m JOIN chats c ON c.id = m.chat
+      LEFT JOIN messages g ON g.chat = c.id AND g.seq = c.last_seq
+      WHERE m.user_id = $1 ORDER BY coalesce(c.last_ts, c.created_at) DESC, c.id`, [user]);
+    return rows.map((r) => {
+      const s: ChatSummary = { chat: r.id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: Math.max(0, r.last_seq - r.read_seq) };
+      if (r.name !== null) s.name = r.name.toString('utf8');
+      if (r.g_seq !== null) s.last = { chat: r.id, seq: r.g_seq, from: r.g_sender, cmid: r.g_cmid, body: r.g_body.toString('utf8'), ts: r.g_ts };
+      return s;
+    });
+  }
+
+  advanceCursor(user: string, chat: ChatId, kind: CursorKind, seq: number): Promise<number> {
+    const col = kind === 'read' ? 'read_seq' : 'delivered_seq';
+    return this.#write(async (q) => {
+      const [row] = await q<{ v: number }>(`UPDATE members SET ${col} = greatest(${col}, $1) WHERE chat = $2 AND user_id = $3 RETURNING ${col} AS v`, [seq, chat, user]);
+      return row?.v ?? 0;
+    });
+  }
+
+  async deliveredCursors(user: string): Promise<Map<ChatId, number>> {
+    const rows = await this.#db.query<{ chat: string; delivered_seq: number }>('SELECT chat, delivered_seq FROM members WHERE user_id = $1', [user]);
+    return new Map(rows.map((r) => [r.chat, r.delivered_seq]));
+  }
+
+  /** Resolves when every append queued so far is committed (PostgreSQL commits are durable). */
+  async flush(): Promise<void> {
+    if (!this.#running && !this.#scheduled && !this.#queue.length) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
+    if (this.#queue.length) await this.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.flush();
+    await this.#db.end();
+  }
+
+  /** Writes other than appends: one statement or transaction each, refused once closed. */
+  #write<T>(run: (q: Query) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error('store is closed'));
+    return run(this.#db.query);
+  }
+}
+
+/**
+ * Appends a batch in the caller's transaction. Locks the batch's chats in id order (two nodes
+ * never wait on each other in a cycle), then reads prior cmids and memberships under that lock.
+ */
+async function appendBatch(q: Query, items: readonly AppendItem[]): Promise<AppendResult[]> {
+  const chats = [...new Set(items.map((i) => i.chat))].sort();
+  const last = new Map((await q<{ id: string; last_seq: number }>('SELECT id, last_seq FROM chats WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [chats]))
+    .map((r) => [r.id, r.last_seq]));
+  const priors = new Map((await q<MessageRow>(`SELECT m.chat, m.seq, m.sender, m.cmid, m.body, m.ts FROM messages m
+      JOIN unnest($1::text[], $2::text[]) AS k(sender, cmid) ON m.sender = k.sender AND m.cmid = k.cmid`,
+    [items.map((i) => i.from), items.map((i) => i.cmid)])).map((r) => [keyOf(r.sender, r.cmid), toMessage(r)]));
+  const pairs = items.filter((i) => last.has(i.chat));
+  const members = new Set((await q<{ chat: string; user_id: string }>(`SELECT chat, user_id FROM members
+      WHERE (chat, user_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, [pairs.map((i) => i.chat), pairs.map((i) => i.from)]))
+    .map((r) => keyOf(r.chat, r.user_id)));
+
+  const fresh: Message[] = [];
+  const results = items.map((item): AppendResult => {
+    const prior = priors.get(keyOf(item.from, item.cmid));
+    if (prior) {
+      if (prior.chat !== item.chat) return { ok: false, code: 'cmid_conflict', message: `cmid "${item.cmid}" was already used in ${prior.chat}` };
+      return { ok: true, message: prior, dup: true };
+    }
+    if (!members.has(keyOf(item.chat, item.from))) return { ok: false, code: 'not_member', message: `not a member of ${item.chat}` };
+    const seq = last.get(item.chat)! + 1;
+    last.set(item.chat, seq);
+    const message: Message = { chat: item.chat, seq, from: item.from, cmid: item.cmid, body: item.body, ts: item.ts };
+    priors.set(keyOf(item.from, item.cmid), message);
+    fresh.push(message);
+    return { ok: true, message, dup: false };
+  });
+  if (!fresh.length) return results;
+
+  await q(`INSERT INTO messages(${MSG_COLS}) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::bigint[])`, [
+    fresh.map((m) => m.chat), fresh.map((m) => m.seq), fresh.map((m) => m.from), fresh.map((m) => m.cmid), fresh.map((m) => Buffer.from(m.body, 'utf8')), fresh.map((m) => m.ts),
+  ]);
+  // The last message of each chat (and of each sender in it) moves the chat's seq and the sender's own cursors.
+  const tops = new Map<ChatId, Message>();
+  const senders = new Map<string, Message>();
+  for (const m of fresh) {
+    tops.set(m.chat, m);
+    senders.set(keyOf(m.chat, m.from), m);
+  }
+  const top = [...tops.values()];
+  await q('UPDATE chats SET last_seq = v.seq, last_ts = v.ts FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, seq, ts) WHERE chats.id = v.id',
+    [top.map((m) => m.chat), top.map((m) => m.seq), top.map((m) => m.ts)]);
+  const own = [...senders.values()];
+  await q(`UPDATE members SET read_seq = greatest(read_seq, v.seq), delivered_seq = greatest(delivered_seq, v.seq)
+      FROM unnest($1::text[], $2::text[], $3::bigint[]) AS v(chat, user_id, seq) WHERE members.chat = v.chat AND members.user_id = v.user_id`,
+  [own.map((m) => m.chat), own.map((m) => m.from), own.map((m) => m.seq)]);
+  return results;
+}
