@@ -26,7 +26,7 @@ export const SETTINGS = {
   opsPort: { kind: 'int', default: 9464, min: 0, max: 65535, doc: 'ops port; 0 picks a free one' },
   wsPath: { kind: 'string', default: '/ws', doc: 'WebSocket path' },
   dataDir: { kind: 'string', default: './data', doc: 'directory for the SQLite file and the generated secret' },
-  store: { kind: 'enum', default: 'sqlite', values: ['sqlite'], doc: 'message store engine' },
+  store: { kind: 'string', default: 'sqlite', doc: 'message store: sqlite (a file in dataDir, one node) or a postgres:// / postgresql:// URL (PostgreSQL shared by many nodes)' },
   sqliteSync: { kind: 'enum', default: 'full', values: ['full', 'normal'], doc: 'SQLite synchronous mode: full survives power loss, normal survives process crashes' },
   bus: { kind: 'enum', default: 'local', values: ['local', 'redis'], doc: 'fan-out bus between nodes: local (one node) or redis (needs --redis); setting --redis alone selects redis' },
   redis: { kind: 'string', default: undefined, doc: 'Redis URL (redis://host:port) or comma-separated Redis Cluster seeds (host:port,...): the node joins a cluster through it (cross-node fan-out, presence directory)' },
@@ -148,6 +148,8 @@ export function loadConfig(
   }
   if (out.bus === 'redis' && out.redis === undefined) problems.push('bus redis needs --redis (PARLEY_REDIS) with a redis:// URL or cluster seeds');
   if (typeof out.redis === 'string' && !out.redis.split(',').every((seed) => /^(rediss?:\/\/[^\s,]+|[^\s,:/]+:\d+)$/.test(seed))) problems.push(`redis must be a redis:// URL or comma-separated host:port cluster seeds, got "${out.redis.slice(0, 80)}"`);
+  const storeProblem = typeof out.store === 'string' ? storeUrlProblem(out.store) : undefined;
+  if (storeProblem) problems.push(storeProblem);
   if (out.port !== 0 && out.port === out.opsPort && out.host === out.opsHost) problems.push('port and opsPort must differ');
   for (const name of ['host', 'opsHost'] as const) {
     const problem = hostProblem(String(out[name]));
@@ -167,6 +169,19 @@ export function loadConfig(
 /** Whether a bind address reaches only this machine. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** What is wrong with a store setting: "sqlite" or a postgres:// or postgresql:// URL with a host. */
+export function storeUrlProblem(store: string): string | undefined {
+  if (store === 'sqlite') return undefined;
+  const expected = 'store must be "sqlite" or a postgres:// or postgresql:// URL';
+  if (!/^postgres(ql)?:\/\//.test(store)) return `${expected}, got "${store.slice(0, 80)}"`;
+  try {
+    if (!new URL(store).hostname) return `${expected} with a host, got one without`;
+  } catch {
+    return `${expected}, got an unparsable URL`;
+  }
+  return undefined;
 }
 
 /**

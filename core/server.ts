@@ -32,6 +32,7 @@ import { privateFile, secureDataDir } from './datadir.ts';
 import { Social } from './social/social.ts';
 import { socialRoutes } from './edge/social-rest.ts';
 import { SqliteStore } from './store/sqlite.ts';
+import { PostgresStore } from './store/postgres.ts';
 import type { Store } from './store/types.ts';
 
 export interface ServerParts {
@@ -201,7 +202,14 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   metrics.read('parley_inflight_requests', () => budget.inflight);
   metrics.read('parley_overloaded', () => (budget.overloaded ? 1 : 0));
   const onCommit = (n: number, ms: number) => { metrics.observe('parley_store_commit_seconds', ms / 1000); metrics.observe('parley_store_batch_operations', n); };
-  const store = parts.store ?? new SqliteStore({ file: privateFile(path.join(config.dataDir, 'parley.db')), sync: config.sqliteSync, batchMax: config.batchMax, onCommit });
+  const store: Store = parts.store ?? (config.store === 'sqlite'
+    ? new SqliteStore({ file: privateFile(path.join(config.dataDir, 'parley.db')), sync: config.sqliteSync, batchMax: config.batchMax, onCommit })
+    : await openPostgres(config, metrics, log, onCommit).catch(async (err: unknown) => {
+      publicServer.close();
+      opsServer.close();
+      await ops.close();
+      throw err;
+    }));
   const bus = parts.bus ?? new LocalBus();
   const auth = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
   // A committed change whose publish failed reaches its receivers late, through their gap repair.
@@ -297,3 +305,23 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The PostgreSQL store of `config.store` with its pool, query and error metrics; a failure logged at most every 5 s. */
+async function openPostgres(config: Config, metrics: Ops['metrics'], log: Logger, onCommit: (n: number, ms: number) => void): Promise<PostgresStore> {
+  let loggedAt = 0;
+  const store = await PostgresStore.open({
+    url: config.store, batchMax: config.batchMax, onCommit,
+    onQuery: (ms) => metrics.observe('parley_pg_query_seconds', ms / 1000),
+    onError: (kind, err) => {
+      metrics.inc('parley_pg_errors_total', { kind });
+      if (kind !== 'retried' && Date.now() - loggedAt > 5000) {
+        loggedAt = Date.now();
+        log.error({ err, kind }, kind === 'unavailable' ? 'PostgreSQL is unavailable; writes answer store_unavailable until it returns' : 'a PostgreSQL statement failed');
+      }
+    },
+  });
+  metrics.read('parley_pg_pool_connections', () => store.poolStats().total);
+  metrics.read('parley_pg_pool_idle_connections', () => store.poolStats().idle);
+  metrics.read('parley_pg_pool_waiting_requests', () => store.poolStats().waiting);
+  return store;
+}
