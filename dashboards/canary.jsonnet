@@ -14,6 +14,7 @@ dashboard.new('canary', 'parley / canary', 'Fan-out variants (flag fanout-batche
   p.row('Flags'),
   p.timeseries('Evaluations by flag and result', [[q.rate('parley_flag_evaluations_total', by=['flag', 'result']), '{{flag}} {{result}}']], 'reqps', stack=true),
   p.timeseries('Flag reloads', [[q.rate('parley_flag_reloads_total', by=['result']), '{{result}}']], 'reqps'),
+  p.timeseries('Fan-out variant per node', [[q.gauge('parley_fanout_variant', 'max', 'variant="batched"', by=['instance']), 'batched {{instance}}']], 'short'),
   p.timeseries('Sessions in debug mode', [[q.gauge('parley_debug_sessions'), 'sessions']], 'short'),
   p.timeseries('Error frames during the rollout', [[q.rate('parley_errors_total', 'code!="rate_limited"', by=['code']), '{{code}}']], 'reqps', stack=true),
 ])

@@ -7,22 +7,25 @@ import { ALERTS } from '../core/ops/alerts/rules.ts';
 import { METRICS } from '../core/metrics.ts';
 import { hasCommand, requires } from '../core/test/env.ts';
 import { dashboardsDir, renderDashboards } from './render.ts';
+import { dashboardProblems } from './schema.ts';
+import { metricsOf } from '../core/ops/alerts/expr.ts';
 
 interface Panel { id: number; type: string; title: string; gridPos: { x: number; y: number; w: number; h: number }; targets?: { expr: string }[]; fieldConfig?: { defaults: { thresholds: { steps: { value: number | null }[] } } } }
 const rendered = (name: string) => JSON.parse(fs.readFileSync(path.join(dashboardsDir(), 'rendered', name), 'utf8')) as { uid: string; panels: Panel[] };
 const exprs = (d: { panels: Panel[] }) => d.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
 const RUNTIME = /^(nodejs_|process_)/;
+const DASHBOARDS = ['alerts.json', 'canary.json', 'messaging.json', 'overview.json', 'presence.json', 'runtime.json'];
 
 describe('dashboards', () => {
   it('renders from jsonnet to exactly the committed JSON', async (ctx) => {
     requires(ctx, 'jsonnet', hasCommand('jsonnet'));
     const { files, drifted } = await renderDashboards({ check: true });
-    expect([...files.keys()]).toEqual(['alerts.json', 'canary.json', 'overview.json']);
+    expect([...files.keys()]).toEqual(DASHBOARDS);
     expect(drifted).toEqual([]);
   });
 
   it('queries only metrics the server exports', () => {
-    for (const name of ['overview.json', 'canary.json', 'alerts.json']) {
+    for (const name of DASHBOARDS) {
       for (const expr of exprs(rendered(name))) {
         for (const [metric] of expr.matchAll(/\b(parley|nodejs|process)_[a-z0-9_]+/g)) {
           const family = metric.replace(/_bucket$/, '');
@@ -39,7 +42,7 @@ describe('dashboards', () => {
   });
 
   it('lays panels out without overlap and with unique ids', () => {
-    for (const name of ['overview.json', 'canary.json', 'alerts.json']) {
+    for (const name of DASHBOARDS) {
       const { panels } = rendered(name);
       expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
       for (const a of panels) {
@@ -56,7 +59,7 @@ describe('dashboards', () => {
 
   it('writes PromQL that promtool parses', (ctx) => {
     requires(ctx, 'promtool', hasCommand('promtool'));
-    const all = ['overview.json', 'canary.json', 'alerts.json'].flatMap((n) => exprs(rendered(n)));
+    const all = DASHBOARDS.flatMap((n) => exprs(rendered(n)));
     const concrete = all.map((e) => e.replaceAll('$__rate_interval', '5m').replaceAll('$job', '.*').replaceAll('$instance', '.*'));
     const rules = concrete.map((e, i) => `      - record: dashboard:expr${i}\n        expr: ${JSON.stringify(e)}`).join('\n');
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'parley-dash-')), 'exprs.yml');
@@ -70,5 +73,29 @@ describe('dashboards', () => {
     fs.cpSync(dashboardsDir(), dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'bad.jsonnet'), "local q = import 'lib/queries.libsonnet'; { expr: q.rate('parley_no_such_total') }");
     await expect(renderDashboards({ dir, check: false })).rejects.toMatchObject({ stderr: expect.stringContaining('unknown metric parley_no_such_total') });
+  });
+
+  it('puts every catalog metric on a panel or in an alert rule', () => {
+    const shown = new Set<string>();
+    for (const name of DASHBOARDS) for (const expr of exprs(rendered(name))) for (const [m] of expr.matchAll(/\bparley_[a-z0-9_]+/g)) shown.add(m.replace(/_(bucket|sum|count)$/, ''));
+    for (const a of ALERTS) for (const m of metricsOf(a.expr)) shown.add(m.replace(/_bucket$/, ''));
+    expect(Object.keys(METRICS).filter((m) => !shown.has(m))).toEqual([]);
+  });
+
+  it('match the required structure of Grafana\'s dashboard JSON model (schemaVersion 39)', () => {
+    for (const name of DASHBOARDS) {
+      const problems = dashboardProblems(JSON.parse(fs.readFileSync(path.join(dashboardsDir(), 'rendered', name), 'utf8')));
+      expect(problems, name).toEqual([]);
+    }
+    // The check can fail: a panel without gridPos, a target without refId, a bad variable.
+    const broken = rendered('overview.json') as unknown as Record<string, any>;
+    delete broken.panels[1].gridPos;
+    broken.panels[2].targets[0].refId = '';
+    broken.templating.list[0].type = 'nonsense';
+    expect(dashboardProblems(broken)).toEqual([
+      'templating.list[0]: type must be one of query, custom, textbox, constant, datasource, interval, adhoc',
+      'panels[1]: gridPos {x, y, w, h} of numbers is required',
+      'panels[2].targets[0]: refId must be a non-empty string unique in its panel',
+    ]);
   });
 });

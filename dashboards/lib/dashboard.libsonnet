@@ -45,7 +45,21 @@ local layout(panels) =
         },
       ],
     },
-    annotations: { list: [] },
+    // Alert transitions (Prometheus' ALERTS series) and deployments (a node's process restarted).
+    annotations: {
+      list: [
+        {
+          name: 'Alerts', enable: true, iconColor: 'red', datasource: { type: 'prometheus', uid: '${datasource}' },
+          expr: 'ALERTS{alertstate="firing", job=~"$job", instance=~"$instance"}', titleFormat: '{{alertname}}', textFormat: '{{instance}}', useValueForTime: false, step: '30s',
+        },
+        {
+          name: 'Deployments', enable: true, iconColor: 'blue', datasource: { type: 'prometheus', uid: '${datasource}' },
+          expr: 'changes(process_start_time_seconds{job=~"$job", instance=~"$instance"}[2m]) > 0', titleFormat: 'restart', textFormat: '{{instance}} ({{job}})', step: '60s',
+        },
+      ],
+    },
+    // Every parley dashboard links to the others (Grafana lists dashboards by tag).
+    links: [{ type: 'dashboards', title: 'parley', tags: config.tags, asDropdown: true, includeVars: true, keepTime: true }],
     panels: layout(panels),
   },
 }

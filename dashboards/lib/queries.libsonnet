@@ -28,5 +28,15 @@ local sel(extra) = '{' + config.selector + (if extra == '' then '' else ', ' + e
     head + '(' + known(name) + sel(where) + ')'
   ),
   // A runtime metric from prom-client's default collectors (not in the application catalog).
-  runtime(name, agg='max'):: agg + ' by (instance) (' + name + sel('') + ')',
+  runtime(name, agg='max', where=''):: agg + ' by (instance) (' + name + sel(where) + ')',
+  // Per-second rate of a runtime counter, per node.
+  runtimeRate(name, where='', by=['instance']):: 'sum by (' + std.join(', ', by) + ') (rate(' + name + sel(where) + '[' + config.rateWindow + ']))',
+  // Whether the catalog defines a metric: panels of metrics another subsystem has not shipped yet are left out.
+  has(name):: std.objectHas(catalog.metrics, name),
+  // The threshold of an alert rule, so a panel draws the line the page fires at.
+  threshold(alert):: (
+    local found = [a.threshold for a in catalog.alerts if a.name == alert];
+    assert std.length(found) == 1 : 'dashboard names unknown alert ' + alert;
+    found[0]
+  ),
 }
