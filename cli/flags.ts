@@ -9,9 +9,10 @@ import { isDeepStrictEqual } from 'node:util';
 import { parseArgs, UsageError } from '../core/args.ts';
 import { FlagLayer, readFeatures, type FeaturesFile } from '../core/ops/flags/flags.ts';
 import { FLAGS, isFlagName } from '../core/ops/flags/names.ts';
+import { UnleashAdmin } from '../flags/unleash.ts';
 import { setJsonString } from './json-edit.ts';
 
-export const FLAGS_HELP = `usage: parley flags <list | eval | rollout> [--file FILE]
+export const FLAGS_HELP = `usage: parley flags <list | eval | rollout | push | pull> [--file FILE]
 
   list                       every flag in the file with its strategies, and the flags the core
                              obeys with their documented defaults
@@ -20,11 +21,29 @@ export const FLAGS_HELP = `usage: parley flags <list | eval | rollout> [--file F
     [--node ID]              the node id (for nodeId stickiness; default cli)
   rollout <flag> <percent>   sets the rollout percentage (0-100) of the flag's flexibleRollout or
                              gradualRollout strategy; the rest of the file is left as it is
+  push [--dry-run]           makes the Unleash project match the file: creates missing flags, the
+                             custom context fields their stickiness needs and classic strategy
+                             types, sets type, description, strategies and on/off; prints each
+                             change (a second push changes nothing); --dry-run only prints them
+  pull [--dry-run]           writes the project's flags into the file (client-features data);
+                             --dry-run prints what would change
+    --unleash URL            the Unleash API (default UNLEASH_URL), with --admin-token T (default
+    --project P              UNLEASH_ADMIN_TOKEN), project (default) and environment
+    --environment E          (development)
 
 --file defaults to PARLEY_FLAGS_FILE or ./flags/features.json.`;
 
 /** The flags each subcommand takes. */
-const OPTIONS: Record<string, readonly string[]> = { list: ['file'], eval: ['file', 'user', 'session', 'node'], rollout: ['file'] };
+const UNLEASH_OPTIONS = ['file', 'unleash', 'admin-token', 'project', 'environment', 'dry-run'];
+const OPTIONS: Record<string, readonly string[]> = { list: ['file'], eval: ['file', 'user', 'session', 'node'], rollout: ['file'], push: UNLEASH_OPTIONS, pull: UNLEASH_OPTIONS };
+
+function admin(flags: Map<string, string>, env: NodeJS.ProcessEnv): UnleashAdmin {
+  const url = flags.get('unleash') ?? env.UNLEASH_URL;
+  const token = flags.get('admin-token') ?? env.UNLEASH_ADMIN_TOKEN;
+  const missing = [...(url ? [] : ['--unleash URL (or UNLEASH_URL)']), ...(token ? [] : ['--admin-token T (or UNLEASH_ADMIN_TOKEN)'])];
+  if (missing.length) throw new UsageError([`flags push/pull need ${missing.join(' and ')}`]);
+  return new UnleashAdmin({ url: url!, token: token!, project: flags.get('project'), environment: flags.get('environment') });
+}
 
 type Strategy = { name: string; parameters?: Record<string, string> };
 type Feature = { name: string; enabled?: boolean; strategies: Strategy[] };
@@ -136,7 +155,39 @@ export async function flagsCommand(argv: string[], env: NodeJS.ProcessEnv = proc
       console.log(`${flag}: rollout set to ${percent}% in ${path.relative(process.cwd(), file) || file}`);
       return 0;
     }
+    case 'push': {
+      if (args.length) throw new UsageError(['expected: parley flags push [--dry-run]']);
+      const dry = flags.has('dry-run');
+      const a = admin(flags, env);
+      const changes = await a.push(read(file), dry);
+      for (const c of changes) console.log(`${dry ? 'would ' : ''}${c.flag}: ${c.what}`);
+      console.log(changes.length ? `${changes.length} change(s) ${dry ? 'to make' : 'made'} in Unleash project ${a.project} (${a.environment})` : `Unleash project ${a.project} (${a.environment}) already matches ${path.relative(process.cwd(), file) || file}`);
+      return 0;
+    }
+    case 'pull': {
+      if (args.length) throw new UsageError(['expected: parley flags pull [--dry-run]']);
+      const next = `${JSON.stringify(await admin(flags, env).pull(), null, 2)}\n`;
+      const before = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+      const changed = diffLines(before, next);
+      if (!changed.length) { console.log(`${path.relative(process.cwd(), file) || file} already matches Unleash`); return 0; }
+      for (const l of changed) console.log(l);
+      if (flags.has('dry-run')) return 0;
+      const tmp = `${file}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, next);
+      fs.renameSync(tmp, file);
+      console.log(`wrote ${path.relative(process.cwd(), file) || file}`);
+      return 0;
+    }
     default:
-      throw new UsageError([sub ? `unknown flags subcommand "${sub}"` : 'expected a subcommand: list, eval or rollout']);
+      throw new UsageError([sub ? `unknown flags subcommand "${sub}"` : 'expected a subcommand: list, eval, rollout, push or pull']);
   }
+}
+
+/** The lines only one side has ("- old", "+ new"), in order: enough to review a pull. */
+function diffLines(a: string, b: string): string[] {
+  const x = a.split('\n');
+  const y = b.split('\n');
+  const ys = new Set(y);
+  const xs = new Set(x);
+  return [...x.filter((l) => !ys.has(l)).map((l) => `- ${l}`), ...y.filter((l) => !xs.has(l)).map((l) => `+ ${l}`)];
 }

@@ -89,6 +89,7 @@ export const METRICS = {
   parley_typing_events_total: { type: 'counter', unit: 'events', help: 'Typing indicators by outcome: relayed, dropped (flag or setting off, privacy, throttle, idle stop), receivers filtered, starts expired.', labels: { outcome: ['relayed', 'dropped_disabled', 'dropped_privacy', 'dropped_throttled', 'dropped_idle', 'filtered', 'expired'] } },
   parley_flag_evaluations_total: { type: 'counter', unit: 'evaluations', help: 'Feature-flag evaluations by flag and result.', labels: { flag: [...FLAG_NAMES, 'other'], result: ['enabled', 'disabled'] } },
   parley_flag_reloads_total: { type: 'counter', unit: 'reloads', help: 'Flag definition reloads by outcome.', labels: { result: ['ok', 'error'] } },
+  parley_flags_stale: { type: 'gauge', unit: 'boolean', help: '1 while the Unleash server cannot be reached (or has not answered yet) and the node evaluates its last known flags (backup in the data dir, or the flags file).' },
   parley_debug_sessions: { type: 'gauge', unit: 'sessions', help: 'Sessions with debug logging switched on.' },
   parley_debug_log_lines_total: { type: 'counter', unit: 'lines', help: 'Debug log lines written for sessions in debug mode.' },
   parley_admin_requests_total: { type: 'counter', unit: 'requests', help: 'Admin API requests by outcome.', labels: { result: ['ok', 'unauthorized', 'error'] } },

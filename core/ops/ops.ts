@@ -66,6 +66,7 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
     unleashUrl: flagSource || undefined,
     apiToken: config.unleashApiToken ?? process.env.UNLEASH_API_TOKEN,
     properties: { nodeId: config.nodeId!, version: ver },
+    backupDir: config.dataDir,
     watch: true,
     pollMs: config.flagsPollMs,
     meter: metrics,

@@ -1,8 +1,8 @@
 /**
  * The flag layer: unleash-client evaluating flags/features.json as bootstrap data (no server, no
  * polling, no backup files), reloaded when the file changes; or, with UNLEASH_URL, a real Unleash
- * server with the file as its bootstrap. Evaluation never throws: anything unknown or broken
- * answers the flag's documented default from names.ts.
+ * server, its last answer kept in the data dir (backup.ts) and the file as the first-start seed.
+ * Evaluation never throws: anything unknown or broken answers the flag's documented default.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { InMemStorageProvider, Unleash, type Context } from 'unleash-client';
 import type { Meter } from '../../metrics.ts';
+import { BackupStorage } from './backup.ts';
 import { FLAGS, isFlagName } from './names.ts';
 
 /** Unleash client-features format (version 2): what flags/features.json holds. */
@@ -36,6 +37,21 @@ export interface Variant {
   payload?: { type: string; value: string };
 }
 
+/**
+ * Where the definitions in force came from: the flags file, the Unleash server, the backup of the
+ * server's last answer, the flags file as the seed of a node that never reached the server, or
+ * nothing (every flag answers its default). `stale` is true while the server cannot be reached
+ * (or has not answered yet) and the node evaluates what it knew before.
+ */
+export interface FlagStatus {
+  source: 'file' | 'unleash' | 'backup' | 'bootstrap' | 'defaults';
+  stale: boolean;
+  /** The last successful fetch from the server (ISO time), when there was one. */
+  fetchedAt?: string;
+  /** The last fetch error while stale. */
+  error?: string;
+}
+
 /** What the core sees of feature flags. */
 export interface Flags {
   isEnabled(name: string, ctx?: FlagContext): boolean;
@@ -57,6 +73,13 @@ export interface FlagOptions {
   apiToken?: string;
   /** Polling interval against the Unleash server. */
   refreshMs?: number;
+  /** How often evaluation counts are posted to the Unleash server (default 60 s). */
+  metricsMs?: number;
+  /**
+   * Where the server's last answer is kept (the node's data dir), so a restart while the server
+   * is down still serves the last known flags. Without it, nothing is kept across restarts.
+   */
+  backupDir?: string;
   appName?: string;
   environment?: string;
   /** Added to every context's properties (nodeId, version). */
@@ -99,6 +122,8 @@ export class FlagLayer implements Flags {
   readonly #events = new EventEmitter();
   readonly #base: Record<string, string>;
   #unleash: Unleash | undefined;
+  #storage: BackupStorage | undefined;
+  #status: FlagStatus = { source: 'defaults', stale: false };
   #hash = '';
   #watcher: fs.FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
@@ -119,7 +144,7 @@ export class FlagLayer implements Flags {
     return layer;
   }
 
-  #create(state: FeaturesFile | undefined, remote: boolean): Unleash {
+  #create(state: FeaturesFile | undefined, remote: boolean, storage?: BackupStorage): Unleash {
     const o = this.#opts;
     const u = new Unleash({
       appName: o.appName ?? 'parley',
@@ -128,10 +153,13 @@ export class FlagLayer implements Flags {
       // Without a server: no polling, no metrics posts, no backup files in the temp dir.
       refreshInterval: remote ? (o.refreshMs ?? 15_000) : 0,
       disableMetrics: !remote,
-      storageProvider: new InMemStorageProvider(),
+      metricsInterval: o.metricsMs ?? 60_000,
+      // Remote: the seed and the server's answers go through the backup, never through bootstrap
+      // (a bootstrap is saved like a server answer and would overwrite the backup).
+      storageProvider: storage ?? new InMemStorageProvider(),
       skipInstanceCountWarning: true,
       customHeaders: remote && o.apiToken ? { Authorization: o.apiToken } : {},
-      bootstrap: state ? { data: state.features as never, segments: (state.segments ?? []) as never } : undefined,
+      bootstrap: state && !remote ? { data: state.features as never, segments: (state.segments ?? []) as never } : undefined,
     } as ConstructorParameters<typeof Unleash>[0]);
     u.on('error', (err: unknown) => this.#opts.log?.warn({ err }, 'unleash error'));
     u.on('warn', (msg: unknown) => this.#opts.log?.debug({ msg }, 'unleash warning'));
@@ -140,11 +168,46 @@ export class FlagLayer implements Flags {
 
   async #connect(): Promise<void> {
     const file = this.#opts.file;
-    const state = this.#opts.state ?? (file && fs.existsSync(file) ? readFeatures(file) : undefined);
-    const u = this.#create(state, true);
+    const seed = this.#opts.state ?? (file && fs.existsSync(file) ? readFeatures(file) : undefined);
+    const storage = new BackupStorage({ dir: this.#opts.backupDir, seed, log: this.#opts.log });
+    this.#storage = storage;
+    this.#status = { source: storage.source, stale: true };
+    this.#publish();
+    storage.onSaved = () => this.#fresh();
+    const u = this.#create(undefined, true, storage);
     u.on('changed', () => this.#events.emit('change'));
+    u.on('unchanged', () => this.#fresh());
+    const down = (error: string) => {
+      this.#status = { ...this.#status, stale: true, error };
+      this.#publish();
+    };
+    u.on('error', (err: Error) => down(err.message));
+    // 5xx, 404 and 429 answers come as warnings ("... responded 503. Backing off").
+    u.on('warn', (msg: unknown) => { if (typeof msg === 'string' && / responded /.test(msg)) down(msg); });
     this.#unleash = u;
-    await ready(u, 10_000).catch((err: unknown) => this.#opts.log?.warn({ err }, 'unleash server not reachable yet; serving defaults'));
+    // Ready on the first server answer; with the server down, as soon as the backup or seed is in.
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, 10_000);
+      function done(): void { clearTimeout(t); resolve(); }
+      u.once('synchronized', done);
+      u.on('error', () => { if (storage.loaded) done(); });
+    });
+    if (this.#status.stale) this.#opts.log?.warn({ source: this.#status.source, error: this.#status.error }, 'unleash server not reachable yet; serving the last known flags');
+  }
+
+  #fresh(): void {
+    this.#status = { source: 'unleash', stale: false, fetchedAt: new Date().toISOString() };
+    this.#publish();
+  }
+
+  #publish(): void {
+    this.#opts.meter?.set('parley_flags_stale', this.#status.stale ? 1 : 0);
+  }
+
+  /** Where the definitions in force came from, and whether they may be out of date. */
+  status(): FlagStatus {
+    if (this.#opts.unleashUrl) return { ...this.#status };
+    return { source: this.#unleash ? 'file' : 'defaults', stale: false };
   }
 
   reload(): Promise<void> {

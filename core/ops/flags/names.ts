@@ -23,3 +23,17 @@ export const FLAG_NAMES = Object.keys(FLAGS) as FlagName[];
 export function isFlagName(name: string): name is FlagName {
   return Object.hasOwn(FLAGS, name);
 }
+
+/**
+ * Custom context fields the flags use for stickiness, with what they hold. The flag layer adds
+ * them to every evaluation's properties; `parley flags push` creates them in Unleash.
+ */
+export const CONTEXT_FIELDS = {
+  nodeId: 'The node id (setting nodeId, kept in <dataDir>/node-id): a node canary puts whole nodes in the variant, the same nodes after a restart.',
+} as const;
+
+/** Stickiness values Unleash knows without a custom field. */
+export const BUILTIN_STICKINESS = ['default', 'userId', 'sessionId', 'random'] as const;
+
+/** Flag types Unleash accepts. */
+export const FLAG_TYPES = ['release', 'experiment', 'operational', 'kill-switch', 'permission'] as const;
