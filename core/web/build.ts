@@ -40,11 +40,14 @@ export async function buildWeb(outDir = path.resolve(HERE, '../../dist/web')): P
     const outputs = Object.entries(result.metafile.outputs);
     const [jsPath, js] = outputs.find(([f, o]) => f.endsWith('.js') && o.entryPoint)!;
     const css = js.cssBundle;
+    // Absolute: the console answers at /console as well as /console/, where relative URLs would differ.
+    const mount = page === 'chat' ? '' : `/${page}`;
     const rel = (f: string) => `assets/${path.basename(f)}`;
+    const href = (f: string) => `${mount}/${rel(f)}`;
     const shell = fs.readFileSync(path.join(HERE, page, 'index.html'), 'utf8');
     const html = shell
-      .replace('<!-- style -->', css ? `<link rel="stylesheet" href="${rel(css)}">` : '')
-      .replace('<!-- script -->', `<script type="module" src="${rel(jsPath)}"></script>`);
+      .replace('<!-- style -->', css ? `<link rel="stylesheet" href="${href(css)}">` : '')
+      .replace('<!-- script -->', `<script type="module" src="${href(jsPath)}"></script>`);
     fs.writeFileSync(path.join(dir, 'index.html'), html);
     out.push({ page, js: rel(jsPath), css: css && rel(css), jsBytes: js.bytes });
   }

@@ -26,7 +26,7 @@ export function thread(a: App): HTMLElement {
   });
   const form = h('form', { id: 'composer', 'aria-label': 'Write a message' }, label, input, h('button', { type: 'submit' }, 'Send'));
   form.addEventListener('submit', (ev) => { ev.preventDefault(); a.send(input.value); input.value = ''; });
-  const list = h('ol', { id: 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', tabindex: 0 });
+  const list = h('ol', { id: 'messages', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': 'Messages', tabindex: 0 });
   list.addEventListener('scroll', () => { if (list.scrollTop < 40) void a.older(); });
   const older = h('button', { type: 'button', id: 'older', class: 'link', onclick: () => void a.older() }, 'Load older messages');
   const invite = h('input', { id: 'invite-user', autocomplete: 'off', required: true });
@@ -91,23 +91,36 @@ export function renderThread(a: App, opts: { keepBottomOffset?: boolean } = {}):
 
   const atBottom = e.list.scrollHeight - e.list.scrollTop - e.list.clientHeight < 30;
   const fromBottom = e.list.scrollHeight - e.list.scrollTop;
+  // Unchanged messages keep their elements, so the live region announces only what is new.
+  const old = new Map([...e.list.children].map((li) => [(li as HTMLElement).dataset.key ?? '', li as HTMLElement]));
+  if (e.list.dataset.chat !== conv.id) old.clear();
+  e.list.dataset.chat = conv.id;
   const items = conv.messages.map((m) => {
     const mine = m.from === a.me;
     let receipt = '';
     if (mine && conv.kind === 'direct' && conv.otherRead >= m.seq) receipt = 'Read';
     if (mine && conv.kind === 'room') { const n = conv.readBy.get(m.seq) ?? 0; if (n > 0) receipt = `read by ${n}`; }
-    return h('li', { class: mine ? 'msg mine' : 'msg', 'data-seq': m.seq },
+    const key = `${m.seq}:${receipt}`;
+    const kept = old.get(key);
+    if (kept) return kept;
+    return h('li', { class: mine ? 'msg mine' : 'msg', 'data-seq': m.seq, 'data-key': key },
       h('span', { class: 'from' }, m.from), ' ', h('time', { datetime: new Date(m.ts).toISOString() }, time(m.ts)),
       h('p', { class: 'body' }, m.body),
       receipt ? h('span', { class: 'receipt' }, receipt) : null);
   });
-  const waiting = [...conv.pending.values()].map((s) => h('li', { class: 'msg mine waiting', 'data-cmid': s.cmid },
+  const waiting = [...conv.pending.values()].map((s) => old.get(`w:${s.cmid}:${a.online}`) ?? h('li', { class: 'msg mine waiting', 'data-cmid': s.cmid, 'data-key': `w:${s.cmid}:${a.online}` },
     h('span', { class: 'from' }, s.from), ' ', h('span', { class: 'receipt' }, a.online ? 'sending…' : 'waiting to be sent'),
     h('p', { class: 'body' }, s.body)));
-  fill(e.list, items, waiting);
+  reconcile(e.list, [...items, ...waiting]);
   if (opts.keepBottomOffset) e.list.scrollTop = e.list.scrollHeight - fromBottom;
   else if (atBottom || items.length + waiting.length <= 1) e.list.scrollTop = e.list.scrollHeight;
 
   const typers = a.social.typingIn(conv.id).filter((u) => u !== a.me);
   e.typing.textContent = typers.length === 0 ? '' : typers.length === 1 ? `${typers[0]} is typing…` : `${typers.join(', ')} are typing…`;
+}
+
+/** Makes `list`'s children exactly `nodes` with the fewest moves: appends stay appends. */
+function reconcile(list: HTMLElement, nodes: HTMLElement[]): void {
+  nodes.forEach((n, i) => { if (list.children[i] !== n) list.insertBefore(n, list.children[i] ?? null); });
+  while (list.children.length > nodes.length) list.lastElementChild!.remove();
 }

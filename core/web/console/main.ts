@@ -35,7 +35,7 @@ const rate = (n: number | undefined) => (n === undefined ? '–' : n.toFixed(n <
 function signIn(problem?: string): void {
   const input = h('input', { id: 'admin-token', type: 'password', autocomplete: 'off', required: true });
   const form = h('form', { class: 'card', 'aria-labelledby': 'signin-title' },
-    h('h2', { id: 'signin-title' }, 'Admin token'),
+    h('h2', { id: 'signin-title' }, 'Sign in to the console'),
     h('p', {}, 'The token the node was started with (--admin-token). It is kept in this tab only.'),
     h('label', { for: 'admin-token' }, 'Admin token'), input, h('button', { type: 'submit' }, 'Open console'));
   form.addEventListener('submit', (ev) => { ev.preventDefault(); adminToken.set(input.value.trim()); start(); });
@@ -212,7 +212,7 @@ async function showRing(session: string): Promise<void> {
     const r = await admin<Ring>('GET', `/admin/debug/${encodeURIComponent(session)}`);
     const rows = r.entries.slice(-200).reverse();
     fill(e.ring, h('h3', {}, `Ring buffer of ${session} (${r.entries.length} entries, debug ${r.debug ? 'on' : 'off'})`),
-      h('ol', { class: 'ring plain', 'aria-label': `Ring buffer of ${session}` }, ...rows.map((x) => {
+      h('ol', { class: 'ring plain', 'aria-label': `Ring buffer of ${session}`, tabindex: 0 }, ...rows.map((x) => {
         const { t, kind, dir, frame, ...rest } = x;
         return h('li', {}, h('time', { datetime: t }, t.slice(11, 23)), ' ', h('strong', {}, dir ? `${kind} ${dir === 'in' ? '→' : '←'}` : kind), ' ',
           h('code', {}, JSON.stringify(frame ?? rest)));
