@@ -62,6 +62,8 @@ export const COUNTERS = Object.freeze({
   missed_sends: 'scheduled sends never made (user disconnected for good, or run ended first)',
   signals: 'presence/typing signals sent',
   signals_received: 'presence/typing signals received by watchers',
+  signal_frames: 'presence/typing frames received by watchers (a batched frame carries several signals)',
+  signal_bytes: 'bytes of those frames',
   errors: 'error frames and failed operations (see errors_by_code)',
   reconnects: 'reconnections after a dropped connection',
   requests: 'other requests made (room.create, sync, REST calls)',

@@ -239,7 +239,11 @@ export class SimUser implements User {
         return sink.ack(this, String(f.cmid), t);
       case 'reply': case 'synced': case 'pong': return sink.reply(f);
       case 'error': return sink.errorFrame(this, f);
-      default: return sink.event(this, f, t);
+      default:
+        // Chatter is judged by what each watcher has to read: frames and bytes, not only events (the
+        // bulk presence snapshot at connect is not chatter).
+        if ((f.op === 'presence' && !f.bulk) || f.op === 'typing') { sink.meter.count('signal_frames'); sink.meter.count('signal_bytes', Buffer.byteLength(text)); }
+        return sink.event(this, f, t);
     }
   }
 

@@ -1,7 +1,9 @@
 /**
- * Named batteries: which `parley load` scenarios run, with which load, for how many blocks.
- * `smoke` is about a minute of load for CI; `nightly` about fifteen minutes on two cores.
+ * Named batteries: which `parley load` scenarios run, with which load, for how many blocks, and
+ * which metrics each compares. `smoke` is about three minutes for CI; `nightly` covers every
+ * scenario in about twenty minutes on two cores.
  */
+import type { WorkUnit } from './metrics.ts';
 import type { SessionPlan } from './session.ts';
 
 export interface BatteryScenario {
@@ -11,6 +13,19 @@ export interface BatteryScenario {
   scenario: string;
   /** Extra `parley load` flags (load shape). */
   args: string[];
+  /**
+   * Flags of an unmeasured warm-up load run against the same fresh server first, so the measured
+   * run sees a JIT-compiled server. Costs one more `parley load` start per run.
+   */
+  warmup?: string[];
+  /** What CPU and GC are counted per (default: acknowledged sends). */
+  unit?: WorkUnit;
+  /** Gating metrics (one BH family across the battery); unset: the catalog's defaults. */
+  primary?: string[];
+  /** Reported metrics (their own BH family). */
+  secondary?: string[];
+  /** Practical thresholds for this battery, by metric key (over the catalog's). */
+  thresholds?: Record<string, number>;
 }
 
 export interface Battery {
@@ -22,24 +37,71 @@ export interface Battery {
   maxRedos: number;
 }
 
+const LATENCY = ['ack_ms.p50', 'ack_ms.p99', 'deliver_ms.p50', 'deliver_ms.p99'];
+const SERVER = ['server.cpu_percent', 'server.gc_ms_per_1k', 'server.rss_peak_mb', 'server.eventloop_lag_p99_ms'];
+// Fixed schedules and a fixed seed: every run of a scenario does the same work, so CPU per unit
+// varies only with the server's own cost.
+const FIXED = ['--schedule', 'fixed', '--arrival', 'fixed', '--seed', '1'];
+const DM_WARMUP = ['--users', '20', '--arrival-rate', '0', '--duration', '1s', '--rate', '20', '--drain', '200ms', '--max-lag', '1s', '--max-slice-lag', '1s'];
+
 export const BATTERIES: Record<string, Battery> = {
   smoke: {
     name: 'smoke',
-    description: 'one short 1:1 chat scenario, 6-8 runs a side (about a minute of load; CI)',
+    description: 'one 1:1 chat scenario, 6-8 runs a side, gated on server CPU per message (about three minutes; CI)',
     scenarios: [
-      { name: 'dm', scenario: 'dm-steady', args: ['--users', '20', '--arrival-rate', '100', '--duration', '2s', '--rate', '5', '--drain', '500ms', '--max-lag', '100ms'] },
+      {
+        name: 'dm', scenario: 'dm-steady', args: ['--users', '20', '--arrival-rate', '100', '--duration', '5s', '--rate', '10', '--drain', '500ms', '--max-lag', '100ms', ...FIXED],
+        warmup: DM_WARMUP, primary: ['server.cpu_ms_per_1k'], secondary: [...LATENCY, 'connect_ms.p50', ...SERVER], thresholds: { 'server.cpu_ms_per_1k': 0.10 },
+      },
     ],
     plan: { initialBlocks: 3, maxBlocks: 4 },
     maxRedos: 8,
   },
   nightly: {
     name: 'nightly',
-    description: 'steady 1:1 chat at two loads, 8-12 runs a side (about 15 minutes)',
+    description: 'every scenario (1:1, a closed-loop capacity phase, rooms, presence, typing, churn, catch-up, logins, REST), 8-10 runs a side (about 20 minutes)',
     scenarios: [
-      { name: 'dm', scenario: 'dm-steady', args: ['--users', '200', '--arrival-rate', '200', '--duration', '20s', '--rate', '1'] },
-      { name: 'dm-busy', scenario: 'dm-steady', args: ['--users', '100', '--arrival-rate', '200', '--duration', '20s', '--rate', '5'] },
+      {
+        name: 'dm', scenario: 'dm-steady', args: ['--users', '20', '--arrival-rate', '200', '--duration', '6s', '--rate', '10', ...FIXED],
+        warmup: DM_WARMUP, primary: ['server.cpu_ms_per_1k'], secondary: [...LATENCY, ...SERVER], thresholds: { 'server.cpu_ms_per_1k': 0.03 },
+      },
+      {
+        // Closed loop, no think time: throughput is what the pair sustains, a measurement.
+        name: 'dm-capacity', scenario: 'dm-steady', args: ['--users', '20', '--arrival-rate', '0', '--duration', '3s', '--mode', 'closed', '--think', '0ms', '--max-cpu-percent', '100', '--max-lag', '1s', '--max-slice-lag', '1s', ...FIXED],
+        warmup: DM_WARMUP, secondary: ['acked_per_s', 'server.cpu_ms_per_1k', 'server.cpu_percent', 'ack_ms.p50'],
+      },
+      {
+        name: 'rooms', scenario: 'room-fanout', args: ['--users', '50', '--arrival-rate', '200', '--duration', '5s', '--rate', '0.5', ...FIXED],
+        primary: ['server.cpu_ms_per_1k'], secondary: [...LATENCY, ...SERVER], thresholds: { 'server.cpu_ms_per_1k': 0.05 },
+      },
+      {
+        name: 'presence', scenario: 'presence-storm', unit: 'signals', args: ['--users', '100', '--arrival-rate', '400', '--duration', '5s', '--rate', '1', ...FIXED],
+        secondary: ['signal_frames_per_user', 'signal_bytes_per_user', 'presence_ms.p50', 'presence_ms.p99', 'server.cpu_ms_per_1k', ...SERVER],
+      },
+      {
+        name: 'typing', scenario: 'typing-flood', unit: 'signals', args: ['--users', '100', '--arrival-rate', '400', '--duration', '5s', '--rate', '1', ...FIXED],
+        secondary: ['signal_frames_per_user', 'typing_ms.p50', 'typing_ms.p99', 'server.cpu_ms_per_1k', ...SERVER],
+      },
+      {
+        name: 'churn', scenario: 'reconnect-churn', args: ['--users', '50', '--arrival-rate', '200', '--duration', '6s', '--rate', '2', '--drain', '3s', '--param-dropsPerMinute', '20', ...FIXED],
+        secondary: ['reconnect_ms.p50', 'reconnect_ms.p99', 'ack_ms.p50', 'deliver_ms.p99', 'server.cpu_ms_per_1k', ...SERVER],
+      },
+      {
+        name: 'catchup', scenario: 'offline-catchup', args: ['--users', '50', '--arrival-rate', '200', '--duration', '10s', '--rate', '20', '--drain', '3s', '--param-backlog', '50', ...FIXED],
+        secondary: ['catchup_ms.p50', 'catchup_ms.p99', 'server.cpu_ms_per_1k', ...SERVER],
+      },
+      {
+        // Everyone at once: logins/s is how fast the node admits a crowd (the generator opening 150
+        // sockets at one instant lags by design, hence the loose lag bounds).
+        name: 'logins', scenario: 'login-storm', unit: 'connects', args: ['--users', '150', '--arrival-rate', '0', '--duration', '3s', '--param-holdMs', '1000', '--max-lag', '5s', '--max-slice-lag', '5s', ...FIXED],
+        secondary: ['logins_per_s', 'connect_ms.p50', 'connect_ms.p99', 'sync_ms.p50', 'server.cpu_ms_per_1k', ...SERVER],
+      },
+      {
+        name: 'rest', scenario: 'http-api', unit: 'requests', args: ['--users', '6', '--arrival-rate', '100', '--duration', '4s', ...FIXED],
+        secondary: ['http_per_s', 'http_ms.p50', 'http_ms.p99', 'server.cpu_ms_per_1k', ...SERVER],
+      },
     ],
-    plan: { initialBlocks: 4, maxBlocks: 6 },
-    maxRedos: 6,
+    plan: { initialBlocks: 4, maxBlocks: 5 },
+    maxRedos: 12,
   },
 };

@@ -14,7 +14,7 @@ import type { Battery, BatteryScenario } from './batteries.ts';
 import { compareBattery, type CompareOptions, type Row, type Sample } from './compare.ts';
 import { pinPrefix, type Target } from './deploy.ts';
 import type { DiscardedRun, RunRecord } from './history.ts';
-import { METRIC_SPECS } from './metrics.ts';
+import { clientMetrics, METRIC_SPECS, specOf, type MetricSpec } from './metrics.ts';
 import { adaptiveSession, blockOrder, type Side } from './session.ts';
 import { watchRun } from './watch.ts';
 
@@ -89,17 +89,11 @@ export function runLoad(sc: BatteryScenario, target: Target, secret: string, out
   });
 }
 
-/** The run's client-side figures, keyed like METRIC_SPECS. */
-export function clientMetrics(r: LoadResult): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const spec of METRIC_SPECS) {
-    const [metric, stat] = spec.key.split('.') as [string, string | undefined];
-    const m = r.metrics[metric];
-    if (m && stat && stat in m.summary && m.summary.count > 0) out[spec.key] = m.summary[stat as 'p50'];
-  }
-  const seconds = Number(r.options.durationMs ?? r.durationMs) / 1000;
-  if (seconds > 0) out.acked_per_s = (r.counters.acked ?? 0) / seconds;
-  return out;
+/** A scenario's metrics as compared: catalog entries with the battery's primary split and thresholds. */
+export function scenarioSpecs(sc: BatteryScenario): MetricSpec[] {
+  if (!sc.primary && !sc.secondary) return [...METRIC_SPECS];
+  const pick = (key: string, gate: boolean): MetricSpec => ({ ...specOf(key), gate, threshold: sc.thresholds?.[key] ?? specOf(key).threshold });
+  return [...(sc.primary ?? []).map((k) => pick(k, true)), ...(sc.secondary ?? []).map((k) => pick(k, false))];
 }
 
 function stealTicks(): number[] {
@@ -135,7 +129,10 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
       let tail: string[] = [];
       let record: RunRecord | undefined;
       try {
-        const { result, code, server, tail: said } = await watchRun(target, (t) => runLoad(sc, t, opts.secret, file, opts.generatorCpu));
+        // The warm-up's result is not kept; a failed warm-up shows in the measured run.
+        if (sc.warmup) await runLoad({ ...sc, args: sc.warmup }, target, opts.secret, `${file}.warmup`, opts.generatorCpu);
+        fs.rmSync(`${file}.warmup`, { force: true });
+        const { result, code, server, tail: said } = await watchRun(target, (t) => runLoad(sc, t, opts.secret, file, opts.generatorCpu), sc.unit);
         tail = said;
         const stat1 = stealTicks();
         const total = stat1.reduce((s, v, i) => s + v - (stat0[i] ?? 0), 0);
@@ -176,7 +173,7 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
   };
   const evaluate = (): Row[] => {
     const samples: Sample[] = [];
-    for (const sc of battery.scenarios) for (const spec of METRIC_SPECS) {
+    for (const sc of battery.scenarios) for (const spec of scenarioSpecs(sc)) {
       const pick = (side: Side) => runs.filter((r) => r.scenario === sc.name && r.side === side && spec.key in r.metrics).map((r) => r.metrics[spec.key]!);
       const base = pick('base');
       const head = pick('head');

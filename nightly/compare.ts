@@ -63,12 +63,23 @@ export function badness(ratio: number, better: MetricSpec['better']): number {
   return better === 'lower' ? ratio : 1 / ratio;
 }
 
-/** Compares every sample; the BH adjustment spans all samples given together. */
+/**
+ * Compares every sample. The BH adjustment spans two families, each across the whole battery:
+ * the primary (gating) metrics, and the secondary ones, so that reporting twenty secondary
+ * figures does not dilute the few that decide the release.
+ */
 export function compareBattery(samples: readonly Sample[], opts: CompareOptions = {}): Row[] {
   const alpha = opts.alpha ?? 0.05;
   const usable = samples.filter((s) => s.base.length >= 2 && s.head.length >= 2);
   const pvals = usable.map((s) => mannWhitneyExact(s.head, s.base).pTwoSided);
-  const qvals = benjaminiHochberg(pvals);
+  const qvals = new Array<number>(usable.length);
+  const familySize = { primary: 0, secondary: 0 };
+  for (const primary of [true, false]) {
+    const idx = usable.flatMap((s, i) => (s.spec.gate === primary ? [i] : []));
+    const q = benjaminiHochberg(idx.map((i) => pvals[i]!));
+    idx.forEach((i, k) => (qvals[i] = q[k]!));
+    familySize[primary ? 'primary' : 'secondary'] = idx.length;
+  }
   return samples.map((s) => {
     const threshold = Math.max(s.spec.threshold, opts.calibrated?.[s.spec.key] ?? 0);
     const common = {
@@ -84,7 +95,7 @@ export function compareBattery(samples: readonly Sample[], opts: CompareOptions 
     const ratio = baseMedian === 0 ? (headMedian === 0 ? 1 : Infinity) : headMedian / baseMedian;
     const ci = bootstrapRatioOfMedians(s.base, s.head, { seed: seedFrom(`${opts.seed ?? ''}|${s.scenario}|${s.spec.key}`), resamples: opts.resamples });
     const q = qvals[i]!;
-    const mde = minimumDetectableEffect({ nBase: s.base.length, nHead: s.head.length, sigmaLog: logSpread(s.base, s.head), threshold, alpha, tests: usable.length });
+    const mde = minimumDetectableEffect({ nBase: s.base.length, nHead: s.head.length, sigmaLog: logSpread(s.base, s.head), threshold, alpha, tests: familySize[s.spec.gate ? 'primary' : 'secondary'] });
     return { ...common, baseMedian, headMedian, ratio, ci, p: pvals[i]!, q, cliffsDelta: cliffsDelta(s.base, s.head), mde, verdict: verdictOf(ratio, ci, q, threshold, s.spec.better, alpha) };
   });
 }
