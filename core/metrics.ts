@@ -67,6 +67,8 @@ export const METRICS = {
   parley_fanout_recipients: { type: 'histogram', unit: 'sessions', help: 'Local sessions one bus event reached, by fan-out variant.', labels: { variant: FANOUT_VARIANTS }, buckets: FANOUT_BUCKETS },
   parley_delivery_latency_seconds: { type: 'histogram', unit: 'seconds', help: 'Server-side latency from receiving a send to writing the message to a recipient socket, by fan-out variant.', labels: { variant: FANOUT_VARIANTS }, buckets: LATENCY_BUCKETS },
   parley_store_commit_seconds: { type: 'histogram', unit: 'seconds', help: 'Duration of one store transaction (group commit).', buckets: LATENCY_BUCKETS },
+  parley_store_unavailable: { type: 'gauge', unit: 'boolean', help: '1 while the store refuses writes (disk full, I/O error, failed WAL flush): writes answer store_unavailable and /readyz reports not ready.' },
+  parley_store_errors_total: { type: 'counter', unit: 'errors', help: 'Failed store transactions by kind: full (no space), io (I/O error, read-only disk), other; flush: a WAL fdatasync failed (counted once, a restart is needed).', labels: { kind: ['full', 'io', 'flush', 'other'] } },
   parley_store_batch_operations: { type: 'histogram', unit: 'operations', help: 'Operations applied in one store transaction.', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
   parley_pg_pool_connections: { type: 'gauge', unit: 'connections', help: 'PostgreSQL store: connections the pool holds open (busy and idle).' },
   parley_pg_pool_idle_connections: { type: 'gauge', unit: 'connections', help: 'PostgreSQL store: pooled connections waiting for work.' },

@@ -33,7 +33,7 @@ import { Social } from './social/social.ts';
 import { socialRoutes } from './edge/social-rest.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { PostgresStore } from './store/postgres.ts';
-import type { Store } from './store/types.ts';
+import type { Store, StoreFault } from './store/types.ts';
 
 export interface ServerParts {
   store?: Store;
@@ -179,6 +179,8 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', node: config.nodeId });
     if (url.pathname === '/readyz') {
       if (draining) return sendJson(res, 503, { status: 'draining' });
+      const fault = store.fault?.();
+      if (fault) return sendJson(res, 503, { status: 'store_unavailable', reason: fault.kind, since: new Date(fault.since).toISOString(), message: fault.message });
       const over = budget.overloaded;
       if (over) return sendJson(res, 503, { status: 'overloaded', reason: over, inflight: budget.inflight, queuedBytes: budget.queuedBytes });
       const busStatus = bus.status();
@@ -202,14 +204,19 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   metrics.read('parley_inflight_requests', () => budget.inflight);
   metrics.read('parley_overloaded', () => (budget.overloaded ? 1 : 0));
   const onCommit = (n: number, ms: number) => { metrics.observe('parley_store_commit_seconds', ms / 1000); metrics.observe('parley_store_batch_operations', n); };
+  const onStoreFault = (fault: StoreFault | undefined) => (fault ? log.error({ fault }, 'the store stopped writing; writes answer store_unavailable') : log.info('the store writes again'));
   const store: Store = parts.store ?? (config.store === 'sqlite'
-    ? new SqliteStore({ file: privateFile(path.join(config.dataDir, 'parley.db')), sync: config.sqliteSync, batchMax: config.batchMax, onCommit })
+    ? new SqliteStore({
+      file: privateFile(path.join(config.dataDir, 'parley.db')), sync: config.sqliteSync, batchMax: config.batchMax, onCommit,
+      onError: (kind) => metrics.inc('parley_store_errors_total', { kind }), onFault: onStoreFault,
+    })
     : await openPostgres(config, metrics, log, onCommit).catch(async (err: unknown) => {
       publicServer.close();
       opsServer.close();
       await ops.close();
       throw err;
     }));
+  metrics.read('parley_store_unavailable', () => (store.fault?.() ? 1 : 0));
   const bus = parts.bus ?? new LocalBus();
   const auth = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
   // A committed change whose publish failed reaches its receivers late, through their gap repair.

@@ -82,6 +82,13 @@ export const ALERTS = [
     runbook: `${RUNBOOK}#parleystorecommitslow`,
   },
   {
+    name: 'ParleyStoreUnavailable', severity: 'page',
+    expr: { kind: 'gauge', of: { metric: 'parley_store_unavailable' }, agg: 'max' },
+    threshold: 0.5, for: '1m', keepFiringFor: '2m',
+    summary: 'The store refuses writes (disk full, I/O error or a failed WAL flush): sends and other writes fail with store_unavailable.',
+    runbook: `${RUNBOOK}#parleystoreunavailable`,
+  },
+  {
     name: 'ParleyEventLoopLagHigh', severity: 'page',
     expr: { kind: 'gauge', of: { metric: 'nodejs_eventloop_lag_p99_seconds' }, agg: 'max' },
     threshold: 0.2, for: '2m', keepFiringFor: '1m',
