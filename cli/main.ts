@@ -16,6 +16,7 @@ import { LOAD_HELP, load } from '../loadtest/cli.ts';
 import { PROFILE_HELP, profileCommand } from '../loadtest/profile.ts';
 import { NIGHTLY_HELP, nightly } from '../nightly/cli.ts';
 import { DASHBOARDS_HELP, dashboardsCommand } from '../dashboards/render.ts';
+import { OPS_HELP, opsCommand } from './ops.ts';
 
 type Command = { summary: string; help: string; run: (argv: string[]) => Promise<number> };
 
@@ -50,6 +51,7 @@ the token.`,
   nightly: { summary: 'build, deploy and load two refs interleaved, compare, publish the report and gate the release', help: NIGHTLY_HELP, run: (argv) => nightly(argv) },
   dashboards: { summary: 'render the Grafana dashboards (jsonnet) from the metric catalog and alert rules', help: DASHBOARDS_HELP, run: dashboardsCommand },
   keys: { summary: 'rotate the roster-note encryption key, re-encrypt old notes, list keys', help: KEYS_HELP, run: keysCommand },
+  ops: { summary: 'run a local ops stack: real Prometheus and Alertmanager scraping the local node(s), alerts to a webhook', help: OPS_HELP, run: opsCommand },
 };
 
 /** `  name  text` rows with the names padded to one width and the text wrapped beneath itself. */
