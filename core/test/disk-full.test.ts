@@ -31,17 +31,24 @@ beforeAll(() => {
   }
 });
 
+// Each step runs even if one before it failed: a node left running would keep the mount busy.
 afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await server?.close();
-  server = undefined;
   for (const p of procs.splice(0)) if (p.child.exitCode === null) { p.child.kill('SIGKILL'); await p.exited; }
-  if (mounted) for (const f of fs.readdirSync(mountDir)) fs.rmSync(path.join(mountDir, f), { recursive: true, force: true });
+  await Promise.allSettled(clients.splice(0).map((c) => c.close()));
+  const closing = server?.close();
+  server = undefined;
+  try {
+    await closing;
+  } finally {
+    if (mounted) for (const f of fs.readdirSync(mountDir)) fs.rmSync(path.join(mountDir, f), { recursive: true, force: true });
+  }
 });
 
 afterAll(() => {
-  if (mounted) execFileSync('umount', [mountDir]);
-  if (mountDir) fs.rmSync(mountDir, { recursive: true, force: true });
+  if (!mountDir) return;
+  // A lazy unmount still detaches the file system if something holds it open.
+  if (mounted) execFileSync('umount', ['-l', mountDir]);
+  fs.rmSync(mountDir, { recursive: true, force: true });
 });
 
 /** Writes a filler file until the file system has no block left; returns its path. */
