@@ -13,6 +13,7 @@ import { WebSocketServer } from 'ws';
 import { resolveSecret, TokenAuthority, bearerFrom } from './edge/auth.ts';
 import { LocalBus } from './bus/local.ts';
 import { CONTROL_CHANNEL, type Bus } from './bus/types.ts';
+import { RedisBus } from './bus/redis.ts';
 import { ChatService } from './chat/chat.ts';
 import type { Config } from './config.ts';
 import { ERRORS, ParleyError, type ErrorCode } from './errors.ts';
@@ -217,7 +218,9 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       throw err;
     }));
   metrics.read('parley_store_unavailable', () => (store.fault?.() ? 1 : 0));
-  const bus = parts.bus ?? new LocalBus();
+  const bus = parts.bus ?? (config.redis !== undefined
+    ? new RedisBus({ url: config.redis, node: config.nodeId!, meter: metrics, log })
+    : new LocalBus());
   const auth = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
   // A committed change whose publish failed reaches its receivers late, through their gap repair.
   const publishFailed = (err: unknown, event: { kind: string }) => {
@@ -229,6 +232,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const hub = new Hub(bus);
   hub.onSubscribeFailed = (err, user) => log.warn({ err, user }, 'subscribing to a user channel failed; retried when the bus recovers');
   hub.onGapRepair = (trigger) => metrics.inc('parley_gap_repairs_total', { trigger });
+  hub.excludes = (user, c) => chat.leftRecently(user, c);
   metrics.read('parley_bus_up', () => (bus.status().ready ? 1 : 0));
   const social = new Social({
     store, bus, hub, chat, config, log,

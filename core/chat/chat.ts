@@ -110,7 +110,12 @@ export class ChatService {
 
   /** The members of a chat the user belongs to; not_member otherwise (also for unknown chats). */
   async #requireMember(user: string, chat: ChatId): Promise<Set<string>> {
-    const members = await this.membersOf(chat);
+    let members = await this.membersOf(chat);
+    // A join made through another node may not have reached this cache yet: ask the store before refusing.
+    if (members && !members.has(user) && !directMembers(chat)) {
+      this.#members.forget(chat);
+      members = await this.membersOf(chat);
+    }
     if (!members?.has(user)) throw new ParleyError('not_member', `you are not a member of ${chat}`, { chat });
     return members;
   }
@@ -126,6 +131,14 @@ export class ChatService {
   /** A membership change of any node (the control channel): this node's cached list is dropped. */
   apply(event: BusEvent): void {
     if (event.kind === 'members') this.#members.changed(event.chat, event.user, event.event === 'joined');
+  }
+
+  /**
+   * Whether `user` left `chat` moments ago (on any node): a message another node fanned out from a
+   * member list that still had them is not delivered to them.
+   */
+  leftRecently(user: string, chat: ChatId): boolean {
+    return this.#members.leftRecently(chat, user);
   }
 
   /** The bus may have missed membership changes (it reconnected): every cached list is dropped. */

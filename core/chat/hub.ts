@@ -5,7 +5,7 @@
  */
 import { userChannel, type Bus, type BusEvent } from '../bus/types.ts';
 import type { CloseName } from '../errors.ts';
-import { encode, type Message } from '../protocol.ts';
+import { encode, type ChatId, type Message } from '../protocol.ts';
 
 /** What the hub needs from a session. */
 export interface HubSession {
@@ -53,6 +53,8 @@ export class Hub {
   readonly #subscribed = new Map<string, Promise<void>>();
   /** Called when subscribing to a user's channel failed (the node is not ready until the bus recovers). */
   onSubscribeFailed: (err: unknown, user: string) => void = () => undefined;
+  /** Recipients a message is not delivered to although the sender's node listed them (they just left the chat). */
+  excludes: (user: string, chat: ChatId) => boolean = () => false;
   /** Counts gap repairs (the node's metrics plug in here). */
   onGapRepair: (trigger: GapTrigger) => void = () => undefined;
   /** A message older than this and past a session's cursor counts as dropped by the cursor check. */
@@ -171,7 +173,7 @@ export class Hub {
   recipients(event: Extract<BusEvent, { kind: 'msg' }>, visit: (s: HubSession, own: boolean) => void): void {
     for (const user of event.to) {
       const set = this.#byUser.get(user);
-      if (set) for (const s of set) visit(s, s.id === event.origin);
+      if (set && !this.excludes(user, event.message.chat)) for (const s of set) visit(s, s.id === event.origin);
     }
   }
 

@@ -51,6 +51,23 @@ export class MemberCache {
     if (this.#recent.size > 1024) this.#prune(now);
   }
 
+  /** Whether the user's last change in the chat, within the recent window, was leaving it. */
+  leftRecently(chat: ChatId, user: string): boolean {
+    const list = this.#recent.get(chat);
+    if (!list) return false;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const c = list[i]!;
+      if (c.user !== user) continue;
+      return !c.joined && Date.now() - c.at < RECENT_CHANGE_MS;
+    }
+    return false;
+  }
+
+  /** Drops one chat's list, so the next read goes to the store. */
+  forget(chat: ChatId): void {
+    this.#lists.delete(chat);
+  }
+
   /** Forgets every list (the bus may have missed changes); recent changes stay. */
   clear(): void {
     this.#lists.clear();

@@ -42,9 +42,12 @@ export class Blocks {
     return this.#blockers.get(viewer)?.has(other) ?? false;
   }
 
-  /** Whether either of two users blocks the other; answers from the cache when `a` is local. */
+  /**
+   * Whether either of two users blocks the other; answers from the cache when both are local (a
+   * block made through another node may not have reached this cache yet: the store answers then).
+   */
   async between(a: string, b: string): Promise<{ aBlocksB: boolean; bBlocksA: boolean }> {
-    if (this.#blocking.has(a)) return { aBlocksB: this.blocks(a, b), bBlocksA: this.blockedBy(a, b) };
+    if (this.#blocking.has(a) && this.#blocking.has(b)) return { aBlocksB: this.blocks(a, b), bBlocksA: this.blockedBy(a, b) };
     const [aBlocksB, bBlocksA] = await Promise.all([this.#store.isBlocked(a, b), this.#store.isBlocked(b, a)]);
     return { aBlocksB, bBlocksA };
   }

@@ -96,6 +96,21 @@ export class PgDb {
     }
   };
 
+  /** One statement that is its own transaction, run again on a deadlock or race. */
+  async statement<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#timed<R>(this.pool, text, values);
+      } catch (err) {
+        if (isRetryable(err) && attempt < MAX_ATTEMPTS) {
+          this.#obs.onError?.('retried', err);
+          continue;
+        }
+        throw this.#fail(err);
+      }
+    }
+  }
+
   /** Runs `fn` in a transaction on one connection; retried from the start on a deadlock or race. */
   async tx<T>(fn: (q: Query) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {

@@ -1,8 +1,9 @@
 /**
  * PostgreSQL store: the Store contract for many nodes sharing one database. Appends queued during
  * one event-loop turn (and while the previous commit runs) go into one transaction (group commit).
- * Seqs come from chats.last_seq under a row lock taken in id order, so nodes writing the same chat
- * at once get unique, gap-free seqs; a repeated (sender, cmid) returns the original message.
+ * A batch is one call of parley_append: seqs come from chats.last_seq under row locks taken in id
+ * order, so nodes writing the same chat at once get unique, gap-free seqs; a repeated (sender,
+ * cmid) returns the original message, and one committed by another node meanwhile reruns the call.
  */
 import type { ChatId, ChatSummary, Message, RoomPolicy } from '../protocol.ts';
 import { PgDb, type PgDbOptions, type Query } from './postgres-db.ts';
@@ -24,7 +25,6 @@ interface Pending {
 interface MessageRow { chat: string; seq: number; sender: string; cmid: string; body: Buffer; ts: number }
 const toMessage = (r: MessageRow): Message => ({ chat: r.chat, seq: r.seq, from: r.sender, cmid: r.cmid, body: r.body.toString('utf8'), ts: r.ts });
 const MSG_COLS = 'chat, seq, sender, cmid, body, ts';
-const keyOf = (from: string, cmid: string) => `${from}\u0000${cmid}`;
 
 export class PostgresStore implements Store {
   readonly #db: PgDb;
@@ -138,7 +138,7 @@ export class PostgresStore implements Store {
   async #commit(batch: Pending[]): Promise<void> {
     const t0 = performance.now();
     try {
-      const results = await this.#db.tx((t) => appendBatch(t, batch.map((p) => p.item)));
+      const results = await appendBatch(this.#db, batch.map((p) => p.item));
       this.#onCommit?.(batch.length, performance.now() - t0);
       batch.forEach((p, i) => p.resolve(results[i]!));
     } catch (err) {
@@ -146,7 +146,7 @@ export class PostgresStore implements Store {
       // One bad item failed the whole transaction: commit each alone so it fails by itself.
       for (const p of batch) {
         try {
-          p.resolve((await this.#db.tx((t) => appendBatch(t, [p.item])))[0]!);
+          p.resolve((await appendBatch(this.#db, [p.item]))[0]!);
         } catch (e) {
           p.reject(e);
         }
@@ -214,55 +214,25 @@ export class PostgresStore implements Store {
   }
 }
 
-/**
- * Appends a batch in the caller's transaction. Locks the batch's chats in id order (two nodes
- * never wait on each other in a cycle), then reads prior cmids and memberships under that lock.
- */
-async function appendBatch(q: Query, items: readonly AppendItem[]): Promise<AppendResult[]> {
-  const chats = [...new Set(items.map((i) => i.chat))].sort();
-  const last = new Map((await q<{ id: string; last_seq: number }>('SELECT id, last_seq FROM chats WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [chats]))
-    .map((r) => [r.id, r.last_seq]));
-  const priors = new Map((await q<MessageRow>(`SELECT m.chat, m.seq, m.sender, m.cmid, m.body, m.ts FROM messages m
-      JOIN unnest($1::text[], $2::text[]) AS k(sender, cmid) ON m.sender = k.sender AND m.cmid = k.cmid`,
-    [items.map((i) => i.from), items.map((i) => i.cmid)])).map((r) => [keyOf(r.sender, r.cmid), toMessage(r)]));
-  const pairs = items.filter((i) => last.has(i.chat));
-  const members = new Set((await q<{ chat: string; user_id: string }>(`SELECT chat, user_id FROM members
-      WHERE (chat, user_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, [pairs.map((i) => i.chat), pairs.map((i) => i.from)]))
-    .map((r) => keyOf(r.chat, r.user_id)));
+/** One row of parley_append per item, in input order (postgres-migrations.ts, migration 2). */
+interface AppendRow { status: 'new' | 'dup' | 'conflict' | 'not_member'; m_chat: string | null; m_seq: number | null; m_body: Buffer | null; m_ts: number | null }
 
-  const fresh: Message[] = [];
-  const results = items.map((item): AppendResult => {
-    const prior = priors.get(keyOf(item.from, item.cmid));
-    if (prior) {
-      if (prior.chat !== item.chat) return { ok: false, code: 'cmid_conflict', message: `cmid "${item.cmid}" was already used in ${prior.chat}` };
-      return { ok: true, message: prior, dup: true };
-    }
-    if (!members.has(keyOf(item.chat, item.from))) return { ok: false, code: 'not_member', message: `not a member of ${item.chat}` };
-    const seq = last.get(item.chat)! + 1;
-    last.set(item.chat, seq);
-    const message: Message = { chat: item.chat, seq, from: item.from, cmid: item.cmid, body: item.body, ts: item.ts };
-    priors.set(keyOf(item.from, item.cmid), message);
-    fresh.push(message);
-    return { ok: true, message, dup: false };
-  });
-  if (!fresh.length) return results;
-
-  await q(`INSERT INTO messages(${MSG_COLS}) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::bigint[])`, [
-    fresh.map((m) => m.chat), fresh.map((m) => m.seq), fresh.map((m) => m.from), fresh.map((m) => m.cmid), fresh.map((m) => Buffer.from(m.body, 'utf8')), fresh.map((m) => m.ts),
+/** Appends a batch in one statement (its own transaction): seqs, cmid checks and cursors run inside the database. */
+async function appendBatch(db: PgDb, items: readonly AppendItem[]): Promise<AppendResult[]> {
+  const rows = await db.statement<AppendRow>('SELECT * FROM parley_append($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bigint[])', [
+    items.map((i) => i.chat), items.map((i) => i.from), items.map((i) => i.cmid), items.map((i) => Buffer.from(i.body, 'utf8')), items.map((i) => i.ts),
   ]);
-  // The last message of each chat (and of each sender in it) moves the chat's seq and the sender's own cursors.
-  const tops = new Map<ChatId, Message>();
-  const senders = new Map<string, Message>();
-  for (const m of fresh) {
-    tops.set(m.chat, m);
-    senders.set(keyOf(m.chat, m.from), m);
-  }
-  const top = [...tops.values()];
-  await q('UPDATE chats SET last_seq = v.seq, last_ts = v.ts FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, seq, ts) WHERE chats.id = v.id',
-    [top.map((m) => m.chat), top.map((m) => m.seq), top.map((m) => m.ts)]);
-  const own = [...senders.values()];
-  await q(`UPDATE members SET read_seq = greatest(read_seq, v.seq), delivered_seq = greatest(delivered_seq, v.seq)
-      FROM unnest($1::text[], $2::text[], $3::bigint[]) AS v(chat, user_id, seq) WHERE members.chat = v.chat AND members.user_id = v.user_id`,
-  [own.map((m) => m.chat), own.map((m) => m.from), own.map((m) => m.seq)]);
-  return results;
+  return items.map((item, k): AppendResult => {
+    const r = rows[k]!;
+    switch (r.status) {
+      case 'new':
+        return { ok: true, dup: false, message: { chat: item.chat, seq: r.m_seq!, from: item.from, cmid: item.cmid, body: item.body, ts: item.ts } };
+      case 'dup':
+        return { ok: true, dup: true, message: { chat: r.m_chat!, seq: r.m_seq!, from: item.from, cmid: item.cmid, body: r.m_body!.toString('utf8'), ts: r.m_ts! } };
+      case 'conflict':
+        return { ok: false, code: 'cmid_conflict', message: `cmid "${item.cmid}" was already used in ${r.m_chat}` };
+      default:
+        return { ok: false, code: 'not_member', message: `not a member of ${item.chat}` };
+    }
+  });
 }
