@@ -16,6 +16,7 @@ import { pinPrefix, type Target } from './deploy.ts';
 import type { DiscardedRun, RunRecord } from './history.ts';
 import { clientMetrics, METRIC_SPECS, specOf, type MetricSpec } from './metrics.ts';
 import { adaptiveSession, blockOrder, type Side } from './session.ts';
+import { RunClock } from './progress.ts';
 import { watchRun } from './watch.ts';
 
 /** A side of the comparison: how to get a server for one run. */
@@ -45,6 +46,8 @@ export interface BatteryOptions {
   log: (line: string) => void;
   /** Load average (1 min) per CPU above which a run counts as starved; unset: recorded, not checked. */
   maxLoadPerCpu?: number;
+  /** Called after every run (kept or discarded) with run N of M and the ETA. */
+  onRun?: (p: { run: number; of: number; etaMs: number; detail: string }) => void;
 }
 
 export interface BatteryOutcome {
@@ -109,6 +112,9 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
   let blocksRun = 0;
   const maxLoad = (opts.maxLoadPerCpu ?? Infinity) * os.cpus().length;
   fs.mkdirSync(opts.runsDir, { recursive: true });
+  const clock = new RunClock();
+  const perBlock = 4 * battery.scenarios.length;
+  clock.plan(battery.plan.initialBlocks * perBlock);
 
   const oneRun = async (side: Side, sc: BatteryScenario, block: number): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
@@ -154,6 +160,7 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
       } finally {
         await target.release();
       }
+      opts.onRun?.({ ...clock.tick(), detail: `block ${block + 1}, ${side} ${sc.name}${record ? '' : ' (discarded, redoing)'}` });
       if (record) {
         runs.push(record);
         log(`  block ${block + 1} ${side.padEnd(4)} ${sc.name}: ${Object.entries(record.metrics).filter(([k]) => /p50|cpu/.test(k)).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ')}`);
@@ -169,6 +176,7 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
 
   const runBlock = async (block: number) => {
     blocksRun = block + 1;
+    clock.plan(blocksRun * perBlock);
     for (const side of blockOrder(block)) for (const sc of battery.scenarios) await oneRun(side, sc, block);
   };
   const evaluate = (): Row[] => {

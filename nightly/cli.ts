@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, UsageError } from '../core/args.ts';
 import { BATTERIES } from './batteries.ts';
+import { createProgress } from './progress.ts';
 import { InfrastructureError, runBattery, type Provider } from './battery.ts';
 import { BuildError, buildRef, type Build } from './build.ts';
 import { calibrate, loadThresholds, saveCalibration } from './calibrate.ts';
@@ -163,8 +164,12 @@ export function trendsOf(nights: readonly NightRecord[], rows: readonly Row[], l
 }
 
 /** `parley nightly ...`; returns the gate's exit code. */
-export async function nightly(argv: string[], log: (line: string) => void = (l) => console.error(l)): Promise<number> {
+export async function nightly(argv: string[], logLine?: (line: string) => void): Promise<number> {
   const { args, flags } = parse(argv);
+  // A caller's logger gets plain lines; the console gets a status line on a TTY.
+  const progress = logLine ? undefined : createProgress(process.stderr, process.stderr.isTTY === true);
+  const log = logLine ?? ((l: string) => progress!.log(l));
+  const phase = (name: string) => progress?.update({ phase: name });
   const history = readHistory(args.out);
   if (history.skipped) log(`history: skipped ${history.skipped} line(s) of another schema version or unreadable`);
   const waivers = loadWaivers(path.resolve(flags.get('waivers') ?? path.join(args.repo, 'nightly/waivers.json')));
@@ -205,6 +210,7 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
       providers = { base: remote(u.base, u.baseOps), head: remote(u.head, u.headOps) };
     } else {
       for (const side of ['base', 'head'] as const) {
+        phase(`build ${side} ${refs![side].ref}`);
         const b = await buildRef(refs![side].commit, { repo: args.repo, cacheDir: args.cache, depsFrom: path.resolve(flags.get('deps-from') ?? args.repo), log, name: refs![side].ref });
         builds.push(b);
       }
@@ -220,6 +226,7 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
     log(`battery ${args.battery.name}: ${base.commit.slice(0, 10)} → ${head.commit.slice(0, 10)}`);
     outcome = await runBattery({
       battery: args.battery, providers, secret, runsDir: path.join(args.out, 'nights', id, 'runs'), generatorCpu: 0, log, maxLoadPerCpu: args.maxLoad,
+      onRun: (p) => progress?.update({ phase: `battery ${args.battery.name}`, ...p }),
       compare: { alpha: args.alpha, resamples: args.resamples, seed: `${base.commit}|${head.commit}`, calibrated: loadThresholds(args.out) },
     });
   } catch (err) {
@@ -229,6 +236,7 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
     log(`infrastructure failure: ${infra}`);
   } finally {
     await teardown.run();
+    phase('compare and publish');
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);
   }
@@ -266,6 +274,7 @@ export async function nightly(argv: string[], log: (line: string) => void = (l) 
     smtpUrl: flags.get('smtp-url') ?? process.env.PARLEY_SMTP_URL, emailTo: flags.get('email-to'), emailFrom: flags.get('email-from'),
     webhookUrl: flags.get('webhook-url') ?? process.env.PARLEY_NIGHTLY_WEBHOOK,
   });
+  progress?.done();
   for (const w of published.warnings) log(`warning: ${w}`);
   for (const r of outcome.rows) {
     log(`${r.scenario.padEnd(8)} ${r.metric.padEnd(28)} ${r.verdict.padEnd(12)} change ${((r.ratio - 1) * 100).toFixed(1).padStart(6)}%  MDE ${Number.isFinite(r.mde) ? `${(r.mde * 100).toFixed(1)}%` : 'n/a'}`);
