@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { requires } from '../../core/test/env.ts';
-import { createProgress, fmtEta, progressText, RunClock } from '../progress.ts';
+import { createProgress, fmtEta, RunClock } from '../progress.ts';
 
 const sink = () => { const out: string[] = []; return { out, write: (s: string) => out.push(s) }; };
 
