@@ -144,7 +144,7 @@ export function loadConfig(
   if (typeof out.adminToken === 'string' && out.adminToken.length < 16) problems.push('adminToken must be at least 16 characters');
   if (typeof out.wsPath === 'string' && !out.wsPath.startsWith('/')) problems.push(`wsPath must start with "/", got "${out.wsPath}"`);
   if (out.devLogin === true && !isLoopback(String(out.host)) && out.devLoginAnyHost !== true) {
-    problems.push(`devLogin lets anyone sign in as anyone: it needs a loopback --host (127.0.0.1, ::1, localhost), got "${out.host}"; add --dev-login-any-host true to force it`);
+    problems.push(`--dev-login lets anyone sign in as anyone: it needs a loopback --host (127.0.0.1, ::1, localhost), got "${out.host}"; add --dev-login-any-host true to force it`);
   }
   if (out.bus === 'redis' && out.redis === undefined) problems.push('bus redis needs --redis (PARLEY_REDIS) with a redis:// URL or cluster seeds');
   if (typeof out.redis === 'string' && !out.redis.split(',').every((seed) => /^(rediss?:\/\/[^\s,]+|[^\s,:/]+:\d+)$/.test(seed))) problems.push(`redis must be a redis:// URL or comma-separated host:port cluster seeds, got "${out.redis.slice(0, 80)}"`);

@@ -55,7 +55,7 @@ describe('a conversation as the chat page holds it', () => {
 describe('development sign-in', () => {
   it('refuses to start on a non-loopback host unless forced', () => {
     expect(() => loadConfig(new Map([['dev-login', 'true']]), {})).toThrow(ConfigError);
-    expect(() => loadConfig(new Map([['dev-login', 'true']]), {})).toThrow(/devLogin lets anyone sign in as anyone: it needs a loopback --host .* got "0\.0\.0\.0"; add --dev-login-any-host true/);
+    expect(() => loadConfig(new Map([['dev-login', 'true']]), {})).toThrow(/--dev-login lets anyone sign in as anyone: it needs a loopback --host .* got "0\.0\.0\.0"; add --dev-login-any-host true/);
     expect(loadConfig(new Map([['dev-login', 'true'], ['host', '127.0.0.1']]), {}).devLogin).toBe(true);
     expect(loadConfig(new Map([['dev-login', 'true'], ['dev-login-any-host', 'true']]), {}).devLogin).toBe(true);
     expect(loadConfig(new Map(), {}).devLogin).toBe(false);

@@ -147,7 +147,7 @@ describe('the web chat page and the ops console in Chromium', () => {
     expect(gz).toBeLessThanOrEqual(CHAT_JS_BUDGET_GZIP_BYTES);
   });
 
-  it('two people sign in, become friends and see each other\'s presence and status', async (ctx) => {
+  it('two people sign in, become friends, see each other\'s presence and status, keep a private note and block and unblock', async (ctx) => {
     requires(ctx, 'Chromium at /usr/bin/chromium', hasChromium);
     await signIn(alice.page, server.httpUrl, 'alice');
     await signIn(bob.page, server.httpUrl, 'bob');
@@ -161,6 +161,16 @@ describe('the web chat page and the ops console in Chromium', () => {
     await bob.page.getByLabel('Status', { exact: true }).fill('on the bus');
     await bob.page.getByRole('button', { name: 'Set status' }).click();
     await alice.page.locator('#friends li[data-user="bob"]', { hasText: 'away' }).filter({ hasText: 'on the bus' }).waitFor();
+    alice.page.once('dialog', (d) => void d.accept('met at the climbing gym'));
+    await alice.page.getByRole('button', { name: 'Private note on bob' }).click();
+    await alice.page.locator('#friends li[data-user="bob"] .note', { hasText: 'met at the climbing gym' }).waitFor();
+    await expect.poll(() => bob.page.locator('#friends').textContent()).not.toContain('climbing');
+    await bob.page.getByRole('button', { name: 'Block alice' }).click();
+    await bob.page.locator('#blocked', { hasText: 'alice' }).waitFor();
+    await alice.page.locator('#friends li[data-user="bob"]', { hasText: 'offline' }).waitFor();
+    await bob.page.locator('#blocked').getByRole('button', { name: 'Unblock alice' }).click();
+    await bob.page.locator('#blocked', { hasText: 'Nobody is blocked.' }).waitFor();
+    await alice.page.locator('#friends li[data-user="bob"]', { hasText: 'away' }).waitFor();
   });
 
   it('they chat 1:1, see each other typing and see that their messages were read', async (ctx) => {

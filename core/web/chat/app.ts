@@ -252,7 +252,8 @@ export class App {
   /** The user typed in the composer: a "start" now and then, a "stop" when the box empties. */
   typed(text: string): void {
     const id = this.active;
-    if (!id || !this.settings.typing || !this.client.ready) return;
+    // A 1:1 that has no message yet does not exist on the server: nobody to tell.
+    if (!id || !this.settings.typing || !this.client.ready || this.conv(id).lastSeq === 0) return;
     if (!text) return this.#stopTyping();
     const now = Date.now();
     if (now - this.#typingSent > TYPING_RENEW_MS) {
