@@ -9,26 +9,15 @@
  * (--profile writes parley's CPU profile to out/profiles; --ceiling skips the relay: a partial run)
  * Exit code: 0 PASS, 1 FAIL, 2 invalid (the generator fell behind), partial, or a crash.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { TokenAuthority } from '../edge/auth.ts';
 import { parseArgs } from '../args.ts';
 import { SUBPROTOCOL } from '../protocol.ts';
 import { probeFdatasync } from './disk.ts';
+import { coreBusySec, fromLabel, LOAD_CPU, machine as machineInfo, nodeArgs, pinned, printTable as table, procCpuSec, raisePriority, ROOT, round, runPinned, SERVER_CPU, spawnServer, startParley as startNode, stopChild, type ParleyNode } from './harness.ts';
 import { LoadGen, type RunStats, type Target } from './loadgen.ts';
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-/** The repository root: core/bench from source, dist/core/bench when compiled. */
-const ROOT = path.resolve(HERE, FROM_SOURCE ? '../..' : '../../..');
-const SECRET = 'bench-core-secret-that-is-at-least-32-characters';
-const SERVER_CPU = '0';
-const LOAD_CPU = '1';
-/** Autogroup niceness of the bench session (itself and its servers) where permitted. */
-const NICE = -10;
 
 /** Targets from issue 2. */
 const TARGETS = Object.freeze({ minThroughputRatio: 0.5, maxP99AtQuarterMs: 25 });
@@ -72,33 +61,6 @@ function options(argv: string[]): Options {
   return opts;
 }
 
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Raises this session's scheduling weight (its autogroup, which the servers it spawns share) when
- * permitted; returns the niceness set, or undefined when the kernel or the user does not allow it.
- */
-function raisePriority(): number | undefined {
-  try {
-    fs.writeFileSync('/proc/self/autogroup', String(NICE));
-    return NICE;
-  } catch {
-    return undefined;
-  }
-}
-
-/** `taskset -c <cpu>` in front of a command when pinning is possible. */
-function pinned(pin: boolean, cpu: string, argv: string[]): [string, string[]] {
-  return pin ? ['taskset', ['-c', cpu, ...argv]] : [argv[0]!, argv.slice(1)];
-}
-
 // ── servers under test ──────────────────────────────────────────────────────────────────────────
 
 interface ServerUnderTest {
@@ -106,45 +68,6 @@ interface ServerUnderTest {
   child: ChildProcess;
   target: Target;
   stop(): Promise<void>;
-}
-
-function nodeArgs(script: string): string[] {
-  return FROM_SOURCE ? [process.execPath, '--import', 'tsx', path.join(ROOT, script)] : [process.execPath, path.join(ROOT, script.replace(/^core\//, 'dist/core/').replace(/\.ts$/, '.js'))];
-}
-
-/** Spawns a server and resolves when `ready` finds its port in a stdout line. */
-function spawnServer(cmd: [string, string[]], env: NodeJS.ProcessEnv, ready: (line: string) => number | undefined): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(cmd[0], cmd[1], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      for (const line of lines) {
-        const port = ready(line);
-        if (port === undefined) continue;
-        child.stdout!.off('data', onData);
-        child.stdout!.resume();
-        child.off('exit', onExit);
-        return resolve({ child, port });
-      }
-    };
-    const onExit = (code: number | null) => reject(new Error(`${cmd[1].join(' ')} exited with ${code} before listening:\n${stderr}`));
-    child.stdout!.on('data', onData);
-    child.once('exit', onExit);
-  });
-}
-
-function stopChild(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
-    child.kill('SIGTERM');
-  });
 }
 
 async function startRaw(pin: boolean): Promise<ServerUnderTest> {
@@ -158,45 +81,12 @@ async function startRaw(pin: boolean): Promise<ServerUnderTest> {
 }
 
 async function startParley(pin: boolean, opts: Options, dataDir: string): Promise<ServerUnderTest> {
-  const node = nodeArgs(FROM_SOURCE ? 'cli/run.ts' : 'bin/parley.js');
-  if (!FROM_SOURCE) node[1] = path.join(ROOT, 'bin/parley.js');
-  if (opts.profile) node.splice(1, 0, '--cpu-prof', '--cpu-prof-dir', path.join(ROOT, 'out/profiles'));
-  const args = [...node, 'serve', '--host', '127.0.0.1', '--port', '0', '--ops-port', '0', '--data-dir', dataDir,
-    '--send-rate-per-sec', '1000000', '--send-burst', '1000000', '--abuse-limit', '1000000', '--log-level', 'info'];
-  const { child, port } = await spawnServer(pinned(pin, SERVER_CPU, args), { PARLEY_SECRET: SECRET }, (line) => {
-    if (!line.includes('parley listening')) return undefined;
-    return (JSON.parse(line) as { port: number }).port;
-  });
-  const auth = new TokenAuthority(new TextEncoder().encode(SECRET));
-  return {
-    name: 'parley', child, stop: () => stopChild(child),
-    target: {
-      protocol: SUBPROTOCOL,
-      url: async (user) => `ws://127.0.0.1:${port}/ws?token=${await auth.mint(user, 3600)}`,
-      hello: { frame: '{"op":"sync"}', replyOp: 'synced' },
-    },
-  };
+  const nodeFlags = opts.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(ROOT, 'out/profiles')] : [];
+  const n: ParleyNode = await startNode({ pin, dataDir, nodeFlags });
+  return { name: 'parley', child: n.child, stop: n.stop, target: n.target };
 }
 
 // ── CPU accounting ──────────────────────────────────────────────────────────────────────────────
-
-/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux). */
-const CLK_TCK = 100;
-
-/** CPU seconds used so far by a process (user + system), from /proc; taskset execs node in place, so the pid is node's. */
-function procCpuSec(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-/** Busy CPU seconds of each core so far (everything but idle and iowait), from /proc/stat. */
-function coreBusySec(): number[] {
-  return fs.readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d/.test(l)).map((l) => {
-    const [, user, nice, system, , , irq, softirq, steal] = l.split(/\s+/).map(Number);
-    return (user! + nice! + system! + irq! + softirq! + steal!) / CLK_TCK;
-  });
-}
 
 interface Phase extends RunStats {
   server: 'raw' | 'parley';
@@ -246,9 +136,9 @@ async function bench(argv: string[]): Promise<number> {
   const pin = process.env.PARLEY_BENCH_PINNED === '1';
   const started = new Date();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-bench-'));
-  const fsType = (() => { try { return execFileSync('df', ['--output=fstype', dataDir], { encoding: 'utf8' }).trim().split('\n').pop(); } catch { return 'unknown'; } })();
   const niceness = raisePriority();
-  const machine = { niceness, cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version, dataFs: fsType, loadavg: os.loadavg().map((l) => Math.round(l * 100) / 100) };
+  const machine = machineInfo(dataDir, niceness) as { cpu: string; cpus: number; node: string; dataFs: string; loadavg: number[] };
+  const fsType = machine.dataFs;
   console.log(`bench:core  ${machine.cpu} ×${machine.cpus}, node ${machine.node}, ${fromLabel()}, pinning ${pin ? `server cpu ${SERVER_CPU}, load cpu ${LOAD_CPU}` : 'OFF'}, session nice ${niceness ?? 'unchanged'}`);
   console.log(`  ${opts.pairs * 2} users in ${opts.pairs} 1:1 pairs; warmup ${opts.warmupMs} ms, measure ${opts.measureMs} ms per phase; loadavg ${machine.loadavg.join(' ')}`);
 
@@ -327,35 +217,12 @@ async function bench(argv: string[]): Promise<number> {
   return verdict === 'PASS' ? 0 : verdict === 'FAIL' ? 1 : 2;
 }
 
-const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
-const fromLabel = () => (FROM_SOURCE ? 'from source (tsx)' : 'compiled dist/');
-
 function printTable(phases: Phase[], ceiling: number): void {
   console.log(`\n  ceiling (raw relay, saturation): ${ceiling} msgs/s\n`);
   const head = ['server', 'phase', 'offered/s', 'delivered/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'undelivered', 'srv cpu', 'gen cpu'];
   const rows = phases.map((p) => [p.server, p.phase, p.offeredPerSec === undefined ? 'closed' : String(p.offeredPerSec), String(p.deliveredPerSec),
     p.p50Ms.toFixed(2), p.p99Ms.toFixed(2), p.p999Ms.toFixed(2), p.maxMs.toFixed(2), String(p.sent - p.delivered), `${p.serverCpuPct}%`, `${p.loadCpuPct}%`]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `  | ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  console.log(line(head));
-  console.log(`  |${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const r of rows) console.log(line(r));
+  table(head, rows, 2);
 }
 
-// Re-run pinned to the load core (child threads inherit the affinity, unlike `taskset -p` later)
-// in a session of its own: with scheduler autogroups, that session's weight can then be raised
-// so other work on a shared machine perturbs the run less. Other processes' CPU is reported anyway.
-if (process.env.PARLEY_BENCH_PINNED === undefined) {
-  const canPin = os.cpus().length >= 2 && hasTaskset();
-  if (!canPin) console.warn(`warning: ${os.cpus().length < 2 ? 'fewer than 2 CPUs' : 'taskset (util-linux) not found'}; running unpinned, server and load share cores`);
-  const self = FROM_SOURCE ? [process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url)] : [process.execPath, fileURLToPath(import.meta.url)];
-  const [cmd, args] = pinned(canPin, LOAD_CPU, [...self, ...process.argv.slice(2)]);
-  const child = spawn(cmd, args, { stdio: 'inherit', detached: true, env: { ...process.env, PARLEY_BENCH_PINNED: canPin ? '1' : '0' } });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 2 : 0)));
-} else {
-  bench(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => { console.error(err instanceof Error ? err.stack : err); process.exit(2); },
-  );
-}
+runPinned(import.meta.url, bench);

@@ -75,6 +75,31 @@ class Meter {
   }
 }
 
+/**
+ * Opens one user's socket and resolves once it is ready (after the target's hello is answered).
+ * Frames that arrive before the caller attaches its own listener are only the hello's reply.
+ */
+export async function connectUser(target: Target, user: string): Promise<WebSocket> {
+  // A zero mask lets ws skip masking: the generator's core is the scarce one, and this is loopback.
+  const ws = new WebSocket(await target.url(user), target.protocol, { perMessageDeflate: false, generateMask: (mask) => void mask.fill(0) });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`${user}: upgrade refused with HTTP ${res.statusCode}`)));
+    ws.once('open', () => {
+      if (!target.hello) return resolve();
+      const want = `{"op":"${target.hello.replyOp}"`;
+      const onHello = (data: Buffer) => {
+        if (!data.toString('latin1').startsWith(want)) return;
+        ws.off('message', onHello);
+        resolve();
+      };
+      ws.on('message', onHello);
+      ws.send(target.hello.frame);
+    });
+  });
+  return ws;
+}
+
 export class LoadGen {
   readonly #conns: Conn[] = [];
   readonly #byUser = new Map<string, Conn>();
@@ -91,26 +116,10 @@ export class LoadGen {
     const users = Array.from({ length: pairs * 2 }, (_, i) => `${prefix}-${i}`);
     await Promise.all(users.map(async (user, i) => {
       const peer = users[i ^ 1]!;
-      // A zero mask lets ws skip masking: the generator's core is the scarce one, and this is loopback.
-      const ws = new WebSocket(await target.url(user), target.protocol, { perMessageDeflate: false, generateMask: (mask) => void mask.fill(0) });
+      const ws = await connectUser(target, user);
       const conn: Conn = { ws, user, peer, outstanding: 0, fromPeer: Buffer.from(`"from":"${peer}"`) };
       gen.#conns.push(conn);
       gen.#byUser.set(user, conn);
-      await new Promise<void>((resolve, reject) => {
-        ws.once('error', reject);
-        ws.once('unexpected-response', (_req, res) => reject(new Error(`${user}: upgrade refused with HTTP ${res.statusCode}`)));
-        ws.once('open', () => {
-          if (!target.hello) return resolve();
-          const want = `{"op":"${target.hello.replyOp}"`;
-          const onHello = (data: Buffer) => {
-            if (!data.toString('latin1').startsWith(want)) return;
-            ws.off('message', onHello);
-            resolve();
-          };
-          ws.on('message', onHello);
-          ws.send(target.hello.frame);
-        });
-      });
       ws.on('message', (data: Buffer) => gen.#onFrame(conn, data));
     }));
     return gen;
