@@ -77,6 +77,7 @@ export const METRICS = {
   parley_pg_errors_total: { type: 'counter', unit: 'errors', help: 'PostgreSQL store failures by kind: unavailable (database unreachable or restarting: answered store_unavailable), retried (a deadlock or a cmid race, run again), other.', labels: { kind: ['unavailable', 'retried', 'other'] } },
   parley_bus_events_total: { type: 'counter', unit: 'events', help: 'Events received from the bus, by kind.', labels: { kind: ['msg', 'member', 'kick', 'presence', 'typing', 'read', 'friend', 'other'] } },
   parley_bus_up: { type: 'gauge', unit: 'boolean', help: '1 while the bus carries events (always 1 for the local bus); 0 while Redis is unreachable and /readyz reports bus_down.' },
+  parley_bus_down_seconds: { type: 'gauge', unit: 'seconds', help: 'How long the bus has been unreachable (0 while it carries events): the node serves its local users and repairs from the store meanwhile.' },
   parley_bus_publishes_total: { type: 'counter', unit: 'publishes', help: 'Publishes to Redis by outcome (one per channel: a room message to 10 users is 10).', labels: { result: ['ok', 'error'] } },
   parley_bus_publish_seconds: { type: 'histogram', unit: 'seconds', help: 'Time from a publish to its reply from Redis.', buckets: LATENCY_BUCKETS },
   parley_bus_subscribes_total: { type: 'counter', unit: 'commands', help: 'Channel subscribe and unsubscribe commands sent to Redis, by outcome.', labels: { result: ['ok', 'error'] } },

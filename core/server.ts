@@ -234,6 +234,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   hub.onGapRepair = (trigger) => metrics.inc('parley_gap_repairs_total', { trigger });
   hub.excludes = (user, c) => chat.leftRecently(user, c);
   metrics.read('parley_bus_up', () => (bus.status().ready ? 1 : 0));
+  metrics.read('parley_bus_down_seconds', () => { const st = bus.status(); return st.ready ? 0 : (Date.now() - st.since) / 1000; });
   const social = new Social({
     store, bus, hub, chat, config, log,
     typingEnabled: (user) => config.typing && ops.flags.isEnabled('typing-indicators', { userId: user }),

@@ -52,6 +52,7 @@ export class RedisBus implements Bus {
   #sub: Client | undefined;
   #sharded = false;
   #down: string | undefined = 'connecting to Redis';
+  #downSince = Date.now();
   /** Set once Redis answered after an outage was seen: the next healthy probe resyncs. */
   #wasDown = false;
   #probe: NodeJS.Timeout | undefined;
@@ -164,7 +165,10 @@ export class RedisBus implements Bus {
   }
 
   #markDown(reason: string): void {
-    if (this.#down === undefined) this.#opts.log.warn({ reason }, 'Redis bus is down; serving local users, repairing from the store when it returns');
+    if (this.#down === undefined) {
+      this.#downSince = Date.now();
+      this.#opts.log.warn({ reason }, 'Redis bus is down; serving local users, repairing from the store when it returns');
+    }
     this.#down = reason;
     this.#wasDown = true;
   }
@@ -259,7 +263,7 @@ export class RedisBus implements Bus {
   }
 
   status(): BusStatus {
-    return this.#down === undefined ? { ready: true } : { ready: false, reason: this.#down };
+    return this.#down === undefined ? { ready: true } : { ready: false, reason: this.#down, since: this.#downSince };
   }
 
   #presenceKey(user: string): string {

@@ -38,7 +38,7 @@ export function userChannel(user: string): string {
 }
 
 /** Whether the bus carries events right now, and why not. */
-export type BusStatus = { ready: true } | { ready: false; reason: string };
+export type BusStatus = { ready: true } | { ready: false; reason: string; since: number };
 
 export interface Bus {
   /** Publishes one event to one channel; rejects when it could not be published (the event is then lost for live delivery). */

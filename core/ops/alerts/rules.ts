@@ -89,6 +89,20 @@ export const ALERTS = [
     runbook: `${RUNBOOK}#parleystoreunavailable`,
   },
   {
+    name: 'ParleyBusDown', severity: 'page',
+    expr: { kind: 'gauge', of: { metric: 'parley_bus_down_seconds' }, agg: 'max' },
+    threshold: 10, for: '30s', keepFiringFor: '1m',
+    summary: 'Redis has been unreachable for more than 10 s: the node serves only its local users, cross-node messages wait for the store repair, /readyz answers bus_down.',
+    runbook: `${RUNBOOK}#parleybusdown`,
+  },
+  {
+    name: 'ParleyGapRepairsHigh', severity: 'ticket',
+    expr: { kind: 'rate', of: { metric: 'parley_gap_repairs_total' }, window: '10m' },
+    threshold: 1, for: '10m', keepFiringFor: '5m',
+    summary: 'Sessions repair more than 1 gap/s from the store: pub/sub is dropping messages (a slow subscriber, publish errors); they arrive late, not lost.',
+    runbook: `${RUNBOOK}#parleygaprepairshigh`,
+  },
+  {
     name: 'ParleyEventLoopLagHigh', severity: 'page',
     expr: { kind: 'gauge', of: { metric: 'nodejs_eventloop_lag_p99_seconds' }, agg: 'max' },
     threshold: 0.2, for: '2m', keepFiringFor: '1m',
