@@ -62,13 +62,14 @@ output and delivery:
   --smtp-url URL        send the summary by SMTP (default $PARLEY_SMTP_URL); otherwise summary.eml is written
   --email-to A  --email-from A
   --webhook-url URL     Slack-compatible webhook (default $PARLEY_NIGHTLY_WEBHOOK)
+  --report-url URL      where --out is served; links in the email and webhook point there ($PARLEY_NIGHTLY_REPORT_URL)
 
 exit codes: ${GATE_EXIT.pass} pass, ${GATE_EXIT.regression} regression, ${GATE_EXIT.inconclusive} inconclusive (noisy; a human decides),
             ${GATE_EXIT.infrastructure} infrastructure failure (build, deploy, load generator, interrupted),
             ${GATE_EXIT.usage} usage error (bad flags, unknown ref, dirty worktree; nothing is recorded)`;
 
 const FLAGS = new Set(['base', 'head', 'repo', 'cache', 'base-url', 'head-url', 'base-ops-url', 'head-ops-url', 'secret', 'battery', 'blocks', 'max-blocks',
-  'alpha', 'calibrate', 'waivers', 'head-env', 'deps-from', 'max-load', 'out', 'smtp-url', 'email-to', 'email-from', 'webhook-url', 'resamples',
+  'alpha', 'calibrate', 'waivers', 'head-env', 'deps-from', 'max-load', 'out', 'smtp-url', 'email-to', 'email-from', 'webhook-url', 'report-url', 'resamples',
   'keep-nights', 'allow-dirty']);
 
 interface Args {
@@ -272,7 +273,7 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
     builds: builds.map((b, i) => ({ side: i ? 'head' : 'base', ref: i ? head.ref : base.ref, commit: b.commit, subject: b.subject, cached: b.cached, warnings: b.warnings, buildMs: b.buildMs })),
   }, all, {
     smtpUrl: flags.get('smtp-url') ?? process.env.PARLEY_SMTP_URL, emailTo: flags.get('email-to'), emailFrom: flags.get('email-from'),
-    webhookUrl: flags.get('webhook-url') ?? process.env.PARLEY_NIGHTLY_WEBHOOK,
+    webhookUrl: flags.get('webhook-url') ?? process.env.PARLEY_NIGHTLY_WEBHOOK, reportUrl: flags.get('report-url') ?? process.env.PARLEY_NIGHTLY_REPORT_URL,
   });
   progress?.done();
   for (const w of published.warnings) log(`warning: ${w}`);

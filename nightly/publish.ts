@@ -8,7 +8,7 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { esc } from './charts.ts';
 import type { NightRecord } from './history.ts';
-import { renderReport, renderSummary, type ReportInput } from './report.ts';
+import { renderEmailHtml, renderReport, renderSummary, type ReportInput } from './report.ts';
 
 export const RESULT_SCHEMA_VERSION = 1;
 
@@ -19,6 +19,8 @@ export interface Delivery {
   emailFrom?: string;
   /** Slack-compatible incoming webhook URL. */
   webhookUrl?: string;
+  /** Base URL where the output folder is served (`--report-url`); links point there. */
+  reportUrl?: string;
 }
 
 export interface Published {
@@ -40,7 +42,10 @@ export async function publish(outDir: string, input: ReportInput, nights: readon
   const summary = path.join(dir, 'summary.md');
   const result = path.join(dir, 'result.json');
   const html = renderReport(input);
-  const md = renderSummary(input, delivery.smtpUrl || delivery.webhookUrl ? `nights/${input.night.id}/report.html` : report);
+  // --report-url: where the team serves the output folder; the night's report is under it.
+  const link = delivery.reportUrl ? `${delivery.reportUrl.replace(/\/+$/, '')}/nights/${input.night.id}/report.html`
+    : delivery.smtpUrl || delivery.webhookUrl ? `nights/${input.night.id}/report.html` : report;
+  const md = renderSummary(input, link);
   fs.writeFileSync(report, html);
   fs.writeFileSync(summary, md);
   fs.writeFileSync(result, `${JSON.stringify({
@@ -52,7 +57,7 @@ export async function publish(outDir: string, input: ReportInput, nights: readon
   const out: Published = { dir, report, summary, result, warnings: [] };
   const subject = `parley nightly ${input.night.id}: ${input.gate.status} (${input.night.head.commit.slice(0, 10)})`;
   const message = {
-    from: delivery.emailFrom ?? 'parley-nightly@localhost', to: delivery.emailTo ?? 'release@localhost', subject, text: md,
+    from: delivery.emailFrom ?? 'parley-nightly@localhost', to: delivery.emailTo ?? 'release@localhost', subject, text: md, html: renderEmailHtml(input, link),
     attachments: [{ filename: 'report.html', content: html, contentType: 'text/html' }],
   };
   try {

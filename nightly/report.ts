@@ -39,13 +39,25 @@ const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : 'n
 function rowHtml(r: Row): string {
   const cls = r.verdict;
   const worse = badness(r.ratio, r.better);
-  return `<tr class="${cls}"><td>${esc(r.scenario)}</td><td>${esc(r.label)}${r.gate ? ' <span class="tag">gate</span>' : ''}<br><code>${esc(r.metric)}</code></td>`
+  return `<tr class="${cls}"><td>${esc(r.scenario)}</td><td>${esc(r.label)}${r.gate ? ' <span class="tag">primary</span>' : ''}${Number.isFinite(r.threshold) && r.mde > r.threshold ? ' <span class="tag">MDE above threshold: add blocks</span>' : ''}<br><code>${esc(r.metric)}</code></td>`
     + `<td>${num(r.baseMedian)} ${esc(r.unit)}</td><td>${num(r.headMedian)} ${esc(r.unit)}</td><td title="${worse > 1 ? 'worse' : 'better or equal'}">${fmtPct(r.ratio)}</td>`
     + `<td>${fmtPct(r.ci.lo)} .. ${fmtPct(r.ci.hi)}</td><td>${num(r.p, 2)}</td><td>${num(r.q, 2)}</td><td>${num(r.cliffsDelta, 2)}</td>`
     + `<td>${r.nBase}/${r.nHead}</td><td>${pct(r.threshold)}</td><td>${pct(r.mde)}</td><td><b>${r.verdict}</b></td></tr>`;
 }
 
 const TABLE_HEAD = '<tr><th>scenario</th><th>metric</th><th>base median</th><th>head median</th><th>change</th><th>95% CI</th><th>p (MWU)</th><th>q (BH)</th><th>Cliff δ</th><th>runs</th><th>threshold</th><th>MDE</th><th>verdict</th></tr>';
+
+/** What each column means, under the tables, so the page reads without the docs. */
+const COLUMNS = `<details open><summary>What the columns mean</summary><dl>
+<dt>base / head median</dt><dd>median over the runs of each side (one fresh server per run).</dd>
+<dt>change</dt><dd>head median / base median − 1; for throughput "worse" is lower.</dd>
+<dt>95% CI</dt><dd>seeded percentile bootstrap of that ratio: the night recomputed gives the same interval.</dd>
+<dt>p (MWU), q (BH)</dt><dd>exact Mann-Whitney U, two-sided; q is Benjamini-Hochberg adjusted, primaries and secondaries as separate families.</dd>
+<dt>Cliff δ</dt><dd>how far the runs overlap: 0 the same, ±1 every head run above (below) every base run.</dd>
+<dt>threshold</dt><dd>smallest change that matters (the battery's or the A/A calibration's, whichever is larger).</dd>
+<dt>MDE</dt><dd>smallest change this night could call a regression with 80% power at its run counts and noise. <b>MDE above threshold: add blocks</b> means a change as large as the threshold could go unseen tonight; run more blocks (<code>--blocks</code>/<code>--max-blocks</code>) or quiet the machine.</dd>
+<dt>verdict</dt><dd>regression or improvement: q ≤ α and beyond the threshold; unchanged: the whole interval within ± threshold; inconclusive: anything else (a primary adds blocks, then exits 3).</dd>
+</dl></details>`;
 
 const CSS = `body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#222}
 .banner{padding:14px 18px;border-radius:6px;color:#fff;font-size:20px;font-weight:600}
@@ -55,12 +67,14 @@ tr.regression td{background:#ffebee}tr.improvement td{background:#e8f5e9}tr.inco
 .tag{font-size:10px;background:#37474f;color:#fff;border-radius:3px;padding:0 4px}code{font-size:11px;color:#555}
 .charts{display:flex;flex-wrap:wrap;gap:12px}.charts figure{margin:0;border:1px solid #eee;padding:6px}figcaption{font-size:12px}
 svg .base{fill:#1565c0}svg .head{fill:#e65100}svg .median{stroke:#333;stroke-width:1.5}svg .trend{fill:none;stroke:#e65100;stroke-width:1.5}
-svg .change{stroke:#c62828;stroke-dasharray:4 3}svg .axis,svg .label{font-size:10px;fill:#555}ul.reasons{margin:6px 0}`;
+svg .change{stroke:#c62828;stroke-dasharray:4 3}svg .axis,svg .label{font-size:10px;fill:#555}ul.reasons{margin:6px 0}
+dl{font-size:13px}dt{font-weight:600}dd{margin:0 0 4px 16px}`;
 
 /** The whole report page. */
 export function renderReport(input: ReportInput): string {
   const { night, gate } = input;
   const gating = night.rows.filter((r) => r.gate || r.verdict === 'regression');
+  const others = night.rows.filter((r) => !gating.includes(r));
   const dots = night.rows.filter((r) => r.verdict !== 'missing').map((r) => {
     const pick = (side: string) => night.runs.filter((x) => x.scenario === r.scenario && x.side === side && r.metric in x.metrics).map((x) => x.metrics[r.metric]!);
     return `<figure>${dotPlot(pick('base'), pick('head'), r.unit, `${r.scenario} ${r.label}`)}<figcaption>${esc(r.scenario)}: ${esc(r.label)} (${fmtPct(r.ratio)}, ${r.verdict})</figcaption></figure>`;
@@ -90,10 +104,10 @@ ${reasons}
 ${atTop ? discarded : ''}
 <p>Battery <b>${esc(night.battery)}</b>, ${night.blocks} block(s) of A B B A, ${night.runs.length} runs kept, ${night.discarded.length} discarded; ${esc(night.at)}${night.aa ? '; <b>A/A session</b> (same build on both sides)' : ''}. Observed A/A false-alarm rate in the history: ${input.aaAlarms.alarms}/${input.aaAlarms.sessions}.</p>
 <h2>Builds</h2>${builds ? `<table>${builds}</table>` : `<p>Running environments: base ${esc(night.base.ref)}, head ${esc(night.head.ref)}.</p>`}
-<h2>Gate</h2><table>${TABLE_HEAD}${gating.map(rowHtml).join('')}</table>
+<h2>Gate</h2><p>Primary metrics (they decide the gate) and any regression.</p><table>${TABLE_HEAD}${gating.map(rowHtml).join('')}</table>
 ${waived}${expired}
-<h2>Every metric</h2><table>${TABLE_HEAD}${night.rows.map(rowHtml).join('')}</table>
-<p>Change = ratio of medians head/base − 1; interval: seeded percentile bootstrap; p: exact Mann-Whitney U (two-sided); q: Benjamini-Hochberg over the battery; MDE: smallest change called a regression with 80% power at these run counts and noise.</p>
+<h2>Secondary metrics</h2>${others.length ? `<table>${TABLE_HEAD}${others.map(rowHtml).join('')}</table>` : '<p>None beyond the table above.</p>'}
+${COLUMNS}
 <h2>Runs</h2><div class="charts">${dots}</div>
 <h2>Trends over recent nights</h2>${trends ? `<div class="charts">${trends}</div>` : '<p>Not enough nights in the history yet.</p>'}
 <h2>Environment and generator health</h2><table>${env}</table>
@@ -144,4 +158,17 @@ export function renderSummary(input: ReportInput, reportLink = 'report.html'): s
   if (gate.waived.length) lines.push(`Waived: ${gate.waived.map((w) => `${w.scenario} ${w.metric} (${w.reason})`).join('; ')}`, '');
   lines.push(`Full report: ${reportLink}`, '');
   return lines.join('\n');
+}
+
+/** The email's HTML part: the verdict banner, its reasons and the gate table, with a link to the report. */
+export function renderEmailHtml(input: ReportInput, reportLink: string): string {
+  const { night, gate } = input;
+  const gating = night.rows.filter((r) => r.gate || r.verdict === 'regression');
+  const reasons = gate.reasons.length ? `<ul>${gate.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>` : '';
+  return `<!doctype html><html><body style="font:14px system-ui,sans-serif">
+<p style="font-size:18px"><b>${STATUS_TEXT[gate.status]}</b> (exit ${gate.exitCode}), ${esc(night.battery)} battery, ${esc(night.base.commit.slice(0, 10))} → ${esc(night.head.commit.slice(0, 10)) }</p>
+${reasons}<table style="border-collapse:collapse" border="1" cellpadding="4">${TABLE_HEAD}${gating.map(rowHtml).join('')}</table>
+<p>${night.runs.length} runs kept, ${night.discarded.length} discarded. Full report: <a href="${esc(reportLink)}">${esc(reportLink)}</a> (also attached).</p>
+</body></html>
+`;
 }

@@ -42,6 +42,14 @@ function syntheticNight(i: number, slowdown: number, seed: number): NightRecord 
 }
 
 describe('the published report', () => {
+  it('links the summary to --report-url when the output folder is served', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-report-'));
+    const night = syntheticNight(1, 0, 1);
+    const gate = decideGate(night.rows, [], '2026-11-28');
+    const pub = await publish(out, { night, gate, trends: [], aaAlarms: { alarms: 0, sessions: 0 }, builds: [] }, [night], { reportUrl: 'https://ci.example.invalid/nightly/' });
+    expect(fs.readFileSync(pub.summary, 'utf8')).toContain(`Full report: https://ci.example.invalid/nightly/nights/${night.id}/report.html`);
+  });
+
   it('renders in headless Chromium without console errors or outside requests, with every section', async (ctx) => {
     requires(ctx, 'chromium', hasCommand('chromium'));
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-report-'));
@@ -52,7 +60,12 @@ describe('the published report', () => {
     const pub = await publish(out, { night, gate, trends: trendsOf(nights, night.rows), aaAlarms: { alarms: 0, sessions: 3 }, builds: [] }, nights);
     const html = fs.readFileSync(pub.report, 'utf8');
     expect(html).not.toMatch(/<script|https?:\/\/|src=/);
-    expect(fs.readFileSync(pub.eml!, 'utf8')).toMatch(/^Subject: parley nightly .*: regression/m);
+    const eml = fs.readFileSync(pub.eml!, 'utf8');
+    expect(eml).toMatch(/^Subject: parley nightly .*: regression/m);
+    // A readable text part, an HTML part with the verdict and gate table, and the report attached.
+    expect(eml).toMatch(/Content-Type: text\/plain/);
+    expect(eml).toMatch(/Content-Type: text\/html/);
+    expect(html).toContain('MDE above threshold: add blocks</b> means');
 
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
@@ -66,7 +79,7 @@ describe('the published report', () => {
       page.on('request', (r) => { if (!r.url().startsWith('file://')) problems.push(`request: ${r.url()}`); });
       await page.goto(`file://${pub.report}`);
       expect(await page.locator('.banner').innerText()).toMatch(/^REGRESSION · exit 1/);
-      expect(await page.locator('h2').allInnerTexts()).toEqual(['Builds', 'Gate', 'Every metric', 'Runs', 'Trends over recent nights', 'Environment and generator health']);
+      expect(await page.locator('h2').allInnerTexts()).toEqual(['Builds', 'Gate', 'Secondary metrics', 'Runs', 'Trends over recent nights', 'Environment and generator health']);
       expect(await page.locator('tr.regression').count()).toBeGreaterThanOrEqual(2);
       expect(await page.locator('svg .change').count()).toBeGreaterThanOrEqual(1);
       expect(await page.locator('svg.chart').count()).toBeGreaterThan(10);

@@ -1,0 +1,102 @@
+/**
+ * Measures what the gate can decide on this machine: runs N real A/A sessions (the same build on
+ * both sides) of a battery, then simulates sessions from the measured per-run noise through the
+ * same compare and adaptive rounds, with and without a shift of the primary metrics. Writes the
+ * real pass rate, per-metric spread, simulated A/A pass rate and power to a JSON file.
+ *
+ *   npm run nightly:calibrate -- --sessions 10 --battery smoke --out aa-smoke [--ref HEAD] [--simulate 20] [--shift 0.05]
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BATTERIES, type Battery } from './batteries.ts';
+import { scenarioSpecs } from './battery.ts';
+import { nightly } from './cli.ts';
+import { compareBattery, type Sample } from './compare.ts';
+import { decideGate } from './gate.ts';
+import { readHistory, type NightRecord } from './history.ts';
+import { adaptiveSession } from './session.ts';
+import { sd } from './stats/describe.ts';
+import { mulberry32, normal } from './stats/prng.ts';
+
+/** Per scenario x metric: the spread of log run values within a side, pooled over sessions. */
+export interface Spread { scenario: string; metric: string; primary: boolean; runs: number; sigmaLog: number; cvPercent: number }
+
+/** Pooled within-side SD of log run values of every metric of the given A/A nights. */
+export function measuredSpread(nights: readonly NightRecord[], battery: Battery): Spread[] {
+  const out: Spread[] = [];
+  for (const sc of battery.scenarios) for (const spec of scenarioSpecs(sc)) {
+    let ss = 0;
+    let dof = 0;
+    let runs = 0;
+    for (const n of nights) for (const side of ['base', 'head'] as const) {
+      const logs = n.runs.filter((r) => r.scenario === sc.name && r.side === side && r.metrics[spec.key]! > 0).map((r) => Math.log(r.metrics[spec.key]!));
+      if (logs.length < 2) continue;
+      ss += sd(logs) ** 2 * (logs.length - 1);
+      dof += logs.length - 1;
+      runs += logs.length;
+    }
+    if (dof === 0) continue;
+    const sigmaLog = Math.sqrt(ss / dof);
+    out.push({ scenario: sc.name, metric: spec.key, primary: spec.gate, runs, sigmaLog, cvPercent: 100 * Math.sqrt(Math.exp(sigmaLog ** 2) - 1) });
+  }
+  return out;
+}
+
+/**
+ * One simulated session of `battery` with lognormal runs of the measured spread; `shift` makes the
+ * head's primary metrics worse by that fraction. Returns the gate's exit code and the rows.
+ */
+export async function simulatedSession(battery: Battery, spread: readonly Spread[], seed: number, shift = 0) {
+  const rand = mulberry32(seed);
+  const data = new Map(spread.map((s) => [`${s.scenario}|${s.metric}`, { base: [] as number[], head: [] as number[] }]));
+  const specs = new Map(battery.scenarios.map((sc) => [sc.name, scenarioSpecs(sc)]));
+  const runBlock = (b: number) => {
+    for (const side of b % 2 ? ['head', 'base', 'base', 'head'] as const : ['base', 'head', 'head', 'base'] as const) {
+      for (const s of spread) {
+        const spec = specs.get(s.scenario)!.find((x) => x.key === s.metric)!;
+        const worse = side === 'head' && s.primary ? (spec.better === 'lower' ? 1 + shift : 1 / (1 + shift)) : 1;
+        data.get(`${s.scenario}|${s.metric}`)![side].push(100 * Math.exp(s.sigmaLog * normal(rand)) * worse);
+      }
+    }
+  };
+  const evaluate = () => compareBattery(spread.map((s): Sample => ({ scenario: s.scenario, spec: specs.get(s.scenario)!.find((x) => x.key === s.metric)!, ...data.get(`${s.scenario}|${s.metric}`)! })), { resamples: 1000, seed: String(seed) });
+  const { rows } = await adaptiveSession(battery.plan, runBlock, evaluate);
+  return { exitCode: decideGate(rows, [], '2000-01-01').exitCode, rows };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: false,
+    options: { sessions: { type: 'string', default: '10' }, battery: { type: 'string', default: 'smoke' }, out: { type: 'string', default: 'nightly-aa' }, ref: { type: 'string', default: 'HEAD' }, simulate: { type: 'string', default: '20' }, shift: { type: 'string', default: '0.05' } },
+  });
+  const battery = BATTERIES[String(values.battery)];
+  if (!battery) { console.error(`--battery must be one of ${Object.keys(BATTERIES).join(', ')}`); return 2; }
+  const out = path.resolve(String(values.out));
+  const sessions = Number(values.sessions);
+  const codes: number[] = [];
+  for (let i = 0; i < sessions; i++) {
+    console.error(`A/A session ${i + 1} of ${sessions} (${battery.name})`);
+    codes.push(await nightly(['--base', String(values.ref), '--head', String(values.ref), '--battery', battery.name, '--out', out, ...positionals.map(String)]));
+  }
+  const nights = readHistory(out).nights.filter((n) => n.aa && n.battery === battery.name && n.gate.status !== 'infrastructure');
+  const spread = measuredSpread(nights, battery);
+  const simulate = Number(values.simulate);
+  const shift = Number(values.shift);
+  const sim = { aaPass: 0, caught: 0 };
+  for (let s = 0; s < simulate; s++) {
+    if ((await simulatedSession(battery, spread, 1000 + s)).exitCode === 0) sim.aaPass++;
+    if ((await simulatedSession(battery, spread, 5000 + s, shift)).exitCode === 1) sim.caught++;
+  }
+  const report = {
+    battery: battery.name, at: new Date().toISOString(), ref: values.ref,
+    real: { sessions, exitCodes: codes, passed: codes.filter((c) => c === 0).length, aaNightsInHistory: nights.length },
+    spread,
+    simulated: { sessions: simulate, aaPassed: sim.aaPass, shift, caught: sim.caught },
+  };
+  fs.writeFileSync(path.join(out, `aa-${battery.name}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`real A/A: ${report.real.passed}/${sessions} passed; simulated A/A: ${sim.aaPass}/${simulate} passed; simulated +${(shift * 100).toFixed(0)}% on primaries: ${sim.caught}/${simulate} caught; ${path.join(out, `aa-${battery.name}.json`)}`);
+  return 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = await main(process.argv.slice(2));
