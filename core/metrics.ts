@@ -137,3 +137,61 @@ export interface Meter {
 
 /** A meter that records nothing: for subsystems built without a metrics layer (unit tests). */
 export const NOOP_METER: Meter = { inc() {}, add() {}, set() {}, observe() {} };
+
+/** Error codes the load generator counts besides the server's catalog codes (loadtest/requests.ts, runtime.ts, user.ts). */
+export const LOAD_ERROR_CODES = [...Object.keys(ERRORS), 'timeout', 'user_connect_failed', 'user_failed', 'bad_json_from_server', 'other'] as const;
+/** Phases of a load run, as `parley_load_phase{phase}` reports them. */
+export const LOAD_PHASES = ['starting', 'running', 'aborting', 'done'] as const;
+const LOAD_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const loadHist = (help: string): MetricDef => ({ type: 'histogram', unit: 'seconds', help, buckets: LOAD_LATENCY_BUCKETS });
+const loadCount = (unit: string, help: string): MetricDef => ({ type: 'counter', unit, help });
+
+/**
+ * What a running `parley load --metrics-port` serves (loadtest/metrics-server.ts), defined here so
+ * the docs and dashboards read one table. Every series also carries `scenario` (one value per run).
+ * Latencies are the generator's HDR histograms, merged across workers, read into buckets at scrape.
+ */
+export const LOAD_METRICS = {
+  parley_load_info: { type: 'gauge', unit: 'info', help: 'Constant 1 while a load generator runs, labelled with its scenario.' },
+  parley_load_phase: { type: 'gauge', unit: 'boolean', help: '1 for the phase the run is in: starting (workers forked, users preparing), running, aborting (Ctrl-C or an abortOnFail threshold), done.', labels: { phase: LOAD_PHASES } },
+  parley_load_workers: { type: 'gauge', unit: 'workers', help: 'Worker processes of this generator.' },
+  parley_load_users: { type: 'gauge', unit: 'users', help: 'Simulated users planned for this generator (its segment).' },
+  parley_load_elapsed_seconds: { type: 'gauge', unit: 'seconds', help: 'Time since the common start of the workers (0 before it).' },
+  parley_load_connects_total: loadCount('connections', 'Successful connections (first connects and reconnects).'),
+  parley_load_connect_failures_total: loadCount('connections', 'Connection attempts that failed (refused, HTTP error, timeout).'),
+  parley_load_reconnects_total: loadCount('connections', 'Reconnections after a dropped connection.'),
+  parley_load_scheduled_total: loadCount('sends', 'Sends the schedule asked for.'),
+  parley_load_sent_total: loadCount('sends', 'Sends written to a socket.'),
+  parley_load_acked_total: loadCount('sends', 'Sends acknowledged by the server.'),
+  parley_load_refused_total: loadCount('sends', 'Sends the server answered with an error frame (code in parley_load_errors_total).'),
+  parley_load_late_sends_total: loadCount('sends', 'Sends made later than the late tolerance after their intended time.'),
+  parley_load_missed_sends_total: loadCount('sends', 'Scheduled sends never made (user disconnected for good, or the run ended first).'),
+  parley_load_unacked_total: loadCount('sends', 'Sends without an ack at the end of the run (counted when the workers finish).'),
+  parley_load_expected_total: loadCount('deliveries', 'Deliveries expected: acked sends times recipients.'),
+  parley_load_delivered_total: loadCount('messages', 'Distinct messages received by their intended recipients.'),
+  parley_load_delivered_unacked_total: loadCount('messages', 'Of delivered: messages whose send was never acked.'),
+  parley_load_lost_total: loadCount('deliveries', 'Expected deliveries that never arrived (counted when the workers finish).'),
+  parley_load_duplicated_total: loadCount('messages', 'Messages a recipient received more than once.'),
+  parley_load_reordered_total: loadCount('messages', 'Messages that arrived after a later message of the same sender stream.'),
+  parley_load_signals_total: loadCount('signals', 'Presence and typing signals sent.'),
+  parley_load_signals_received_total: loadCount('signals', 'Presence and typing signals received by watchers.'),
+  parley_load_signal_frames_total: loadCount('frames', 'Presence and typing frames received by watchers (a batched frame carries several signals).'),
+  parley_load_signal_bytes_total: loadCount('bytes', 'Bytes of those frames.'),
+  parley_load_requests_total: loadCount('requests', 'Other requests made (room.create, sync, REST calls).'),
+  parley_load_errors_total: { type: 'counter', unit: 'errors', help: 'Error frames and failed operations by code (server catalog codes and the generator\'s own).', labels: { code: LOAD_ERROR_CODES } },
+  parley_load_connect_seconds: loadHist('Intended arrival to welcome frame (TCP, upgrade, auth).'),
+  parley_load_sync_seconds: loadHist('Sync sent to synced received.'),
+  parley_load_first_msg_seconds: loadHist('Intended arrival (or reconnect) to the first msg frame received.'),
+  parley_load_ack_seconds: loadHist('Intended send time to ack (response time, no coordinated omission; ack_ms of the result).'),
+  parley_load_ack_actual_seconds: loadHist('Actual send time to ack (service time).'),
+  parley_load_deliver_seconds: loadHist('Intended send time to the msg frame at each recipient (deliver_ms of the result).'),
+  parley_load_deliver_actual_seconds: loadHist('Actual send time to the msg frame at each recipient.'),
+  parley_load_catchup_seconds: loadHist('Reconnect to every missed message received (offline catch-up).'),
+  parley_load_reconnect_seconds: loadHist('Connection dropped to welcome on the new connection.'),
+  parley_load_presence_seconds: loadHist('Intended presence update to the event at each watcher.'),
+  parley_load_typing_seconds: loadHist('Intended typing signal to the event at the peer.'),
+  parley_load_http_seconds: loadHist('REST request to response.'),
+  parley_load_schedule_lag_seconds: loadHist('How late the generator ran each scheduled action (generator health: a run whose p99 passes --max-lag is invalid).'),
+} as const satisfies Record<string, MetricDef>;
+
+export type LoadMetricName = keyof typeof LOAD_METRICS;

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, UsageError } from '../core/args.ts';
 import { mergeResults } from './merge.ts';
+import { serveLoadMetrics, type LiveRun } from './metrics-server.ts';
 import { OPTION_FLAGS, resolveOptions } from './options.ts';
 import { progressPrinter, summaryTable } from './report.ts';
 import { EXIT_CODES, parseResult, type LoadResult } from './result.ts';
@@ -36,11 +37,13 @@ distribution:
   --workers N (default: one per core)  --segment i/n  --seed N  --user-prefix P  --in-process
 output:
   --out FILE (result JSON)  --quiet (no progress)
+  --metrics-port N      serve the live figures in Prometheus format on 127.0.0.1:N/metrics while
+                        the run goes on (0: a free port, printed); parley ops up --load scrapes it
 
 exit codes: ${EXIT_CODES.pass} pass, ${EXIT_CODES.thresholds} thresholds failed, ${EXIT_CODES.invalid} invalid run (generator fell behind),
             ${EXIT_CODES.infrastructure} infrastructure failure, ${EXIT_CODES.usage} usage error`;
 
-const LOAD_FLAGS = new Set([...OPTION_FLAGS, 'secret', 'token-file', 'token-url', 'data-dir', 'out', 'quiet', 'in-process']);
+const LOAD_FLAGS = new Set([...OPTION_FLAGS, 'secret', 'token-file', 'token-url', 'data-dir', 'out', 'quiet', 'in-process', 'metrics-port']);
 
 function writeResult(file: string | undefined, r: LoadResult): void {
   if (!file) return;
@@ -69,6 +72,15 @@ export async function load(argv: string[]): Promise<number> {
   const tokens = tokenSourceFrom(flags, options.target);
   const quiet = flags.get('quiet') === 'true';
   if (!quiet && tokens.kind === 'secret' && !flags.has('secret') && !process.env.PARLEY_SECRET) console.error(`parley load: minting tokens with the local node's secret from ${localSecretFile(flags)}`);
+  const mp = flags.get('metrics-port');
+  if (mp !== undefined && !(/^\d+$/.test(mp) && Number(mp) <= 65535)) throw new UsageError([`--metrics-port must be a port number 0-65535 (0: a free one), got "${mp}"`]);
+  const live: LiveRun | undefined = mp === undefined ? undefined : { scenario: scenario.name, phase: 'starting', workers: 0, users: 0, startAt: 0 };
+  let metrics: Awaited<ReturnType<typeof serveLoadMetrics>> | undefined;
+  try { metrics = live && (await serveLoadMetrics(live, Number(mp))); } catch (err) {
+    console.error(`parley load: cannot serve metrics on 127.0.0.1:${mp}: ${(err as Error).message}`);
+    return EXIT_CODES.infrastructure;
+  }
+  if (metrics) console.error(`parley load: metrics at http://127.0.0.1:${metrics.port}/metrics`);
   const progress = progressPrinter(process.stderr);
   // First Ctrl-C: stop the schedule, drain and still write the result; a second one exits at once.
   const interrupt = new AbortController();
@@ -78,8 +90,9 @@ export async function load(argv: string[]): Promise<number> {
     interrupt.abort();
   };
   process.on('SIGINT', onSigint);
-  const result = await runLoad({ scenario, scenarioFile: file, options, tokens, signal: interrupt.signal, inProcess: flags.get('in-process') === 'true', ...(quiet ? {} : { onProgress: progress.update }) });
+  const result = await runLoad({ scenario, scenarioFile: file, options, tokens, signal: interrupt.signal, inProcess: flags.get('in-process') === 'true', ...(quiet ? {} : { onProgress: progress.update }), ...(live ? { live } : {}) });
   process.off('SIGINT', onSigint);
+  await metrics?.close();
   progress.end();
   writeResult(flags.get('out'), result);
   console.log(summaryTable(result));

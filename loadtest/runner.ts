@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Aggregate, splitCounters } from './aggregate.ts';
 import { now } from './clock.ts';
 import type { HealthSnapshot } from './health.ts';
+import type { LiveRun } from './metrics-server.ts';
 import type { LoadOptions } from './options.ts';
 import { buildPlan, segmentGroups } from './plan.ts';
 import { EXIT_CODES, RESULT_SCHEMA_VERSION, type ExitCode, type LoadResult, type WorkerHealth } from './result.ts';
@@ -31,6 +32,8 @@ export interface RunInput {
   onProgress?: (p: Progress) => void;
   /** Aborting ends the schedule early (e.g. Ctrl-C); the drain and the result still happen. */
   signal?: AbortSignal;
+  /** Filled and updated while the run goes on (the --metrics-port server reads it). */
+  live?: LiveRun;
 }
 
 export interface Progress {
@@ -86,6 +89,7 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
   let ready = 0;
   let resolveReady!: () => void;
   const allReady = new Promise<void>((r) => (resolveReady = r));
+  const live = input.live ? Object.assign(input.live, { aggregate: agg, totals, workers: workerCount, users: segUsers, phase: 'starting' }) : undefined;
 
   const broadcast = (m: ParentMessage) => { for (const w of workers) w.post(m); };
   const release = (name: string) => {
@@ -107,6 +111,7 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
       if (!passes(t, observe(t, sample))) {
         aborted = { reason: `threshold ${t.metric}: ${t.expression} failed${t.windowMs ? ` over the last ${t.windowMs} ms` : ''}`, atMs: Math.round(elapsed) };
         broadcast({ type: 'abort', reason: aborted.reason });
+        if (live) live.phase = 'aborting';
         return;
       }
     }
@@ -181,11 +186,13 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
     if (aborted) return;
     aborted = { reason: 'interrupted', atMs: Math.round(now() - startAt) };
     broadcast({ type: 'abort', reason: 'interrupted' });
+    if (live) live.phase = 'aborting';
   }, { once: true });
   await allUp;
   workers.forEach((w, i) => w.post({ type: 'start', scenarioFile: input.scenarioFile, start: { options: o, tokens: input.tokens, worker: i, workers: workerCount } }));
   await allReady;
   startAt = now() + 50;
+  if (live) Object.assign(live, { startAt, phase: 'running' });
   if (infra.length) { for (const w of workers) w.kill(); resolveDone(); } else broadcast({ type: 'go', at: startAt });
 
   const progressTimer = setInterval(() => {
@@ -200,6 +207,7 @@ export async function runLoad(input: RunInput): Promise<LoadResult> {
     });
   }, 1000);
   await allDone;
+  if (live) live.phase = 'done';
   clearInterval(progressTimer);
   for (const b of barriers.values()) clearTimeout(b.timer);
   const endedAt = new Date();
