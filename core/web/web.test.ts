@@ -16,6 +16,7 @@ import { loadConfig } from '../config.ts';
 import { startServer, type ParleyServer } from '../server.ts';
 import { CONTENT_SECURITY_POLICY } from '../edge/static.ts';
 import { requires } from '../test/env.ts';
+import { ParleyClient } from '../client/index.ts';
 import { buildWeb, type PageBuild } from './build.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -207,6 +208,24 @@ describe('the web chat page and the ops console in Chromium', () => {
     await alice.page.locator('#typing', { hasText: 'bob is typing…' }).waitFor();
     await bob.page.keyboard.press('Enter');
     await alice.page.locator('#messages li.msg', { hasText: 'on my way' }).waitFor();
+  });
+
+  it('pages older history in when the conversation is scrolled to the top, keeping seq order', async (ctx) => {
+    requires(ctx, 'Chromium at /usr/bin/chromium', hasChromium);
+    const carol = new ParleyClient({ url: server.wsUrl, token: await server.auth.mint('carol', 600), reconnect: false });
+    await carol.connect();
+    // Written before alice joins: none of it reaches her live, all of it comes from history.
+    const { chat } = await carol.createRoom('history');
+    for (let i = 1; i <= 45; i++) await carol.send({ chat }, `h${i}`);
+    await carol.invite(chat, 'alice');
+    await carol.close();
+    await alice.page.locator('#conversations button', { hasText: '# history' }).click();
+    await alice.page.locator('#messages li.msg', { hasText: 'h45' }).waitFor();
+    expect((await thread(alice.page)).map((m) => m.body)).toEqual(Array.from({ length: 31 }, (_, i) => `h${i + 15}`));
+    await alice.page.locator('#messages').evaluate((el) => { el.scrollTop = 0; });
+    await alice.page.locator('#messages li.msg[data-seq="1"]').waitFor();
+    expect((await thread(alice.page)).map((m) => m.body)).toEqual(Array.from({ length: 45 }, (_, i) => `h${i + 1}`));
+    await expect.poll(() => alice.page.locator('#older').isHidden()).toBe(true);
   });
 
   it('a network cut: the other keeps sending; back online the missed messages show once, in order, and the queued one is sent', async (ctx) => {
