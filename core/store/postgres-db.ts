@@ -21,7 +21,10 @@ export interface PgDbOptions extends PgObserver {
   url: string;
   /** Most connections in the pool. */
   poolMax?: number;
-  /** How long a request waits for a connection before it fails with store_unavailable. */
+  /**
+   * How long a request waits for a pooled connection (queued behind others, or connecting) before
+   * it fails with store_unavailable. A database that is down refuses at once; this bounds a hung one.
+   */
   connectTimeoutMs?: number;
   /** Bound on one statement, so a hung database does not hold sends forever. */
   statementTimeoutMs?: number;
@@ -77,7 +80,7 @@ export class PgDb {
     this.pool = new pg.Pool({
       connectionString: opts.url,
       max: opts.poolMax ?? 10,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 30_000,
       idleTimeoutMillis: 30_000,
       statement_timeout: opts.statementTimeoutMs ?? 30_000,
       application_name: 'parley',
@@ -87,16 +90,31 @@ export class PgDb {
     this.pool.on('error', (err) => this.#obs.onError?.('unavailable', err));
   }
 
-  /** One statement on any pooled connection (autocommit). */
-  readonly query: Query = async (text, values) => {
+  /** Settles after every operation started before it, like SQLite's in-order answers (see ordered). */
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Lets `p` settle only after everything passed here before it. Operations still run at once on
+   * the pool, but callers hear back in call order, so a client's pipelined sends, each going
+   * through the same store calls, are appended in the order they were sent.
+   */
+  ordered<T>(p: Promise<T>): Promise<T> {
+    const prev = this.#tail;
+    const out = p.then((v) => prev.then(() => v), (e: unknown) => prev.then(() => { throw e; }));
+    this.#tail = out.catch(() => undefined);
+    return out;
+  }
+
+  /** One statement on any pooled connection (autocommit), answered in call order. */
+  readonly query: Query = (text, values) => this.ordered((async () => {
     try {
       return await this.#timed(this.pool, text, values);
     } catch (err) {
       throw this.#fail(err);
     }
-  };
+  })());
 
-  /** One statement that is its own transaction, run again on a deadlock or race. */
+  /** One statement that is its own transaction, run again on a deadlock or race; not ordered (the append queue orders its callers). */
   async statement<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -111,8 +129,12 @@ export class PgDb {
     }
   }
 
-  /** Runs `fn` in a transaction on one connection; retried from the start on a deadlock or race. */
-  async tx<T>(fn: (q: Query) => Promise<T>): Promise<T> {
+  /** Runs `fn` in a transaction on one connection, answered in call order; retried from the start on a deadlock or race. */
+  tx<T>(fn: (q: Query) => Promise<T>): Promise<T> {
+    return this.ordered(this.#tx(fn));
+  }
+
+  async #tx<T>(fn: (q: Query) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let c: pg.PoolClient;
       try {

@@ -10,6 +10,8 @@ import { PgDb, type PgDbOptions, type Query } from './postgres-db.ts';
 import { migratePostgres } from './postgres-migrations.ts';
 import { PostgresSocial } from './postgres-social.ts';
 import type { AppendItem, AppendResult, ChatInfo, CursorKind, Store } from './types.ts';
+import { searchDoc, type SearchQuery, type SearchRow } from './search.ts';
+import { searchPostgres } from './search-postgres.ts';
 
 export interface PostgresOptions extends PgDbOptions {
   /** Most appends in one transaction. */
@@ -111,10 +113,10 @@ export class PostgresStore implements Store {
 
   append(items: readonly AppendItem[]): Promise<AppendResult[]> {
     if (this.#closed) return Promise.reject(new Error('store is closed'));
-    return Promise.all(items.map((item) => new Promise<AppendResult>((resolve, reject) => {
+    return this.#db.ordered(Promise.all(items.map((item) => new Promise<AppendResult>((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
       this.#kick();
-    })));
+    }))));
   }
 
   #kick(): void {
@@ -193,6 +195,28 @@ export class PostgresStore implements Store {
     return new Map(rows.map((r) => [r.chat, r.delivered_seq]));
   }
 
+  search(q: SearchQuery): Promise<SearchRow[]> {
+    return searchPostgres(this.#db.query, q);
+  }
+
+  /** Rebuilds message_search in one transaction, reading messages in key order by pages of 2000. */
+  reindexSearch(): Promise<number> {
+    return this.#db.tx(async (t) => {
+      await t('DELETE FROM message_search');
+      let n = 0;
+      let from: [string, number] = ['', -1];
+      for (;;) {
+        const page = await t<{ chat: string; seq: number; sender: string; ts: number; body: Buffer }>(
+          'SELECT chat, seq, sender, ts, body FROM messages WHERE (chat, seq) > ($1, $2) ORDER BY chat, seq LIMIT 2000', from);
+        if (!page.length) return n;
+        await t("INSERT INTO message_search(chat, seq, sender, ts, doc) SELECT c, s, f, t, to_tsvector('simple', d) FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[]) AS u(c, s, f, t, d)",
+          [page.map((r) => r.chat), page.map((r) => r.seq), page.map((r) => r.sender), page.map((r) => r.ts), page.map((r) => searchDoc(r.body.toString('utf8')))]);
+        n += page.length;
+        from = [page.at(-1)!.chat, page.at(-1)!.seq];
+      }
+    });
+  }
+
   /** Resolves when every append queued so far is committed (PostgreSQL commits are durable). */
   async flush(): Promise<void> {
     if (!this.#running && !this.#scheduled && !this.#queue.length) return;
@@ -219,8 +243,12 @@ interface AppendRow { status: 'new' | 'dup' | 'conflict' | 'not_member'; m_chat:
 
 /** Appends a batch in one statement (its own transaction): seqs, cmid checks and cursors run inside the database. */
 async function appendBatch(db: PgDb, items: readonly AppendItem[]): Promise<AppendResult[]> {
-  const rows = await db.statement<AppendRow>('SELECT * FROM parley_append($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bigint[])', [
+  // The search entries of the new messages are inserted by the same statement (migration 3): one transaction.
+  const rows = await db.statement<AppendRow>(`WITH a AS (SELECT * FROM parley_append($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bigint[]) WITH ORDINALITY AS r(status, m_chat, m_seq, m_body, m_ts, k)),
+    s AS (INSERT INTO message_search(chat, seq, sender, ts, doc) SELECT a.m_chat, a.m_seq, ($2::text[])[a.k], ($5::bigint[])[a.k], to_tsvector('simple', ($6::text[])[a.k]) FROM a WHERE a.status = 'new')
+    SELECT status, m_chat, m_seq, m_body, m_ts FROM a ORDER BY k`, [
     items.map((i) => i.chat), items.map((i) => i.from), items.map((i) => i.cmid), items.map((i) => Buffer.from(i.body, 'utf8')), items.map((i) => i.ts),
+    items.map((i) => searchDoc(i.body)),
   ]);
   return items.map((item, k): AppendResult => {
     const r = rows[k]!;

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ParleyClient, type ClientOptions } from '../client/index.ts';
 import { loadConfig, type SETTINGS } from '../config.ts';
 import { startServer, type ParleyServer } from '../server.ts';
+import { createTestDatabase } from '../store/test/pg.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
@@ -18,12 +19,19 @@ export function tempDir(prefix = 'parley-'): string {
 
 type Overrides = Partial<Record<keyof typeof SETTINGS, string | number | boolean>>;
 
-/** Starts an in-process node on free ports with a fresh data dir. */
+/**
+ * Starts an in-process node on free ports with a fresh data dir. PARLEY_TEST_STORE=postgres gives
+ * it a fresh PostgreSQL database instead of SQLite (dropped on close), to run a suite on both stores.
+ */
 export async function testServer(overrides: Overrides = {}): Promise<ParleyServer> {
+  const db = overrides.store === undefined && process.env.PARLEY_TEST_STORE === 'postgres' ? await createTestDatabase() : undefined;
   const config = loadConfig(new Map(), {}, {
-    port: 0, opsPort: 0, host: '127.0.0.1', dataDir: tempDir(), secret: TEST_SECRET, logLevel: 'silent', sqliteSync: 'normal', ...overrides,
+    port: 0, opsPort: 0, host: '127.0.0.1', dataDir: tempDir(), secret: TEST_SECRET, logLevel: 'silent', sqliteSync: 'normal', ...(db ? { store: db.url } : {}), ...overrides,
   });
-  return startServer(config);
+  const server = await startServer(config);
+  if (!db) return server;
+  const close = server.close.bind(server);
+  return Object.assign(server, { close: async () => { await close(); await db.drop(); } });
 }
 
 /** A connected client for `user`; closed by the caller. */

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it, onTestFinished, type TestContext } from 'vitest';
 import type { AppendItem, AppendResult, Store } from '../types.ts';
+import { searchContract } from './search-contract.ts';
 
 type RosterState = Awaited<ReturnType<Store['social']['rosterState']>>;
 
@@ -26,6 +27,7 @@ export function storeContract(engine: string, openStore: OpenStore): void {
     onTestFinished(() => store.close());
     return store;
   };
+  searchContract(engine, open);
 
   describe(`${engine} store: messages and seqs`, () => {
     it('gives each chat its own seqs from 1 with no gap, in the order of the appends', async (ctx) => {
@@ -207,6 +209,18 @@ export function storeContract(engine: string, openStore: OpenStore): void {
       expect(await store.deliveredCursors('a')).toEqual(new Map([[D, 3]]));
       expect(await store.deliveredCursors('b')).toEqual(new Map([[D, 2]]));
       expect(await store.deliveredCursors('nobody')).toEqual(new Map());
+    });
+
+    it('keeps the order of pipelined sends that each make the same store calls', async (ctx) => {
+      const store = await open(ctx);
+      // Like a client's burst of sends to a new peer: each ensures the chat, reads it, then appends.
+      const results = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+        await store.ensureDirect(D, 'a', 'b');
+        await store.members(D);
+        return store.append([item(`o${i}`)]);
+      }));
+      expect(results.map((r) => (r[0]?.ok ? r[0].message.cmid : r[0]?.code))).toEqual(Array.from({ length: 40 }, (_, i) => `o${i}`));
+      expect(results.map((r) => seqOf(r[0]))).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     });
 
     it('resolves flush once every write queued before it is readable', async (ctx) => {
