@@ -12,6 +12,7 @@ import { commandConfig } from './config.ts';
 import { ALERTS_HELP, alertsCommand } from './alerts.ts';
 import { KEYS_HELP, keysCommand } from './keys.ts';
 import { FLAGS_HELP, flagsCommand } from './flags.ts';
+import { CANARY_HELP, canaryCommand } from './canary.ts';
 import { LOAD_HELP, load } from '../loadtest/cli.ts';
 import { PROFILE_HELP, profileCommand } from '../loadtest/profile.ts';
 import { NIGHTLY_HELP, nightly } from '../nightly/cli.ts';
@@ -44,7 +45,8 @@ new secret is generated and a warning says that only a node started on that data
 the token.`,
     run: token,
   },
-  flags: { summary: 'list, evaluate and roll out feature flags (flags/features.json)', help: FLAGS_HELP, run: (argv) => flagsCommand(argv) },
+  flags: { summary: 'list, evaluate and roll out feature flags (flags/features.json); push and pull them to and from Unleash', help: FLAGS_HELP, run: (argv) => flagsCommand(argv) },
+  canary: { summary: 'judge a flag\'s variant against control from the nodes\' metrics; widen, hold or roll back its rollout', help: CANARY_HELP, run: (argv) => canaryCommand(argv) },
   alerts: { summary: 'render the alert definitions as Prometheus rules, or list them', help: ALERTS_HELP, run: alertsCommand },
   load: { summary: 'drive simulated users against a node; thresholds gate the exit code', help: LOAD_HELP, run: load },
   profile: { summary: 'profile a fresh node (clinic or --cpu-prof) while a scenario drives it', help: PROFILE_HELP, run: profileCommand },

@@ -3,6 +3,8 @@
  * `--flag value`, `--flag=value` or `PARLEY_*` variables (flags win), are validated once with every
  * problem reported together, and the result is frozen.
  */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,12 +64,14 @@ export const SETTINGS = {
   notesReencrypt: { kind: 'bool', default: true, doc: 'move notes under an old key to the current key in the background (on start and after `parley keys rotate`)' },
   logLevel: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'log level' },
   logFormat: { kind: 'enum', default: undefined, values: ['json', 'pretty'], doc: 'json: one pino JSON line per record; pretty: one readable line each; defaults to pretty when stdout is a terminal, json otherwise' },
-  nodeId: { kind: 'string', default: undefined, doc: 'node name in logs and metrics; defaults to host-pid' },
+  nodeId: { kind: 'string', default: undefined, doc: 'node name in logs, metrics and flag stickiness (nodeId); defaults to the one kept in <dataDir>/node-id, created on first start (host-random), stable across restarts' },
   faultDelayMs: { kind: 'int', default: 0, min: 0, max: 10_000, doc: 'adds processing delay to every send; for testing the release gate only' },
+  faultVariantDelayMs: { kind: 'int', default: 0, min: 0, max: 10_000, doc: 'delays each delivery pass of the fanout-batched variant only (control is untouched); for testing the canary only' },
   flagsFile: { kind: 'string', default: './flags/features.json', doc: 'feature flags in Unleash client-features format; edits apply within seconds' },
   flagsPollMs: { kind: 'int', default: 1000, min: 100, max: 600_000, doc: 'polling interval of the flags file (fallback to file-change events)' },
   unleashUrl: { kind: 'string', default: undefined, doc: 'Unleash server API URL (also UNLEASH_URL); when set, flags come from it and the file is only the bootstrap' },
   unleashApiToken: { kind: 'string', default: undefined, doc: 'Unleash client API token (also UNLEASH_API_TOKEN)' },
+  unleashRefreshMs: { kind: 'int', default: 15_000, min: 200, max: 3_600_000, doc: 'how often the node asks the Unleash server for flag changes (and how long a change takes to reach every node)' },
   alertIntervalMs: { kind: 'int', default: 5000, min: 100, max: 600_000, doc: 'how often the embedded evaluator checks the alert rules' },
   alertWebhookUrl: { kind: 'string', default: undefined, doc: 'Alertmanager-compatible URL (…/api/v2/alerts) that firing and resolved alerts are posted to' },
   debugMinutes: { kind: 'int', default: 15, min: 1, max: 1440, doc: 'default length of a per-session debug period' },
@@ -160,7 +164,7 @@ export function loadConfig(
   }
   if (problems.length) throw new ConfigError(problems);
   out.dataDir = path.resolve(String(out.dataDir));
-  out.nodeId ??= `${os.hostname()}-${process.pid}`;
+  out.nodeId ??= persistedNodeId(String(out.dataDir));
   out.notesKeyring = path.resolve(String(out.notesKeyring ?? path.join(String(out.dataDir), 'keyring.json')));
   out.logFormat ??= process.stdout.isTTY ? 'pretty' : 'json';
   return Object.freeze(out) as Config;
@@ -169,6 +173,42 @@ export function loadConfig(
 /** Whether a bind address reaches only this machine. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** What is wrong with a store setting: "sqlite" or a postgres:// or postgresql:// URL with a host. */
+export function storeUrlProblem(store: string): string | undefined {
+  if (store === 'sqlite') return undefined;
+  const expected = 'store must be "sqlite" or a postgres:// or postgresql:// URL';
+  if (!/^postgres(ql)?:\/\//.test(store)) return `${expected}, got "${store.slice(0, 80)}"`;
+  try {
+    if (!new URL(store).hostname) return `${expected} with a host, got one without`;
+  } catch {
+    return `${expected}, got an unparsable URL`;
+  }
+  return undefined;
+}
+
+/**
+ * The node id kept in `<dataDir>/node-id`: a node canary (flag stickiness nodeId) needs the same
+ * node in the same bucket after a restart, which host-pid is not. Created private on first use.
+ */
+export function persistedNodeId(dataDir: string): string {
+  const file = path.join(dataDir, 'node-id');
+  try {
+    const id = fs.readFileSync(file, 'utf8').trim();
+    if (id) return id;
+  } catch {
+    // no id yet: created below
+  }
+  const id = `${os.hostname()}-${randomBytes(4).toString('hex')}`;
+  try {
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(file, `${id}\n`, { mode: 0o600, flag: 'wx' });
+  } catch {
+    // another process created it first, or the dir is not writable: read what is there, else use ours
+    try { return fs.readFileSync(file, 'utf8').trim() || id; } catch { return id; }
+  }
+  return id;
 }
 
 /** What is wrong with a store setting: "sqlite" or a postgres:// or postgresql:// URL with a host. */

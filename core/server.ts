@@ -186,7 +186,8 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       if (over) return sendJson(res, 503, { status: 'overloaded', reason: over, inflight: budget.inflight, queuedBytes: budget.queuedBytes });
       const busStatus = bus.status();
       if (!busStatus.ready) return sendJson(res, 503, { status: 'bus_down', reason: busStatus.reason });
-      return sendJson(res, 200, { status: 'ready', sessions: hub.size });
+      // Stale flags do not make a node unready: it serves its last known flags (docs/operations.md).
+      return sendJson(res, 200, { status: 'ready', sessions: hub.size, flags: ops.flags.status() });
     }
     if (consoleSite.handle(req, res, url) || opsRoutes(req, res, url)) return;
     sendError(res, new ParleyError('not_found', `no route ${req.method} ${url.pathname}`));
@@ -252,6 +253,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const unsubscribeSocial = bus.onEvent((event) => { chat.apply(event); social.dispatch(event); });
   // How a message reaches a socket: bus → fan-out → hub → session.
   const fanout = new Fanout(hub, metrics);
+  fanout.faultDelayMs = config.faultVariantDelayMs;
   const unsubscribe = bus.onEvent(fanout.dispatch);
   // Events may have been missed while the bus was away: drop what they fed, listen again, check cursors.
   const unsubscribeResync = bus.onResync(() => { chat.resync(); hub.resubscribe(); void hub.checkCursors(); });

@@ -60,7 +60,7 @@ export class UnleashAdmin {
   async #call<T>(method: string, route: string, body?: unknown): Promise<T> {
     const res = await fetch(`${this.#base}/api/admin${route}`, {
       method, headers: { authorization: this.#token, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(15_000),
+      body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000),
     });
     const text = await res.text();
     if (!res.ok) throw new UnleashApiError(res.status, method, route, text);

@@ -17,6 +17,8 @@ export class Fanout {
   #variant: FanoutVariant = 'control';
   #batch: Extract<BusEvent, { kind: 'msg' }>[] = [];
   #scheduled = false;
+  /** Fault injection (setting faultVariantDelayMs): the batched variant's passes run this late, to prove the canary rolls it back. */
+  faultDelayMs = 0;
 
   constructor(hub: Hub, meter: Meter) {
     this.#hub = hub;
@@ -37,7 +39,11 @@ export class Fanout {
     if (event.kind !== 'msg') { this.#hub.dispatch(event); return; }
     if (this.#variant === 'batched') {
       this.#batch.push(event);
-      if (!this.#scheduled) { this.#scheduled = true; setImmediate(this.#flush); }
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        if (this.faultDelayMs > 0) setTimeout(this.#flush, this.faultDelayMs);
+        else setImmediate(this.#flush);
+      }
       return;
     }
     const reached = this.#hub.dispatch(event);

@@ -67,6 +67,7 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
     apiToken: config.unleashApiToken ?? process.env.UNLEASH_API_TOKEN,
     properties: { nodeId: config.nodeId!, version: ver },
     backupDir: config.dataDir,
+    refreshMs: config.unleashRefreshMs,
     watch: true,
     pollMs: config.flagsPollMs,
     meter: metrics,
