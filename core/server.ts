@@ -258,7 +258,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   // Events may have been missed while the bus was away: drop what they fed, listen again, check cursors.
   const unsubscribeResync = bus.onResync(() => { chat.resync(); hub.resubscribe(); void hub.checkCursors(); });
   await bus.subscribe(CONTROL_CHANNEL).catch((err: unknown) => log.warn({ err }, 'subscribing to the control channel failed; retried when the bus recovers'));
-  const gapCheck = config.gapCheckMs > 0 ? setInterval(() => void hub.checkCursors(), config.gapCheckMs) : undefined;
+  const gapCheck = config.gapCheckMs > 0 && bus.lossy ? setInterval(() => void hub.checkCursors(), config.gapCheckMs) : undefined;
   gapCheck?.unref();
   const opsRoutes = ops.attach({ hub, bus, fanout });
 

@@ -52,6 +52,8 @@ export class LocalBroker {
  */
 export class LocalBus implements Bus {
   readonly #broker: LocalBroker;
+  /** Delivery is a call: nothing is lost on the way, so sessions need no periodic cursor check. */
+  readonly lossy: boolean = false;
   readonly #channels = new Set<string>();
   readonly #handlers = new Set<(event: BusEvent, channel: string) => void>();
   #closed = false;

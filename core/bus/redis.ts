@@ -57,6 +57,8 @@ export class RedisBus implements Bus {
   #wasDown = false;
   #probe: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Redis pub/sub is at most once. */
+  readonly lossy = true;
 
   constructor(opts: RedisBusOptions) {
     this.#opts = { prefix: 'parley', probeMs: 500, commandTimeoutMs: 1_000, ...opts };

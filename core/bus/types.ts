@@ -54,6 +54,8 @@ export interface Bus {
    */
   onResync(handler: () => void): () => void;
   status(): BusStatus;
+  /** Whether events can be lost in transit (at most once): the node then runs the periodic cursor check. */
+  readonly lossy: boolean;
   /** A node's presence directory, shared by every node of the bus. */
   readonly directory: PresenceDirectory;
   close(): Promise<void>;

@@ -20,6 +20,7 @@ const people: Person[] = [];
 /** A bus on the shared broker whose publishes can be made to fail, like Redis going away after a commit. */
 class FlakyBus extends LocalBus {
   failing = false;
+  override readonly lossy = true;
   override publish(channel: string, event: BusEvent): Promise<void> {
     if (this.failing) return Promise.reject(new Error('injected publish failure'));
     return super.publish(channel, event);
