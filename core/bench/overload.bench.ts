@@ -82,7 +82,7 @@ interface VariantRun {
   refusedShare: Record<string, number>;
   normalP99Ms: number;
   recoverP99Ms: number;
-  /** Seconds from the drop until p99 and refusals were back to normal; null: not within the phase. */
+  /** Seconds from the drop until every send was acked again with a normal p99; null: not within the phase. */
   recoverySec: number | null;
   peakRssMiB: number;
   rssAtStartMiB: number;
@@ -93,6 +93,8 @@ interface VariantRun {
   otherCpuPct: number;
   dispatchLagP99Ms: number;
   valid: boolean;
+  /** Set when the node exited during the run. */
+  died?: string;
   result: PhasedResult;
 }
 
@@ -133,13 +135,15 @@ async function runVariant(variant: VariantRun['variant'], roundNo: number, capac
     ], opts.graceSec * 1000);
     clearTimeout(a); clearTimeout(b);
     w.stop();
-    const peakRssMiB = procRss(node.child.pid!)?.peakMiB ?? NaN;
+    const peakRssMiB = procRss(node.child.pid!)?.peakMiB ?? Math.max(...w.samples.map((x) => x.rssMiB).filter((x) => !Number.isNaN(x)));
+    // A node that died under the load (heap limit, OOM killer) says so instead of looking fast.
+    const died = node.child.exitCode !== null || node.child.signalCode !== null ? `exited ${node.child.exitCode ?? node.child.signalCode}` : undefined;
     await load.close();
 
     const [normal, overload, recover] = result.segments as [typeof result.segments[0], typeof result.segments[0], typeof result.segments[0]];
     const refusedShare = Object.fromEntries(Object.entries(overload.refused).map(([code, n]) => [code, round(n / overload.scheduled, 4)]));
     const limit = Math.max(2 * normal.p99Ms, normal.p99Ms + opts.recoverSlackMs);
-    const seconds = result.seconds.map((s) => ({ p99Ms: s.p99Ms, scheduled: s.scheduled, refused: Object.values(s.refused).reduce((x, y) => x + y, 0) }));
+    const seconds = result.seconds.map((s) => ({ p99Ms: s.p99Ms, scheduled: s.scheduled, acked: s.acked }));
     const rec = recoverySec(seconds, opts.normalSec + opts.overloadSec, limit);
     const inOverload = w.samples.filter((s) => s.t >= result.startedAt + normalMs && s.t < result.startedAt + normalMs + overloadMs);
     const secs = opts.overloadSec;
@@ -156,10 +160,11 @@ async function runVariant(variant: VariantRun['variant'], roundNo: number, capac
       valid: result.dispatchLagP99Ms <= opts.maxDispatchLagMs,
       result,
     };
+    if (died) run.died = died;
     const l = result.ledger;
     const refusedText = Object.entries(refusedShare).map(([c, s]) => `${c} ${(s * 100).toFixed(1)}%`).join(', ') || 'none';
     console.log(`  ${variant.padEnd(9)} round ${roundNo}: overload acked ${run.overloadAckedPerSec}/s (${(run.overloadAckedPerSec / capacity * 100).toFixed(0)}% of capacity), p99 ${run.overloadP99Ms} ms, refused ${refusedText}; ` +
-      `recovery ${rec === undefined ? `not within ${opts.recoverSec} s` : `${rec} s`}; peak RSS ${peakRssMiB} MiB; ledger ${l.acked} acked, ${l.refused} refused, ${l.unanswered} unanswered, ${l.lost} lost; lag p99 ${run.dispatchLagP99Ms} ms${run.valid ? '' : '  INVALID'}`);
+      `recovery ${rec === undefined ? `not within ${opts.recoverSec} s` : `${rec} s`}; peak RSS ${peakRssMiB} MiB; ledger ${l.acked} acked, ${l.refused} refused, ${l.unanswered} unanswered, ${l.lost} lost; lag p99 ${run.dispatchLagP99Ms} ms${run.valid ? '' : '  INVALID'}${died ? `  NODE ${died.toUpperCase()}` : ''}`);
     return run;
   } finally {
     await node.stop();

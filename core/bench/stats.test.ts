@@ -34,15 +34,15 @@ describe('median', () => {
 });
 
 describe('recoverySec', () => {
-  const s = (p99Ms: number, refused = 0) => ({ p99Ms, refused, scheduled: 10 });
+  const s = (p99Ms: number, notAcked = 0) => ({ p99Ms, scheduled: 10, acked: 10 - notAcked });
 
   it('counts seconds from the drop to the first of three normal seconds in a row', () => {
     const samples = [s(5), s(900, 4), s(800), s(5), s(400), s(5), s(6), s(5), s(5)];
     expect(recoverySec(samples, 1, 20)).toBe(4);
   });
 
-  it('treats a second with refusals as not recovered even when its p99 is low', () => {
-    expect(recoverySec([s(5, 1), s(5, 1), s(5), s(5), s(5)], 0, 20)).toBe(2);
+  it('treats a second with refused or unanswered sends as not recovered even when its p99 is low', () => {
+    expect(recoverySec([s(5, 1), s(0, 10), s(5), s(5), s(5)], 0, 20)).toBe(2);
   });
 
   it('is undefined when the run ends before the node is back to normal', () => {

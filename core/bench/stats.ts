@@ -39,23 +39,23 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** One second of a run as recovery sees it: its sends' p99 and how many of them were refused. */
+/** One second of a run as recovery sees it: its sends, how many were acked, and their p99. */
 export interface SecondSample {
   p99Ms: number;
-  refused: number;
   scheduled: number;
+  acked: number;
 }
 
 /**
  * Seconds from `drop` until the node is back to normal: the first second from which `hold`
- * consecutive seconds each have no refusal and a p99 within `p99LimitMs`. Undefined when that
- * never happens before the samples end.
+ * consecutive seconds each had every send acked (none refused, none unanswered) with a p99 within
+ * `p99LimitMs`. Undefined when that never happens before the samples end.
  */
 export function recoverySec(samples: readonly SecondSample[], drop: number, p99LimitMs: number, hold = 3): number | undefined {
   let run = 0;
   for (let t = drop; t < samples.length; t++) {
     const s = samples[t]!;
-    const normal = s.scheduled > 0 && s.refused === 0 && s.p99Ms <= p99LimitMs;
+    const normal = s.scheduled > 0 && s.acked === s.scheduled && s.p99Ms <= p99LimitMs;
     run = normal ? run + 1 : 0;
     if (run === hold) return t - hold + 1 - drop;
   }
