@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALERTS } from '../core/ops/alerts/rules.ts';
-import { METRICS } from '../core/metrics.ts';
+import { LOAD_METRICS, METRICS } from '../core/metrics.ts';
 import { hasCommand, requires } from '../core/test/env.ts';
 import { dashboardsDir, renderDashboards } from './render.ts';
 import { dashboardProblems } from './schema.ts';
@@ -14,7 +14,7 @@ interface Panel { id: number; type: string; title: string; gridPos: { x: number;
 const rendered = (name: string) => JSON.parse(fs.readFileSync(path.join(dashboardsDir(), 'rendered', name), 'utf8')) as { uid: string; panels: Panel[] };
 const exprs = (d: { panels: Panel[] }) => d.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
 const RUNTIME = /^(nodejs_|process_)/;
-const DASHBOARDS = ['alerts.json', 'canary.json', 'messaging.json', 'overview.json', 'presence.json', 'runtime.json'];
+const DASHBOARDS = ['alerts.json', 'canary.json', 'loadtest.json', 'messaging.json', 'overview.json', 'presence.json', 'runtime.json'];
 
 describe('dashboards', () => {
   it('renders from jsonnet to exactly the committed JSON', async (ctx) => {
@@ -24,12 +24,12 @@ describe('dashboards', () => {
     expect(drifted).toEqual([]);
   });
 
-  it('queries only metrics the server exports', () => {
+  it('queries only metrics the server or the load generator exports', () => {
     for (const name of DASHBOARDS) {
       for (const expr of exprs(rendered(name))) {
         for (const [metric] of expr.matchAll(/\b(parley|nodejs|process)_[a-z0-9_]+/g)) {
           const family = metric.replace(/_bucket$/, '');
-          expect(RUNTIME.test(family) || Object.hasOwn(METRICS, family), `${name}: ${metric}`).toBe(true);
+          expect(RUNTIME.test(family) || Object.hasOwn(METRICS, family) || Object.hasOwn(LOAD_METRICS, family), `${name}: ${metric}`).toBe(true);
         }
       }
     }
@@ -79,7 +79,7 @@ describe('dashboards', () => {
     const shown = new Set<string>();
     for (const name of DASHBOARDS) for (const expr of exprs(rendered(name))) for (const [m] of expr.matchAll(/\bparley_[a-z0-9_]+/g)) shown.add(m.replace(/_(bucket|sum|count)$/, ''));
     for (const a of ALERTS) for (const m of metricsOf(a.expr)) shown.add(m.replace(/_bucket$/, ''));
-    expect(Object.keys(METRICS).filter((m) => !shown.has(m))).toEqual([]);
+    expect([...Object.keys(METRICS), ...Object.keys(LOAD_METRICS)].filter((m) => !shown.has(m))).toEqual([]);
   });
 
   it('match the required structure of Grafana\'s dashboard JSON model (schemaVersion 39)', () => {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ALERTS } from '../core/ops/alerts/rules.ts';
 import { exprQL } from '../core/ops/alerts/expr.ts';
-import { METRICS } from '../core/metrics.ts';
+import { LOAD_METRICS, METRICS, type MetricDef } from '../core/metrics.ts';
 
 const run = promisify(execFile);
 
@@ -21,10 +21,10 @@ export function dashboardsDir(): string {
   return path.join(dir, 'dashboards');
 }
 
-/** What the jsonnet sources may know of the server: metric names, types, units, labels, and alert rules. */
+/** What the jsonnet sources may know of the server and the load generator: metric names, types, units, labels, and alert rules. */
 export function catalogJson(): string {
-  const metrics = Object.fromEntries(Object.entries(METRICS).map(([name, def]) => [
-    name, { type: def.type, unit: def.unit, help: def.help, labels: Object.keys('labels' in def ? def.labels : {}) },
+  const metrics = Object.fromEntries(Object.entries({ ...METRICS, ...LOAD_METRICS } as Record<string, MetricDef>).map(([name, def]) => [
+    name, { type: def.type, unit: def.unit, help: def.help, labels: Object.keys(def.labels ?? {}) },
   ]));
   const alerts = ALERTS.map((r) => ({
     name: r.name, severity: r.severity, query: exprQL(r.expr), threshold: r.threshold, for: r.for, summary: r.summary, runbook: r.runbook,

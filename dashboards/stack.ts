@@ -20,7 +20,7 @@ export interface StackOptions {
 }
 
 export const STACK_DEFAULTS: StackOptions = {
-  nodes: ['127.0.0.1:9464'], load: [], alertmanager: '127.0.0.1:9093', webhookUrl: 'http://127.0.0.1:9099/alerts',
+  nodes: ['127.0.0.1:9464'], load: ['127.0.0.1:9465'], alertmanager: '127.0.0.1:9093', webhookUrl: 'http://127.0.0.1:9099/alerts',
   interval: '15s', rulesFile: '../../core/ops/alerts/rules.yml', dashboardsDir: '../rendered', prometheusUrl: 'http://127.0.0.1:9090',
 };
 

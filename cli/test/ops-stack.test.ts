@@ -1,10 +1,11 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ALERTS } from '../../core/ops/alerts/rules.ts';
 import { hasCommand, requires } from '../../core/test/env.ts';
-import { connect, testServer, until } from '../../core/test/helpers.ts';
+import { connect, ROOT, testServer, TEST_SECRET, until } from '../../core/test/helpers.ts';
 import type { ParleyServer } from '../../core/server.ts';
 import { dashboardsDir } from '../../dashboards/render.ts';
 import { stackFiles, STACK_DEFAULTS } from '../../dashboards/stack.ts';
@@ -12,7 +13,8 @@ import { startStack, type OpsStack } from '../ops.ts';
 
 let stack: OpsStack | undefined;
 let server: ParleyServer | undefined;
-afterAll(async () => { await stack?.stop(); await server?.close(); });
+let load: ChildProcess | undefined;
+afterAll(async () => { load?.kill('SIGKILL'); await stack?.stop(); await server?.close(); });
 
 const free = () => new Promise<number>((r) => { const s = http.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => r(p)); }); });
 const query = async (base: string, q: string) => (await (await fetch(`${base}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as { status: string; data: { result: unknown[] }; error?: string };
@@ -22,13 +24,22 @@ describe('the ops stack', () => {
     for (const [f, text] of stackFiles(STACK_DEFAULTS)) expect(fs.readFileSync(path.join(dashboardsDir(), 'stack', f), 'utf8'), f).toBe(text);
   });
 
-  it('scrapes a real node with real Prometheus: every dashboard query has series, every rule is healthy, forged logins page through Alertmanager with the runbook and resolve', async (ctx) => {
+  it('scrapes a real node and a running parley load with real Prometheus: every dashboard query has series, every rule is healthy, forged logins page through Alertmanager with the runbook and resolve', async (ctx) => {
     requires(ctx, 'prometheus and prometheus-alertmanager (Debian packages)', hasCommand('prometheus') && hasCommand('prometheus-alertmanager'));
     server = await testServer();
     const alerts: Record<string, any>[] = [];
+    // A real load generator serving its live figures: the load test dashboard's panels need them.
+    const loadPort = await free();
+    load = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/run.ts'), 'load', 'dm-steady', '--target', server.wsUrl, '--secret', TEST_SECRET,
+      '--users', '6', '--duration', '300s', '--workers', '1', '--metrics-port', String(loadPort), '--quiet'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let loadErr = '';
+    load.stderr!.on('data', (c: Buffer) => (loadErr += c.toString()));
+    // Starting the CLI from source can take a minute on a busy machine.
+    await until(() => loadErr.includes(`metrics at http://127.0.0.1:${loadPort}/metrics`) || load!.exitCode !== null, 'parley load to serve its metrics', 150_000);
+    expect(load.exitCode, loadErr).toBe(null);
     // Short windows and no `for`: the real rules file, with durations a test can wait for.
     stack = await startStack({
-      nodes: [`127.0.0.1:${server.opsPort}`], interval: '1s', prometheusPort: await free(), alertmanagerPort: await free(), receiverPort: 0, onAlert: (a) => alerts.push(a),
+      nodes: [`127.0.0.1:${server.opsPort}`], load: [`127.0.0.1:${loadPort}`], interval: '1s', prometheusPort: await free(), alertmanagerPort: await free(), receiverPort: 0, onAlert: (a) => alerts.push(a),
     });
     const rules = fs.readFileSync(path.join(stack.dir, 'rules.yml'), 'utf8').replace(/\[(5m|10m)\]/g, '[15s]').replace(/for: \w+/g, 'for: 0s').replace(/keep_firing_for: \w+/g, 'keep_firing_for: 0s');
     fs.writeFileSync(path.join(stack.dir, 'rules.yml'), rules);
@@ -38,6 +49,7 @@ describe('the ops stack', () => {
     const bob = await connect(server, 'bob');
     await alice.send({ to: 'bob' }, 'hello');
     await until(async () => (await query(stack!.prometheusUrl, 'parley_messages_stored_total')).data.result.length > 0, 'a scrape', 15_000);
+    await until(async () => (await query(stack!.prometheusUrl, 'rate(parley_load_acked_total{job="parley-load"}[15s]) > 0')).data.result.length > 0, 'acks of the running load', 45_000).catch((err: Error) => { throw new Error(`${err.message}; parley load said: ${loadErr}`); });
     await new Promise((r) => setTimeout(r, 2500));
 
     const dead: string[] = [];
@@ -75,5 +87,5 @@ describe('the ops stack', () => {
     expect(fired()).toMatchObject({ labels: { severity: 'ticket', job: 'parley', instance: `127.0.0.1:${server.opsPort}` }, annotations: { runbook_url: expect.stringContaining('operations.md#parleyloginfailureshigh') } });
     await until(() => alerts.some((a) => a.labels.alertname === 'ParleyLoginFailuresHigh' && a.status === 'resolved'), 'the alert to resolve', 40_000);
     await Promise.all([alice.close(), bob.close()]);
-  }, 120_000);
+  }, 360_000);
 });

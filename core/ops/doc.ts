@@ -13,7 +13,7 @@ import { conditionQL } from './alerts/expr.ts';
 import { ALERTS } from './alerts/rules.ts';
 import { SETTINGS } from '../config.ts';
 import { FLAGS } from './flags/names.ts';
-import { METRICS, type MetricDef } from '../metrics.ts';
+import { LOAD_METRICS, METRICS, type MetricDef } from '../metrics.ts';
 
 export const OPERATIONS_DOC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/operations.md');
 
@@ -22,8 +22,8 @@ const OPS_SETTINGS = ['opsHost', 'opsPort', 'adminToken', 'flagsFile', 'flagsPol
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-function metricsTable(): string {
-  const rows = Object.entries(METRICS as Record<string, MetricDef>).map(([name, d]) => {
+function metricsTable(metrics: Record<string, MetricDef> = METRICS): string {
+  const rows = Object.entries(metrics).map(([name, d]) => {
     const labels = Object.entries(d.labels ?? {}).map(([k, v]) => `\`${k}\` (${v.length})`).join(', ') || '-';
     const series = Object.values(d.labels ?? {}).reduce((n, v) => n * v.length, 1) * (d.type === 'histogram' ? (d.buckets?.length ?? 0) + 3 : 1);
     return `| \`${name}\` | ${d.type} | ${d.unit} | ${labels} | ${series} | ${cell(d.help)} |`;
@@ -50,7 +50,7 @@ function settingsTable(): string {
   return ['| flag | variable | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
-export const GENERATED: Record<string, () => string> = { metrics: metricsTable, alerts: alertsTable, flags: flagsTable, settings: settingsTable };
+export const GENERATED: Record<string, () => string> = { metrics: () => metricsTable(), 'load-metrics': () => metricsTable(LOAD_METRICS), alerts: alertsTable, flags: flagsTable, settings: settingsTable };
 
 /** The document with every generated block replaced by its current rendering. */
 export function render(doc: string): string {

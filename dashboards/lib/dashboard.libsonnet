@@ -22,7 +22,8 @@ local layout(panels) =
   std.foldl(step, panels, { x: 0, y: 0, h: 0, out: [] }).out;
 
 {
-  new(uid, title, description, panels):: {
+  // info: the metric whose job/instance labels fill the variables (a load generator has its own).
+  new(uid, title, description, panels, info='parley_build_info'):: {
     uid: config.uidPrefix + uid,
     title: title,
     description: description,
@@ -37,11 +38,11 @@ local layout(panels) =
         { name: 'datasource', type: 'datasource', query: config.datasource, label: 'Data source' },
         {
           name: 'job', type: 'query', label: 'Job', datasource: { type: 'prometheus', uid: '${datasource}' },
-          query: 'label_values(parley_build_info, job)', includeAll: true, multi: true, allValue: '.*', refresh: 2,
+          query: 'label_values(' + info + ', job)', includeAll: true, multi: true, allValue: '.*', refresh: 2,
         },
         {
           name: 'instance', type: 'query', label: 'Node', datasource: { type: 'prometheus', uid: '${datasource}' },
-          query: 'label_values(parley_build_info{job=~"$job"}, instance)', includeAll: true, multi: true, allValue: '.*', refresh: 2,
+          query: 'label_values(' + info + '{job=~"$job"}, instance)', includeAll: true, multi: true, allValue: '.*', refresh: 2,
         },
       ],
     },
