@@ -51,6 +51,8 @@ export interface ChurnCounts {
   ackP50Ms: number;
   ackP99Ms: number;
   ackMaxMs: number;
+  /** How late the generator dispatched sends (p99, ms): above a few ms it, not the node, set the pace. */
+  dispatchLagP99Ms: number;
 }
 
 interface Rec {
@@ -88,6 +90,7 @@ export class ChurnLoad {
   #n = 0;
   #req = 0;
   #lat = histogram();
+  #lag = histogram();
   #counts = ChurnLoad.#zero();
   readonly #totals = ChurnLoad.#zero();
   #timers: NodeJS.Timeout[] = [];
@@ -101,7 +104,7 @@ export class ChurnLoad {
     this.#users = Array.from({ length: o.users }, (_, i) => ({ index: i, name: `s-${i}`, ws: undefined, online: false, leaving: false, cursors: new Map(), inflight: 0, rooms: [] }));
   }
 
-  static #zero(): Omit<ChurnCounts, 'ackP50Ms' | 'ackP99Ms' | 'ackMaxMs'> {
+  static #zero(): Omit<ChurnCounts, 'ackP50Ms' | 'ackP99Ms' | 'ackMaxMs' | 'dispatchLagP99Ms'> {
     return { sent: 0, acked: 0, delivered: 0, duplicates: 0, reconnects: 0, presence: 0, typing: 0, joins: 0, leaves: 0, errors: {} };
   }
 
@@ -242,6 +245,7 @@ export class ChurnLoad {
     const tick = () => {
       if (!this.#running) return;
       const now = performance.now();
+      if (start + j * interval <= now) this.#lag.recordValue(Math.max(1, Math.round((now - start - j * interval) * 1000)));
       while (start + j * interval <= now) {
         // Sends due for a user who is offline go to the next one online: the offered rate stays.
         const due = start + j * interval;
@@ -316,13 +320,14 @@ export class ChurnLoad {
     for (const k of ['sent', 'acked', 'delivered', 'duplicates', 'reconnects', 'presence', 'typing', 'joins', 'leaves'] as const) t[k] += c[k];
     for (const [k, v] of Object.entries(c.errors)) t.errors[k] = (t.errors[k] ?? 0) + v;
     const ms = (us: number) => Math.round(us) / 1000;
-    const out = { ...c, ackP50Ms: ms(this.#lat.getValueAtPercentile(50)), ackP99Ms: ms(this.#lat.getValueAtPercentile(99)), ackMaxMs: ms(this.#lat.maxValue) };
+    const out = { ...c, ackP50Ms: ms(this.#lat.getValueAtPercentile(50)), ackP99Ms: ms(this.#lat.getValueAtPercentile(99)), ackMaxMs: ms(this.#lat.maxValue), dispatchLagP99Ms: ms(this.#lag.getValueAtPercentile(99)) };
     this.#counts = ChurnLoad.#zero();
     this.#lat = histogram();
+    this.#lag = histogram();
     return out;
   }
 
-  get totals(): Omit<ChurnCounts, 'ackP50Ms' | 'ackP99Ms' | 'ackMaxMs'> {
+  get totals(): Omit<ChurnCounts, 'ackP50Ms' | 'ackP99Ms' | 'ackMaxMs' | 'dispatchLagP99Ms'> {
     return this.#totals;
   }
 

@@ -147,7 +147,7 @@ async function bench(argv: string[]): Promise<number> {
       minutes.push(row);
       const c = row.counts;
       const errs = Object.entries(c.errors).map(([k, v]) => `${k} ${v}`).join(', ');
-      console.log(`  min ${String(row.minute).padStart(3)}: RSS ${row.rssMiB} MiB, heap after GC ${row.heapAfterGcMiB} MiB, event loop p99 ${row.p99Ms} ms (max ${row.maxMs}), cpu ${row.cpuPct}%; sent ${c.sent}, acked ${c.acked}, ack p99 ${c.ackP99Ms} ms, reconnects ${c.reconnects}, joins ${c.joins}${errs ? `; errors ${errs}` : ''}`);
+      console.log(`  min ${String(row.minute).padStart(3)}: RSS ${row.rssMiB} MiB, heap after GC ${row.heapAfterGcMiB} MiB, event loop p99 ${row.p99Ms} ms (max ${row.maxMs}), cpu ${row.cpuPct}%; sent ${c.sent}, acked ${c.acked}, ack p99 ${c.ackP99Ms} ms, generator lag p99 ${c.dispatchLagP99Ms} ms, reconnects ${c.reconnects}, joins ${c.joins}${errs ? `; errors ${errs}` : ''}`);
       write('running');
     };
     const deadline = t0 + opts.durationMs;
