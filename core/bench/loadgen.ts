@@ -17,6 +17,11 @@ export interface Target {
   protocol: string;
   /** A frame sent right after connecting (parley: `{"op":"sync"}`), and the op that answers it. */
   hello?: { frame: string; replyOp: string };
+  /**
+   * The framing: parley's JSON frames (default; the raw relay speaks them too) or Socket.IO v5 over
+   * Engine.IO v4 (`42<id>["send",{...}]` with an ack id, `43<id>[...]` acks, `42["msg",{...}]`).
+   */
+  wire?: 'parley' | 'socketio';
 }
 
 export interface RunStats {
@@ -80,6 +85,7 @@ class Meter {
  * Frames that arrive before the caller attaches its own listener are only the hello's reply.
  */
 export async function connectUser(target: Target, user: string): Promise<WebSocket> {
+  if (target.wire === 'socketio') return connectSocketIo(target, user);
   // A zero mask lets ws skip masking: the generator's core is the scarce one, and this is loopback.
   const ws = new WebSocket(await target.url(user), target.protocol, { perMessageDeflate: false, generateMask: (mask) => void mask.fill(0) });
   await new Promise<void>((resolve, reject) => {
@@ -100,6 +106,44 @@ export async function connectUser(target: Target, user: string): Promise<WebSock
   return ws;
 }
 
+/**
+ * Engine.IO v4 sends its open packet (`0{"sid":...}`) first; the client then connects to the main
+ * namespace (`40`), which the server confirms with `40{"sid":...}`. Pings (`2`) are answered by the
+ * generator's frame handler (`3`).
+ */
+async function connectSocketIo(target: Target, user: string): Promise<WebSocket> {
+  const ws = new WebSocket(await target.url(user), { perMessageDeflate: false, generateMask: (mask) => void mask.fill(0) });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`${user}: upgrade refused with HTTP ${res.statusCode}`)));
+    // Answered for the socket's life, idle or not: a ping left unanswered closes it after 45 s.
+    ws.on('message', (data: Buffer) => { if (data.length === 1 && data[0] === 0x32 /* 2: ping */) ws.send('3'); });
+    const onFrame = (data: Buffer) => {
+      if (data[0] === 0x30 /* 0: open */) return ws.send('40');
+      if (data[0] === 0x34 && data[1] === 0x30 /* 40: connected */) {
+        ws.off('message', onFrame);
+        resolve();
+      }
+    };
+    ws.on('message', onFrame);
+  });
+  return ws;
+}
+
+/** What a received frame is, whatever the wire. */
+const enum Kind { Msg, Ack, Error, Other }
+
+function parleyKind(data: Buffer): Kind {
+  const op = data[OP_AT];
+  return op === 0x6d /* m: msg */ ? Kind.Msg : op === 0x61 /* a: ack */ ? Kind.Ack : op === 0x65 /* e: error */ ? Kind.Error : Kind.Other;
+}
+
+function socketIoKind(data: Buffer): Kind {
+  if (data[0] !== 0x34 /* 4: message */) return Kind.Other;
+  // 42["msg",...] events (the server emits nothing else), 43<id>[...] acks.
+  return data[1] === 0x32 ? Kind.Msg : data[1] === 0x33 ? Kind.Ack : Kind.Other;
+}
+
 export class LoadGen {
   readonly #conns: Conn[] = [];
   readonly #byUser = new Map<string, Conn>();
@@ -107,12 +151,17 @@ export class LoadGen {
   #cmid = 0;
   /** Closed loop: called on each ack or error to issue the next send. */
   #onAck: ((c: Conn) => void) | undefined;
+  readonly #socketIo: boolean;
+  readonly #kind: (data: Buffer) => Kind;
 
-  private constructor() {}
+  private constructor(target: Target) {
+    this.#socketIo = target.wire === 'socketio';
+    this.#kind = this.#socketIo ? socketIoKind : parleyKind;
+  }
 
   /** Connects `pairs` pairs of users named `<prefix>-<i>` and waits until every socket is ready. */
   static async connect(target: Target, pairs: number, prefix: string): Promise<LoadGen> {
-    const gen = new LoadGen();
+    const gen = new LoadGen(target);
     const users = Array.from({ length: pairs * 2 }, (_, i) => `${prefix}-${i}`);
     await Promise.all(users.map(async (user, i) => {
       const peer = users[i ^ 1]!;
@@ -135,13 +184,15 @@ export class LoadGen {
     // The receiver sees the rounded stamp: sample by it too, so both sides agree on the window.
     if (m.inWindow(parseFloat(stamp))) m.sent++;
     c.outstanding++;
-    c.ws.send(`{"op":"send","to":"${c.peer}","cmid":"c${++this.#cmid}","body":"${stamp}|${BODY_PAD}"}`);
+    const id = ++this.#cmid;
+    if (this.#socketIo) c.ws.send(`42${id}["send",{"to":"${c.peer}","cmid":"c${id}","body":"${stamp}|${BODY_PAD}"}]`);
+    else c.ws.send(`{"op":"send","to":"${c.peer}","cmid":"c${id}","body":"${stamp}|${BODY_PAD}"}`);
   }
 
   #onFrame(c: Conn, data: Buffer): void {
     const m = this.#meter;
-    const op = data[OP_AT];
-    if (op === 0x6d /* m: msg */) {
+    const kind = this.#kind(data);
+    if (kind === Kind.Msg) {
       if (data.indexOf(c.fromPeer) < 0) {
         m.echoes++;
         return;
@@ -156,13 +207,13 @@ export class LoadGen {
       }
       return;
     }
-    if (op === 0x61 /* a: ack */) {
+    if (kind === Kind.Ack) {
       c.outstanding--;
       m.acked++;
       this.#onAck?.(c);
       return;
     }
-    if (op === 0x65 /* e: error */) {
+    if (kind === Kind.Error) {
       c.outstanding--;
       m.errors++;
       m.firstError ??= data.toString().slice(0, 300);
