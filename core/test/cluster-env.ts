@@ -32,7 +32,7 @@ async function waitPing(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      if (execFileSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', timeout: 2000 }).trim() === 'PONG') return;
+      if (execFileSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'PONG') return;
     } catch { /* not up yet */ }
     if (Date.now() > deadline) throw new Error(`redis on ${port} did not answer`);
     await new Promise((r) => setTimeout(r, 50));

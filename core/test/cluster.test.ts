@@ -179,10 +179,15 @@ async function outage(kind: 'single' | 'cluster'): Promise<void> {
     const expected = (chat: string) => [...loop.acked.get(chat)!].sort((a, b) => a - b);
     const seqs = (p: Peer, chat: string) => p.messages.filter((m) => m.chat === chat).map((m) => m.seq);
     await until(() => seqs(bob, direct).length >= expected(direct).length && seqs(carol, room.chat).length >= expected(room.chat).length, 'every acked message delivered', 20_000);
-    expect(expected(direct).length).toBeGreaterThan(100);
+    expect(expected(direct).length).toBeGreaterThan(50);
     // Exactly once and in order: the delivered seqs are the acked ones, each once, ascending.
     expect(seqs(bob, direct)).toEqual(expected(direct));
     expect(seqs(carol, room.chat)).toEqual(expected(room.chat));
+    // Pub/sub carries messages live again: faster than any repair (a gap is repaired after at least 2 s).
+    const t0 = Date.now();
+    await alice.client.send({ to: 'bob' }, 'after the outage');
+    await until(() => bodies(bob).includes('after the outage'), 'a live delivery after recovery', 10_000);
+    expect(Date.now() - t0).toBeLessThan(1_500);
     const repairs = (await Promise.all(c.nodes.map((n) => metric(n, /^parley_gap_repairs_total\{trigger="(seq|cursor_check)"\}/)))).reduce((a, b) => a! + (b ?? 0), 0);
     expect(repairs).toBeGreaterThan(0);
   } finally {
@@ -194,10 +199,10 @@ describe('Redis going away during continuous sends', () => {
   it('delivers every acked message exactly once when a single Redis is killed for 3 s and started again', async (ctx) => {
     requires(ctx, 'redis-server and PostgreSQL', HAVE_REDIS && await pgAvailable());
     await outage('single');
-  }, 120_000);
+  }, 180_000);
 
   it('delivers every acked message exactly once when one master of a 3-master Redis Cluster is killed for 3 s and restarted', async (ctx) => {
     requires(ctx, 'redis-server and PostgreSQL', HAVE_REDIS && await pgAvailable());
     await outage('cluster');
-  }, 150_000);
+  }, 240_000);
 });
