@@ -35,7 +35,7 @@ function capture(): { lines: string[]; restore: () => void } {
 }
 const env = () => ({ UNLEASH_URL: unleash.url, UNLEASH_ADMIN_TOKEN: unleash.adminToken });
 
-describe('parley flags push and pull against a real Unleash server', () => {
+describe('parley flags push and pull against a real Unleash server', { timeout: 120_000 }, () => {
   it('push creates the committed flags, their context field and strategy types; a second push changes nothing; a dry run prints the diff only', async () => {
     const file = path.join(ROOT, 'flags/features.json');
     const out = capture();
@@ -72,7 +72,7 @@ describe('parley flags push and pull against a real Unleash server', () => {
   });
 });
 
-describe('a node on UNLEASH_URL with a real Unleash server', () => {
+describe('a node on UNLEASH_URL with a real Unleash server', { timeout: 120_000 }, () => {
   it('picks up a flag created through the admin API, follows a rollout change within its refresh interval, and reports its evaluations to Unleash', async () => {
     const metrics = new Metrics({ runtime: false });
     const dataDir = tmp();

@@ -112,13 +112,14 @@ describe('parley canary with a real Unleash server', () => {
     const ready = await (await fetch(`${a.ops}/readyz`)).json() as { flags: unknown };
     expect(ready.flags).toMatchObject({ source: 'unleash', stale: false });
     const admin = new UnleashAdmin({ url: unleash.url, token: unleash.adminToken });
-    const loads = traffic([a, b], 60);
+    const loads = traffic([a, b], 90);
     const lines: string[] = [];
-    const r = await runCanary({ ...FAST, maxHolds: 4, source: new ScrapeSource([a.ops, b.ops]), target: unleashTarget(admin), steps: [5, 50, 100], print: (l) => lines.push(l) });
+    // Harmless means "no worse than 10% or 1 ms": on a busy machine that takes more intervals to show.
+    const r = await runCanary({ ...FAST, intervalMs: 10_000, maxHolds: 4, source: new ScrapeSource([a.ops, b.ops]), target: unleashTarget(admin), steps: [5, 50, 100], print: (l) => lines.push(l) });
     await loads;
     expect(r.code, lines.join('\n')).toBe(CANARY_EXIT.widened);
     expect(r.decisions.map((d) => `${d.step}:${d.outcome}`).filter((d) => !d.endsWith(':hold'))).toEqual(['5:widen', '50:widen']);
     expect(r.code).toBe(CANARY_EXIT.widened);
     expect(await admin.rollout('fanout-batched')).toBe(100);
-  }, 240_000);
+  }, 300_000);
 });
