@@ -30,6 +30,9 @@ export const LIMITS = Object.freeze({
   defaultBlocksPage: 100,
   /** Most seqs one readby request or push covers. */
   maxReadByRange: 200,
+  maxSearchQueryChars: 200,
+  maxSearchLimit: 100,
+  defaultSearchLimit: 20,
 });
 
 /** User ids are restricted so that derived 1:1 chat ids are unambiguous. */
@@ -55,6 +58,8 @@ export interface RoomLeaveReq { op: 'room.leave'; id?: ReqId; chat: ChatId }
 export interface RoomInviteReq { op: 'room.invite'; id?: ReqId; chat: ChatId; user: string }
 export interface RoomMembersReq { op: 'room.members'; id?: ReqId; chat: ChatId }
 export interface PingReq { op: 'ping'; id?: ReqId }
+/** Full-text search of the asker's chats; `since`/`until` are inclusive ms; `cursor` is an earlier answer's `next`. */
+export interface SearchReq { op: 'search'; id?: ReqId; q: string; chat?: ChatId; from?: string; since?: number; until?: number; limit?: number; cursor?: string }
 
 // Friends, blocks, presence, typing, receipts, privacy settings (see docs/protocol.md "## Friends" onwards).
 export type FriendAction = 'request' | 'accept' | 'decline' | 'cancel' | 'remove';
@@ -75,7 +80,7 @@ export type SocialRequest =
 
 export type Request =
   | SendReq | SyncReq | HistoryReq | ChatsReq | RecvReq | RoomCreateReq | RoomJoinReq
-  | RoomLeaveReq | RoomInviteReq | RoomMembersReq | PingReq | SocialRequest;
+  | RoomLeaveReq | RoomInviteReq | RoomMembersReq | PingReq | SearchReq | SocialRequest;
 
 export type RequestOp = Request['op'];
 
@@ -85,6 +90,12 @@ export type RequestOp = Request['op'];
 
 export interface Message { chat: ChatId; seq: number; from: string; cmid: string; body: string; ts: number }
 export interface ChatSummary { chat: ChatId; kind: 'direct' | 'room'; name?: string; lastSeq: number; readSeq: number; unread: number; last?: Message }
+/** A window of a found message's body; `highlights` are [start, end) UTF-16 offsets of each match in `text`. */
+export interface Snippet { text: string; highlights: [number, number][] }
+/** One search result: the message, its snippet, and a score (higher is better, comparable within one answer). */
+export interface SearchHit { message: Message; snippet: Snippet; score: number }
+/** A page of search results, best first; `next` pages on, absent on the last page. */
+export interface SearchResult { hits: SearchHit[]; next?: string }
 /** A roster entry as its owner sees it: 'sent' = I asked, 'received' = they asked; `note` is the owner's own. */
 export type FriendState = 'friend' | 'sent' | 'received' | 'none';
 export interface RosterItem { user: string; state: FriendState; note?: string }
@@ -265,6 +276,27 @@ export function validateRoomName(v: unknown): string | undefined {
   return v;
 }
 
+/** Validates a search request's fields; shared by the socket and REST (which passes query values parsed). */
+export function validateSearch(o: Record<string, unknown>, id?: ReqId): SearchReq {
+  const q = o.q;
+  if (typeof q !== 'string' || q.trim() === '' || q.length > LIMITS.maxSearchQueryChars || !isWellFormed(q)) {
+    throw fieldError('q', `a non-empty search query of at most ${LIMITS.maxSearchQueryChars} chars`, q);
+  }
+  const req: SearchReq = { op: 'search', id, q };
+  if (o.chat !== undefined) req.chat = chatField(o);
+  if (o.from !== undefined) req.from = userField(o, 'from');
+  req.since = optInt(o, 'since', 0, Number.MAX_SAFE_INTEGER);
+  req.until = optInt(o, 'until', 0, Number.MAX_SAFE_INTEGER);
+  if (req.since !== undefined && req.until !== undefined && req.until < req.since) throw fieldError('until', `a time at or after since (${req.since})`, req.until);
+  req.limit = optInt(o, 'limit', 1, LIMITS.maxSearchLimit);
+  if (o.cursor !== undefined) {
+    if (typeof o.cursor !== 'string' || o.cursor.length === 0 || o.cursor.length > LIMITS.maxIdChars) throw fieldError('cursor', 'the "next" value of an earlier search answer', o.cursor);
+    req.cursor = o.cursor;
+  }
+  for (const k of ['since', 'until', 'limit'] as const) if (req[k] === undefined) delete req[k];
+  return req;
+}
+
 type Validator = (o: Obj, id: ReqId | undefined) => Request;
 
 const VALIDATORS: Record<RequestOp, Validator> = {
@@ -313,6 +345,9 @@ const VALIDATORS: Record<RequestOp, Validator> = {
   'room.invite': (o, id) => ({ op: 'room.invite', id, chat: chatField(o), user: userField(o, 'user') }),
   'room.members': (o, id) => ({ op: 'room.members', id, chat: chatField(o) }),
   ping: (_o, id) => ({ op: 'ping', id }),
+  search(o, id) {
+    return validateSearch(o, id);
+  },
   'friend.request': (o, id) => ({ op: 'friend.request', id, user: userField(o, 'user') }),
   'friend.accept': (o, id) => ({ op: 'friend.accept', id, user: userField(o, 'user') }),
   'friend.decline': (o, id) => ({ op: 'friend.decline', id, user: userField(o, 'user') }),
@@ -417,7 +452,14 @@ export function encode(frame: ServerFrame): string {
 }
 
 /** The error frame for a failed request: `id` right after `op`, as in every other answer. */
-export function errorFrame(err: ParleyError, id?: ReqId): ErrorFrame {
+/** What an error frame says: a ParleyError, or a plain refusal built without an Error's stack (hot refusal paths). */
+export interface Refusal {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly details?: Record<string, unknown> | undefined;
+}
+
+export function errorFrame(err: Refusal, id?: ReqId): ErrorFrame {
   const frame: ErrorFrame = id === undefined ? { op: 'error', code: err.code, message: err.message } : { op: 'error', id, code: err.code, message: err.message };
   if (err.details) frame.details = err.details;
   return frame;

@@ -6,6 +6,7 @@
  */
 import v8 from 'node:v8';
 import { ParleyError } from '../errors.ts';
+import type { Refusal } from '../protocol.ts';
 
 export type OverloadReason = 'inflight' | 'queued_bytes' | 'heap';
 
@@ -20,10 +21,28 @@ export interface BudgetLimits {
 
 /** What an overloaded node asks a client to wait before retrying. */
 export const OVERLOAD_RETRY_MS = 1000;
+/** How long a session stops reading its socket after a refusal for overload. */
+export const OVERLOAD_PAUSE_MS = 100;
 
 /** The refusal a client gets while the node is over budget. */
 export function overloadedError(reason: OverloadReason): ParleyError {
-  return new ParleyError('overloaded', `the node is over its ${reason.replace('_', ' ')} budget; retry after ${OVERLOAD_RETRY_MS} ms, or on another node`, { retryAfterMs: OVERLOAD_RETRY_MS, reason });
+  const r = OVERLOADED[reason];
+  return new ParleyError(r.code, r.message, r.details);
+}
+
+/**
+ * The same refusals prebuilt: an overloaded node refuses many frames, and building an Error (its
+ * stack) for each one cost more than the send it refused, starving the sends it accepted.
+ */
+export const OVERLOADED: Readonly<Record<OverloadReason, Refusal>> = Object.freeze({
+  inflight: overloadRefusal('inflight'),
+  queued_bytes: overloadRefusal('queued_bytes'),
+  heap: overloadRefusal('heap'),
+});
+
+function overloadRefusal(reason: OverloadReason): Refusal {
+  const message = `the node is over its ${reason.replace('_', ' ')} budget; retry after ${OVERLOAD_RETRY_MS} ms, or on another node`;
+  return Object.freeze({ code: 'overloaded', message, details: Object.freeze({ retryAfterMs: OVERLOAD_RETRY_MS, reason }) });
 }
 
 /** Every this many ms the heap is sampled: memoryUsage() costs microseconds, too much per request. */

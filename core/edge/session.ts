@@ -14,11 +14,11 @@ import type { ChatService } from '../chat/chat.ts';
 import type { Config } from '../config.ts';
 import { CLOSES, ParleyError, type CloseName } from '../errors.ts';
 import type { Hub, HubSession } from '../chat/hub.ts';
-import { overloadedError, type NodeBudget } from './budget.ts';
+import { OVERLOADED, OVERLOAD_PAUSE_MS, type NodeBudget } from './budget.ts';
 import { TokenBucket, WindowCounter } from './limiter.ts';
 import { SessionProbe, type ProbeOps } from './probe.ts';
 import { NO_REPLY, type Social } from '../social/social.ts';
-import { decode, encode, errorFrame, LIMITS, PROTOCOL_VERSION, type ChatId, type Message, type Request, type ServerFrame } from '../protocol.ts';
+import { decode, encode, errorFrame, LIMITS, PROTOCOL_VERSION, type ChatId, type Message, type Refusal, type Request, type ServerFrame } from '../protocol.ts';
 
 const HIGH_WATER_BYTES = 64 * 1024;
 
@@ -50,6 +50,8 @@ const READ_COST: Partial<Record<Request['op'], (req: Request) => number>> = {
   roster: () => 2,
   blocks: () => 1,
   readby: () => 1,
+  // A search reads the index and then one body per hit: dearer than a history page of the same size.
+  search: (r) => 2 + Math.ceil(((r as { limit?: number }).limit ?? LIMITS.defaultSearchLimit) / 50),
 };
 
 /** Per-chat delivery state: the last seq this session was sent, and what waits behind a fill. */
@@ -79,6 +81,7 @@ export class Session implements HubSession {
   #sendsInflight = 0;
   /** The close decided while sends were in flight; no new frame is taken meanwhile. */
   #closeAfterSends: CloseName | undefined;
+  #readPause: NodeJS.Timeout | undefined;
   /** Reads run in order, one at a time: each waits for the previous and for the socket to drain. */
   #readLane: Promise<void> = Promise.resolve();
   readonly #abuse = new WindowCounter(10_000);
@@ -361,7 +364,14 @@ export class Session implements HubSession {
     const req = decoded.req;
     if (this.#holding && req.op !== 'sync') this.#resumeQuietly();
     const refusal = this.#admit(req);
-    if (refusal) { this.#send(errorFrame(refusal, req.id)); this.#probe.done(req.op, t0); return; }
+    if (refusal) {
+      this.#send(errorFrame(refusal, req.id));
+      // Past the node's budget, stop reading this socket a moment: TCP holds the client's frames
+      // instead of the node spending its core decoding and refusing them.
+      if (refusal.code === 'overloaded') this.#pauseReading();
+      this.#probe.done(req.op, t0);
+      return;
+    }
     const isSend = req.op === 'send';
     if (isSend) this.#sendsInflight++;
     const work = READ_COST[req.op] ? this.#inReadLane(req) : this.#run(req);
@@ -384,37 +394,46 @@ export class Session implements HubSession {
    * the node's budget. Returns the refusal to answer with, or undefined when the request may run
    * (it then holds an in-flight slot of the session and of the node).
    */
-  #admit(req: Request): ParleyError | undefined {
+  #admit(req: Request): Refusal | undefined {
     const { config } = this.#deps;
     if (req.op === 'send') {
       const limited = this.#sendBucket.take();
       if (!limited.ok) {
         this.#probe.rateLimited('send', limited.retryAfterMs);
         if (this.#abuse.hit() >= config.abuseLimit) this.#closeWhenAcked('rate_abuse');
-        return new ParleyError('rate_limited', `send rate is limited to ${config.sendRatePerSec}/s; retry after ${limited.retryAfterMs} ms`, { retryAfterMs: limited.retryAfterMs });
+        return { code: 'rate_limited', message: `send rate is limited to ${config.sendRatePerSec}/s; retry after ${limited.retryAfterMs} ms`, details: { retryAfterMs: limited.retryAfterMs } };
       }
       if (this.#probe.slot.on) this.#probe.slot.event('rate_limit', { action: 'send', decision: 'allowed' });
     }
     // Sends are bounded by their own token bucket (and the node budget); the cap is for everything else.
     if (req.op !== 'send' && this.#inflight >= config.maxInflight) {
       this.#probe.refused('busy');
-      return new ParleyError('busy', `at most ${config.maxInflight} requests may be in flight per connection; wait for replies before sending more`, { maxInflight: config.maxInflight });
+      return { code: 'busy', message: `at most ${config.maxInflight} requests may be in flight per connection; wait for replies before sending more`, details: { maxInflight: config.maxInflight } };
     }
     const cost = READ_COST[req.op]?.(req);
     if (cost !== undefined) {
       const limited = this.#readBucket.take(cost);
       if (!limited.ok) {
         this.#probe.rateLimited('read', limited.retryAfterMs);
-        return new ParleyError('rate_limited', `reads are limited to ${config.readRatePerSec} units/s (${req.op} costs ${cost}); retry after ${limited.retryAfterMs} ms`, { retryAfterMs: limited.retryAfterMs });
+        return { code: 'rate_limited', message: `reads are limited to ${config.readRatePerSec} units/s (${req.op} costs ${cost}); retry after ${limited.retryAfterMs} ms`, details: { retryAfterMs: limited.retryAfterMs } };
       }
     }
     const over = this.#deps.budget.admit();
     if (over) {
       this.#probe.refused(`overloaded_${over}`);
-      return overloadedError(over);
+      return OVERLOADED[over];
     }
     if (req.op !== 'send') this.#inflight++;
     return undefined;
+  }
+
+  #pauseReading(): void {
+    if (this.#readPause || this.#closing) return;
+    this.#ws.pause();
+    this.#readPause = setTimeout(() => {
+      this.#readPause = undefined;
+      if (!this.#closing) this.#ws.resume();
+    }, OVERLOAD_PAUSE_MS);
   }
 
   /** Runs a read after the reads before it, once the socket has drained: a reader that stops reading stops its reads. */
@@ -489,6 +508,8 @@ export class Session implements HubSession {
         return this.#reply(req, { chat: req.chat, members: await chat.members(this.user, req.chat) });
       case 'ping':
         return this.#send(req.id === undefined ? { op: 'pong' } : { op: 'pong', id: req.id });
+      case 'search':
+        return this.#reply(req, await chat.search(this.user, req));
       default: {
         // Friends, blocks, presence, typing, receipts and settings: core/social/social.ts.
         const result = await this.#deps.social.handle(this, req);
@@ -553,6 +574,7 @@ export class Session implements HubSession {
   #onClose(code: number): void {
     this.#closing = true;
     clearTimeout(this.#holdTimer);
+    clearTimeout(this.#readPause);
     clearTimeout(this.#expiryTimer);
     for (const w of this.#writableWaiters.splice(0)) w();
     this.#deps.hub.remove(this);

@@ -245,3 +245,21 @@ describe('what a client written from docs/protocol.md alone sees', () => {
     expect(await res.json()).toEqual({ users: [] });
   });
 });
+
+describe('a node over its budget', () => {
+  it('refuses new work with overloaded, new connections with 503 + Retry-After, fails /readyz, and recovers by itself', async () => {
+    server = await testServer({ nodeMaxInflight: 2, faultDelayMs: 600 });
+    const alice = await raw('alice');
+    alice.send({ op: 'send', id: 1, to: 'bob', cmid: 'o1', body: 'one' });
+    alice.send({ op: 'send', id: 2, to: 'bob', cmid: 'o2', body: 'two' });
+    const refused = await alice.request({ op: 'send', id: 3, to: 'bob', cmid: 'o3', body: 'three' });
+    expect(refused).toMatchObject({ op: 'error', id: 3, code: 'overloaded', details: { reason: 'inflight', retryAfterMs: 1000 } });
+    const ready = await fetch(`${server.opsUrl}/readyz`);
+    expect([ready.status, (await ready.json()).status]).toEqual([503, 'overloaded']);
+    const upgrade = await refusal(server.wsUrl, { headers: { authorization: `Bearer ${await server.auth.mint('carol', 60)}` } });
+    expect(upgrade).toMatchObject({ status: 503, body: { error: { code: 'overloaded' } } });
+    await alice.next((f) => f.op === 'ack' && f.id === 2, 5000);
+    await until(async () => (await fetch(`${server!.opsUrl}/readyz`)).status === 200, 'ready again');
+    expect(await alice.request({ op: 'send', id: 4, to: 'bob', cmid: 'o3', body: 'three' })).toMatchObject({ op: 'ack', id: 4, seq: 3 });
+  });
+});
