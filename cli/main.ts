@@ -18,6 +18,7 @@ import { PROFILE_HELP, profileCommand } from '../loadtest/profile.ts';
 import { NIGHTLY_HELP, nightly } from '../nightly/cli.ts';
 import { DASHBOARDS_HELP, dashboardsCommand } from '../dashboards/render.ts';
 import { OPS_HELP, opsCommand } from './ops.ts';
+import { SEARCH_HELP, searchCommand } from './search.ts';
 
 type Command = { summary: string; help: string; run: (argv: string[]) => Promise<number> };
 
@@ -52,6 +53,7 @@ the token.`,
   profile: { summary: 'profile a fresh node (clinic or --cpu-prof) while a scenario drives it', help: PROFILE_HELP, run: profileCommand },
   nightly: { summary: 'build, deploy and load two refs interleaved, compare, publish the report and gate the release', help: NIGHTLY_HELP, run: (argv) => nightly(argv) },
   dashboards: { summary: 'render the Grafana dashboards (jsonnet) from the metric catalog and alert rules', help: DASHBOARDS_HELP, run: dashboardsCommand },
+  search: { summary: 'rebuild the full-text search index from the stored messages', help: SEARCH_HELP, run: searchCommand },
   keys: { summary: 'rotate the roster-note encryption key, re-encrypt old notes, list keys', help: KEYS_HELP, run: keysCommand },
   ops: { summary: 'run a local ops stack: real Prometheus and Alertmanager scraping the local node(s), alerts to a webhook', help: OPS_HELP, run: opsCommand },
 };

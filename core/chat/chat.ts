@@ -8,8 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { CONTROL_CHANNEL, Outbox, type Bus, type BusEvent } from '../bus/types.ts';
 import { MemberCache } from './members.ts';
+import { searchMessages, type SearchInput } from './search.ts';
 import { ParleyError } from '../errors.ts';
-import { directChatId, directMembers, LIMITS, type ChatId, type ChatSummary, type Message, type RoomPolicy } from '../protocol.ts';
+import { directChatId, directMembers, LIMITS, type ChatId, type ChatSummary, type Message, type RoomPolicy, type SearchResult } from '../protocol.ts';
 import type { Store } from '../store/types.ts';
 
 export interface SendInput {
@@ -162,6 +163,12 @@ export class ChatService {
     const page = await this.#store.before(chat, before, limit + 1);
     const more = page.length > limit;
     return { messages: more ? page.slice(1) : page, more };
+  }
+
+  /** Full-text search of the user's chats (chat/search.ts); a named chat must be one of theirs (not_member). */
+  async search(user: string, input: SearchInput): Promise<SearchResult> {
+    if (input.chat !== undefined) await this.#requireMember(user, input.chat);
+    return searchMessages(this.#store, user, input);
   }
 
   /** Messages after `seq` for a member, ascending. */

@@ -5,11 +5,14 @@
  * the reconnect, so the server's idempotency turns them into exactly one message.
  */
 import { shouldReconnect } from '../errors.ts';
-import type { ChatId, ChatSummary, Message, RoomPolicy } from '../protocol.ts';
+import type { ChatId, ChatSummary, Message, RoomPolicy, SearchResult } from '../protocol.ts';
 import { Emitter } from './emitter.ts';
 import { connector, unref, type Connector, type Socket, type WebSocketConstructor } from './transport.ts';
 
-export type { ChatId, ChatSummary, Message, PresenceState, RoomPolicy } from '../protocol.ts';
+export type { ChatId, ChatSummary, Message, PresenceState, RoomPolicy, SearchHit, SearchResult, Snippet } from '../protocol.ts';
+
+/** Narrows a search: one chat, one sender, an inclusive time range (ms), a page size, the `next` of the previous page. */
+export interface SearchOptions { chat?: ChatId; from?: string; since?: number; until?: number; limit?: number; cursor?: string }
 export type { StandardWebSocket, WebSocketConstructor } from './transport.ts';
 
 export interface ClientOptions {
@@ -341,6 +344,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
 
   async chats(): Promise<ChatSummary[]> {
     return (await this.request<{ chats: ChatSummary[] }>('chats')).chats;
+  }
+
+  /** Full-text search of your conversations: words, "phrases" and prefix* terms, best first; pass `next` as `cursor` for more. */
+  search(q: string, opts: SearchOptions = {}): Promise<SearchResult> {
+    return this.request('search', { q, ...opts });
   }
 
   /** Creates a room; `policy` 'open' lets anyone who knows its id join (default: invite-only). */

@@ -8,7 +8,7 @@ import { bearerFrom } from './auth.ts';
 import type { ChatService } from '../chat/chat.ts';
 import { ParleyError } from '../errors.ts';
 import { TokenBucket } from './limiter.ts';
-import { isChatId, isUserId, LIMITS, validateBody, validateCmid, validateRoomName, validateRoomPolicy } from '../protocol.ts';
+import { isChatId, isUserId, LIMITS, validateBody, validateCmid, validateRoomName, validateRoomPolicy, validateSearch } from '../protocol.ts';
 
 export const API_PREFIX = '/api/v1';
 const MAX_BODY_BYTES = 64 * 1024;
@@ -52,6 +52,19 @@ export function intParam(url: URL, name: string, min: number, max: number): numb
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new ParleyError('bad_field', `query "${name}" must be an integer in [${min}, ${max}], got "${raw.slice(0, 20)}"`, { field: name });
   return n;
+}
+
+/** GET /search's query string as the fields of a search request (integers parsed, empty values absent). */
+function searchParams(url: URL): ReturnType<typeof validateSearch> {
+  const o: Record<string, unknown> = {};
+  for (const k of ['q', 'chat', 'from', 'cursor']) {
+    const v = url.searchParams.get(k);
+    if (v !== null && v !== '') o[k] = v;
+  }
+  o.since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
+  o.until = intParam(url, 'until', 0, Number.MAX_SAFE_INTEGER);
+  o.limit = intParam(url, 'limit', 1, LIMITS.maxSearchLimit);
+  return validateSearch(o);
 }
 
 /** decodeURIComponent that answers malformed escapes with bad_field instead of a URIError (a 500). */
@@ -120,6 +133,7 @@ export class RestApi {
   async #route(method: string, parts: string[], user: string, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const chat = this.#chat;
     const [root, id, sub] = parts;
+    if (root === 'search' && parts.length === 1 && method === 'GET') return sendJson(res, 200, await chat.search(user, searchParams(url)));
     if (root !== 'chats' || parts.length > 3) throw new ParleyError('not_found', `no route ${method} ${url.pathname}`);
     if (id !== undefined && !isChatId(id)) throw new ParleyError('bad_field', `"${String(id).slice(0, 40)}" is not a chat id`, { field: 'chat' });
 

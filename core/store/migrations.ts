@@ -75,4 +75,13 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE chats ADD COLUMN policy TEXT NOT NULL DEFAULT 'open' CHECK (policy IN ('invite', 'open'));
   `,
+  // 4: full-text search (store/search-sqlite.ts). Folded tokens from parley_search_doc (a function
+  // the store registers); bm25 ranks by the body alone. Existing messages are indexed here.
+  `
+  CREATE VIRTUAL TABLE message_search USING fts5(doc, ctok, stok, chat UNINDEXED, seq UNINDEXED, sender UNINDEXED, ts UNINDEXED,
+    tokenize = 'unicode61 remove_diacritics 2');
+  INSERT INTO message_search(message_search, rank) VALUES ('rank', 'bm25(1.0, 0.0, 0.0)');
+  INSERT INTO message_search(doc, ctok, stok, chat, seq, sender, ts)
+    SELECT parley_search_doc(body), parley_search_key('c', chat), parley_search_key('s', sender), chat, seq, sender, ts FROM messages;
+  `,
 ];

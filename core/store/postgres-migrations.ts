@@ -101,6 +101,19 @@ export const PG_MIGRATIONS: readonly string[] = [
   END
   $fn$;
   `,
+  // 3: full-text search (store/search-postgres.ts). Documents are folded tokens computed by the
+  // node and inserted by the append statement itself. Existing messages: \`parley search reindex\`.
+  `
+  CREATE TABLE message_search (
+    chat TEXT COLLATE "C" NOT NULL,
+    seq BIGINT NOT NULL,
+    sender TEXT COLLATE "C" NOT NULL,
+    ts BIGINT NOT NULL,
+    doc TSVECTOR NOT NULL,
+    PRIMARY KEY (chat, seq)
+  );
+  CREATE INDEX message_search_doc ON message_search USING gin (doc);
+  `,
 ];
 
 /** Arbitrary constant key of the advisory lock that serializes migrations across nodes. */

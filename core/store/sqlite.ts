@@ -13,6 +13,8 @@ import { MIGRATIONS } from './migrations.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { WalSync } from './walsync.ts';
 import { SqliteSocial } from './sqlite-social.ts';
+import { registerSearchFunctions, SqliteSearch } from './search-sqlite.ts';
+import type { SearchQuery, SearchRow } from './search.ts';
 
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
@@ -32,6 +34,8 @@ export interface SqliteOptions {
   onFault?: (fault: StoreFault | undefined) => void;
   /** How often a store stopped by a full disk or an I/O error tries the disk again; default 1 s. */
   probeIntervalMs?: number;
+  /** Index appends for search (default true); off only to measure what the index costs. */
+  searchIndex?: boolean;
 }
 
 interface QueuedWrite {
@@ -75,6 +79,7 @@ export class SqliteStore implements Store {
   readonly social: SqliteSocial;
 
   constructor(opts: SqliteOptions) {
+  readonly #search: SqliteSearch;
     if (opts.file !== ':memory:') fs.mkdirSync(path.dirname(opts.file), { recursive: true });
     this.#db = new Database(opts.file);
     this.#db.pragma('journal_mode = WAL');
@@ -87,6 +92,7 @@ export class SqliteStore implements Store {
     this.#onFault = opts.onFault;
     migrate(this.#db);
     if (opts.file !== ':memory:') this.#probe = new DiskProbe(`${opts.file}-probe`, opts.probeIntervalMs ?? 1_000, () => this.#recovered());
+    registerSearchFunctions(this.#db);
     // 'full' on a file: commits only write the WAL (NORMAL) and WalSync flushes it before anyone is told.
     this.#wal = opts.sync !== 'normal' && opts.file !== ':memory:' ? WalSync.open(`${opts.file}-wal`) : undefined;
     if (this.#wal) {
@@ -101,6 +107,7 @@ export class SqliteStore implements Store {
     this.social = new SqliteSocial(db, (run) => this.#write(run));
     this.#stmt = {
       insertChat: db.prepare("INSERT OR IGNORE INTO chats(id, kind, name, created_by, created_at, policy) VALUES (?, ?, ?, ?, ?, ?)"),
+    this.#search = new SqliteSearch(db, opts.searchIndex ?? true);
       insertMember: db.prepare('INSERT OR IGNORE INTO members(chat, user, joined_at) VALUES (?, ?, ?)'),
       deleteMember: db.prepare('DELETE FROM members WHERE chat = ? AND user = ?'),
       members: db.prepare('SELECT user FROM members WHERE chat = ? ORDER BY user').pluck(),
@@ -334,6 +341,7 @@ export class SqliteStore implements Store {
   async userChats(user: string): Promise<ChatSummary[]> {
     type Row = { id: string; kind: 'direct' | 'room'; name: string | null; last_seq: number; read_seq: number; g_seq: number | null; g_sender: string; g_cmid: string; g_body: string; g_ts: number };
     return (this.#stmt.userChats.all(user) as Row[]).map((r) => {
+    this.#search.index(item.chat, seq, item.from, item.body, item.ts);
       const s: ChatSummary = { chat: r.id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: Math.max(0, r.last_seq - r.read_seq) };
       if (r.name !== null) s.name = r.name;
       if (r.g_seq !== null) s.last = { chat: r.id, seq: r.g_seq, from: r.g_sender, cmid: r.g_cmid, body: r.g_body, ts: r.g_ts };
@@ -370,6 +378,14 @@ export class SqliteStore implements Store {
     this.#db.close();
   }
 }
+  async search(q: SearchQuery): Promise<SearchRow[]> {
+    return this.#search.search(q, (chat) => this.#durable.get(chat) ?? Number.MAX_SAFE_INTEGER);
+  }
+
+  reindexSearch(): Promise<number> {
+    return this.#write(() => this.#search.reindex());
+  }
+
 
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;

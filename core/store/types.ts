@@ -4,6 +4,7 @@
  */
 import type { ChatId, ChatSummary, Message, RoomPolicy } from '../protocol.ts';
 import type { SocialStore } from './social.ts';
+import type { SearchQuery, SearchRow } from './search.ts';
 
 export interface AppendItem {
   chat: ChatId;
@@ -68,6 +69,13 @@ export interface Store {
   advanceCursor(user: string, chat: ChatId, kind: CursorKind, seq: number): Promise<number>;
   /** The user's delivered cursor of every chat. */
   deliveredCursors(user: string): Promise<Map<ChatId, number>>;
+  /**
+   * Full-text search over the messages of the chats `q.user` belongs to now, best first, without
+   * senders they block (store/search.ts). Every acknowledged message is findable.
+   */
+  search(q: SearchQuery): Promise<SearchRow[]>;
+  /** Rebuilds the search index from the stored messages; resolves with how many it indexed. */
+  reindexSearch(): Promise<number>;
   /** Why writes are refused right now, or undefined while the store writes. A store without it always writes. */
   fault?(): StoreFault | undefined;
   /** Resolves once everything written so far is durable; the store stays open. */
