@@ -164,8 +164,9 @@ describe('the web chat page and the ops console in Chromium', { timeout: 120_000
     await bob.page.getByLabel('Status', { exact: true }).fill('on the bus');
     await bob.page.getByRole('button', { name: 'Set status' }).click();
     await alice.page.locator('#friends li[data-user="bob"]', { hasText: 'away' }).filter({ hasText: 'on the bus' }).waitFor();
-    alice.page.once('dialog', (d) => void d.accept('met at the climbing gym'));
     await alice.page.getByRole('button', { name: 'Private note on bob' }).click();
+    await alice.page.keyboard.type('met at the climbing gym');
+    await alice.page.keyboard.press('Enter');
     await alice.page.locator('#friends li[data-user="bob"] .note', { hasText: 'met at the climbing gym' }).waitFor();
     await expect.poll(() => bob.page.locator('#friends').textContent()).not.toContain('climbing');
     await bob.page.getByRole('button', { name: 'Block alice' }).click();

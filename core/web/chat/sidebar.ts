@@ -78,6 +78,26 @@ export function sidebar(app: App): HTMLElement {
   );
 }
 
+/** The friend whose private note is being edited, if any. */
+let editingNote: string | undefined;
+/** What was typed so far: the list redraws on every presence change, the draft survives it. */
+let noteDraft: string | undefined;
+
+function noteForm(app: App, user: string, note: string): HTMLFormElement {
+  const input = h('input', { id: 'note-input', 'data-key': `noteinput:${user}`, maxlength: 1000, autocomplete: 'off', value: noteDraft ?? note });
+  input.addEventListener('input', () => { noteDraft = input.value; });
+  const done = () => { editingNote = undefined; noteDraft = undefined; renderSidebar(app); };
+  const f = h('form', { class: 'inline', 'aria-label': `Private note on ${user}` },
+    h('label', { for: 'note-input' }, `Private note on ${user} (only you see it; empty deletes it)`), input,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', 'data-key': `notesave:${user}` }, 'Save note'),
+      h('button', { type: 'button', 'data-key': `notecancel:${user}`, onclick: done }, 'Cancel')));
+  f.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    app.act(app.social.setNote(user, input.value.trim() || null).then(done));
+  });
+  return f;
+}
+
 function button(key: string, label: string, onclick: () => void, extra: Record<string, string> = {}): HTMLButtonElement {
   return h('button', { type: 'button', 'data-key': key, onclick, ...extra }, label);
 }
@@ -119,14 +139,12 @@ export function renderSidebar(app: App): void {
       f.note ? h('p', { class: 'note' }, h('span', { class: 'sr' }, 'Note: '), f.note) : null,
       h('div', { class: 'actions' },
         button(`msg:${f.user}`, 'Message', () => app.open(app.directId(f.user)), { 'aria-label': `Message ${f.user}` }),
-        button(`note:${f.user}`, 'Note', () => {
-          const note = prompt(`Private note on ${f.user} (empty deletes it)`, f.note ?? '');
-          if (note !== null) app.act(app.social.setNote(f.user, note || null));
-        }, { 'aria-label': `Private note on ${f.user}` }),
+        button(`note:${f.user}`, 'Note', () => { editingNote = f.user; noteDraft = undefined; renderSidebar(app); document.getElementById('note-input')?.focus(); }, { 'aria-label': `Private note on ${f.user}` }),
         button(`rm:${f.user}`, 'Remove', () => app.act(app.social.removeFriend(f.user)), { 'aria-label': `Remove ${f.user} from friends` }),
         app.blocked.has(f.user)
           ? button(`unblock:${f.user}`, 'Unblock', () => app.act(app.social.unblock(f.user)), { 'aria-label': `Unblock ${f.user}` })
-          : button(`block:${f.user}`, 'Block', () => app.act(app.social.block(f.user)), { 'aria-label': `Block ${f.user}` })));
+          : button(`block:${f.user}`, 'Block', () => app.act(app.social.block(f.user)), { 'aria-label': `Block ${f.user}` })),
+      editingNote === f.user ? noteForm(app, f.user, f.note ?? '') : null);
   }) : [h('li', { class: 'empty' }, 'No friends yet: add one below.')]));
 
   const pending = roster.filter((r) => r.state === 'sent' || r.state === 'received');

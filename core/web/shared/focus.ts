@@ -6,5 +6,9 @@ export function keepFocus(container: HTMLElement, render: () => void): void {
   const active = document.activeElement as HTMLElement | null;
   const key = active && container.contains(active) ? active.dataset.key : undefined;
   render();
-  if (key) (container.querySelector<HTMLElement>(`[data-key="${CSS.escape(key)}"]`) ?? container.querySelector<HTMLElement>('button, input'))?.focus();
+  if (!key) return;
+  const next = container.querySelector<HTMLElement>(`[data-key="${CSS.escape(key)}"]`) ?? container.querySelector<HTMLElement>('button, input');
+  next?.focus();
+  // A redrawn text field gets its caret back at the end, where the user was typing.
+  if (next instanceof HTMLInputElement && next.type !== 'number') next.setSelectionRange(next.value.length, next.value.length);
 }
