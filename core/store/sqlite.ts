@@ -77,9 +77,9 @@ export class SqliteStore implements Store {
   readonly #durable = new Map<ChatId, number>();
   readonly #stmt;
   readonly social: SqliteSocial;
+  readonly #search: SqliteSearch;
 
   constructor(opts: SqliteOptions) {
-  readonly #search: SqliteSearch;
     if (opts.file !== ':memory:') fs.mkdirSync(path.dirname(opts.file), { recursive: true });
     this.#db = new Database(opts.file);
     this.#db.pragma('journal_mode = WAL');
@@ -90,9 +90,9 @@ export class SqliteStore implements Store {
     this.#onCommit = opts.onCommit;
     this.#onError = opts.onError;
     this.#onFault = opts.onFault;
+    registerSearchFunctions(this.#db);
     migrate(this.#db);
     if (opts.file !== ':memory:') this.#probe = new DiskProbe(`${opts.file}-probe`, opts.probeIntervalMs ?? 1_000, () => this.#recovered());
-    registerSearchFunctions(this.#db);
     // 'full' on a file: commits only write the WAL (NORMAL) and WalSync flushes it before anyone is told.
     this.#wal = opts.sync !== 'normal' && opts.file !== ':memory:' ? WalSync.open(`${opts.file}-wal`) : undefined;
     if (this.#wal) {
@@ -105,9 +105,9 @@ export class SqliteStore implements Store {
     }
     const db = this.#db;
     this.social = new SqliteSocial(db, (run) => this.#write(run));
+    this.#search = new SqliteSearch(db, opts.searchIndex ?? true);
     this.#stmt = {
       insertChat: db.prepare("INSERT OR IGNORE INTO chats(id, kind, name, created_by, created_at, policy) VALUES (?, ?, ?, ?, ?, ?)"),
-    this.#search = new SqliteSearch(db, opts.searchIndex ?? true);
       insertMember: db.prepare('INSERT OR IGNORE INTO members(chat, user, joined_at) VALUES (?, ?, ?)'),
       deleteMember: db.prepare('DELETE FROM members WHERE chat = ? AND user = ?'),
       members: db.prepare('SELECT user FROM members WHERE chat = ? ORDER BY user').pluck(),
@@ -323,6 +323,7 @@ export class SqliteStore implements Store {
     this.#stmt.insertMessage.run(item.chat, seq, item.from, item.cmid, item.body, item.ts);
     this.#stmt.setLastSeq.run(seq, item.ts, item.chat);
     this.#stmt.senderCursors.run(seq, seq, item.chat, item.from);
+    this.#search.index(item.chat, seq, item.from, item.body, item.ts);
     if (!this.#seqUndo.has(item.chat)) this.#seqUndo.set(item.chat, seq - 1);
     this.#lastSeq.set(item.chat, seq);
     return { ok: true, message: { chat: item.chat, seq, from: item.from, cmid: item.cmid, body: item.body, ts: item.ts }, dup: false };
@@ -341,7 +342,6 @@ export class SqliteStore implements Store {
   async userChats(user: string): Promise<ChatSummary[]> {
     type Row = { id: string; kind: 'direct' | 'room'; name: string | null; last_seq: number; read_seq: number; g_seq: number | null; g_sender: string; g_cmid: string; g_body: string; g_ts: number };
     return (this.#stmt.userChats.all(user) as Row[]).map((r) => {
-    this.#search.index(item.chat, seq, item.from, item.body, item.ts);
       const s: ChatSummary = { chat: r.id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: Math.max(0, r.last_seq - r.read_seq) };
       if (r.name !== null) s.name = r.name;
       if (r.g_seq !== null) s.last = { chat: r.id, seq: r.g_seq, from: r.g_sender, cmid: r.g_cmid, body: r.g_body, ts: r.g_ts };
@@ -357,6 +357,14 @@ export class SqliteStore implements Store {
   async deliveredCursors(user: string): Promise<Map<ChatId, number>> {
     const rows = this.#stmt.delivered.all(user) as { chat: string; delivered_seq: number }[];
     return new Map(rows.map((r) => [r.chat, r.delivered_seq]));
+  }
+
+  async search(q: SearchQuery): Promise<SearchRow[]> {
+    return this.#search.search(q, (chat) => this.#durable.get(chat) ?? Number.MAX_SAFE_INTEGER);
+  }
+
+  reindexSearch(): Promise<number> {
+    return this.#write(() => this.#search.reindex());
   }
 
   /** Resolves when every write queued so far is committed and on disk. */
@@ -378,14 +386,6 @@ export class SqliteStore implements Store {
     this.#db.close();
   }
 }
-  async search(q: SearchQuery): Promise<SearchRow[]> {
-    return this.#search.search(q, (chat) => this.#durable.get(chat) ?? Number.MAX_SAFE_INTEGER);
-  }
-
-  reindexSearch(): Promise<number> {
-    return this.#write(() => this.#search.reindex());
-  }
-
 
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
