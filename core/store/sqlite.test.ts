@@ -45,6 +45,24 @@ describe('SqliteStore with sync full on a file', () => {
     expect(next).toMatchObject({ ok: true, message: { seq: 51 } });
   });
 
+  it('writes a chat\'s last seq once per commit, yet a read marker in that commit sees the appends before it and a reopen continues after the last', async () => {
+    const file = fileIn();
+    store = new SqliteStore({ file, sync: 'full' });
+    await store.ensureDirect('d:a:b', 'a', 'b');
+    // One turn, so one commit: three appends, then a read marker at the third one's seq.
+    const appended = store.append([item('c1'), item('c2'), item('c3')]);
+    const marked = store.social.markRead('b', 'd:a:b', 3, true);
+    expect((await appended).map((r) => (r.ok ? r.message.seq : -1))).toEqual([1, 2, 3]);
+    expect(await marked).toMatchObject({ read: 3, last: 3 });
+    expect(await store.chatInfo('d:a:b')).toMatchObject({ lastSeq: 3 });
+    await store.close();
+    store = new SqliteStore({ file, sync: 'full' });
+    expect(await store.chatInfo('d:a:b')).toMatchObject({ lastSeq: 3 });
+    expect((await store.userChats('a'))[0]).toMatchObject({ chat: 'd:a:b', lastSeq: 3 });
+    const [next] = await store.append([item('c4')]);
+    expect(next).toMatchObject({ ok: true, message: { seq: 4 } });
+  });
+
   it('checkpoints the WAL into the database file with autocheckpoint off, keeping every message', async () => {
     const file = fileIn();
     store = new SqliteStore({ file, sync: 'full' });

@@ -71,6 +71,8 @@ export class SqliteStore implements Store {
   readonly #lastSeq = new Map<ChatId, number>();
   /** Seqs as they were before the transaction in progress, for a rollback. */
   readonly #seqUndo = new Map<ChatId, number>();
+  /** Appended chats of the running transaction and their last seq, written when it ends (see #runBatch). */
+  readonly #lastSeqRows = new Map<ChatId, { seq: number; ts: number }>();
   readonly #wal: WalSync | undefined;
   readonly #checkpointer: Checkpointer | undefined;
   /** Last seq on disk of each chat with commits still being flushed: reads stop there. */
@@ -208,20 +210,37 @@ export class SqliteStore implements Store {
 
   /** One transaction over a batch; each write that may throw gets a savepoint so it fails alone. */
   #runBatch(batch: QueuedWrite[], savepointAll: boolean): Outcome[] {
-    return this.#db.transaction(() => batch.map((w): Outcome => {
-      if (w.bare && !savepointAll) return { ok: true, v: w.run() };
-      try {
-        return { ok: true, v: this.#db.transaction(w.run)() };
-      } catch (err) {
-        // SQLite rolls the whole transaction back on some I/O errors: the writes after it would
-        // autocommit one by one, unflushed and with stale seqs, so the batch ends here.
-        if (!this.#db.inTransaction) throw err;
-        const kind = errorKind(err);
-        if (kind !== 'full' && kind !== 'io') return { ok: false, v: err };
-        this.#fail(kind, err);
-        return { ok: false, v: unavailableError(this.#fault!) };
-      }
-    }))();
+    this.#lastSeqRows.clear();
+    return this.#db.transaction(() => {
+      const out = batch.map((w): Outcome => {
+        // Other writes read chats.last_seq (read markers): they see every append before them.
+        if (!w.bare) this.#writeLastSeqs();
+        return this.#runOne(w, savepointAll);
+      });
+      this.#writeLastSeqs();
+      return out;
+    })();
+  }
+
+  /** chats.last_seq for the appends of this transaction so far: one UPDATE per chat, not per message. */
+  #writeLastSeqs(): void {
+    for (const [chat, last] of this.#lastSeqRows) this.#stmt.setLastSeq.run(last.seq, last.ts, chat);
+    this.#lastSeqRows.clear();
+  }
+
+  #runOne(w: QueuedWrite, savepointAll: boolean): Outcome {
+    if (w.bare && !savepointAll) return { ok: true, v: w.run() };
+    try {
+      return { ok: true, v: this.#db.transaction(w.run)() };
+    } catch (err) {
+      // SQLite rolls the whole transaction back on some I/O errors: the writes after it would
+      // autocommit one by one, unflushed and with stale seqs, so the batch ends here.
+      if (!this.#db.inTransaction) throw err;
+      const kind = errorKind(err);
+      if (kind !== 'full' && kind !== 'io') return { ok: false, v: err };
+      this.#fail(kind, err);
+      return { ok: false, v: unavailableError(this.#fault!) };
+    }
   }
 
   /**
@@ -321,11 +340,11 @@ export class SqliteStore implements Store {
     if (!this.#stmt.isMember.get(item.chat, item.from)) return { ok: false, code: 'not_member', message: `not a member of ${item.chat}` };
     const seq = this.#seqOf(item.chat) + 1;
     this.#stmt.insertMessage.run(item.chat, seq, item.from, item.cmid, item.body, item.ts);
-    this.#stmt.setLastSeq.run(seq, item.ts, item.chat);
     this.#stmt.senderCursors.run(seq, seq, item.chat, item.from);
     this.#search.index(item.chat, seq, item.from, item.body, item.ts);
     if (!this.#seqUndo.has(item.chat)) this.#seqUndo.set(item.chat, seq - 1);
     this.#lastSeq.set(item.chat, seq);
+    this.#lastSeqRows.set(item.chat, { seq, ts: item.ts });
     return { ok: true, message: { chat: item.chat, seq, from: item.from, cmid: item.cmid, body: item.body, ts: item.ts }, dup: false };
   }
 
