@@ -273,6 +273,16 @@ describe('the web chat page and the ops console in Chromium', { timeout: 120_000
     expect((await thread(bob.page)).filter((m) => m.body === 'did you get this?')).toHaveLength(1);
   });
 
+  it('finds messages with search, the matches marked, and opens the conversation of a hit', async (ctx) => {
+    requires(ctx, 'Chromium at /usr/bin/chromium', hasChromium);
+    await alice.page.getByRole('searchbox', { name: 'Search messages' }).fill('missed');
+    await alice.page.getByRole('button', { name: 'Search', exact: true }).click();
+    await expect.poll(() => alice.page.locator('#search-results li button.hit').count()).toBe(3);
+    expect(await alice.page.locator('#search-results mark').allTextContents()).toEqual(['missed', 'missed', 'missed']);
+    await alice.page.locator('#search-results button.hit', { hasText: 'missed 2' }).click();
+    await alice.page.locator('#thread-title', { hasText: 'bob' }).waitFor();
+  });
+
   it('the console switches debug mode on for bob, shows his ring buffer with the frames just exchanged, changes a rollout and kicks his session', async (ctx) => {
     requires(ctx, 'Chromium at /usr/bin/chromium', hasChromium);
     await ops.page.goto(`${server.opsUrl}/console`);

@@ -7,6 +7,45 @@ import { fill, h } from '../shared/dom.ts';
 import type { App } from './app.ts';
 import { keepFocus } from '../shared/focus.ts';
 
+interface SearchHit { message: { chat: string; seq: number; from: string; body: string; ts: number }; snippet: { text: string; highlights: [number, number][] } }
+
+/** A snippet with its matches marked, built from text nodes (never markup from the server). */
+function marked(text: string, highlights: readonly [number, number][]): (string | HTMLElement)[] {
+  const out: (string | HTMLElement)[] = [];
+  let at = 0;
+  for (const [start, end] of highlights) {
+    if (start < at) continue;
+    out.push(text.slice(at, start), h('mark', {}, text.slice(start, end)));
+    at = end;
+  }
+  out.push(text.slice(at));
+  return out;
+}
+
+/** Searches the messages of the user's conversations and lists the hits; a hit opens its conversation. */
+function searchSection(app: App, results: HTMLElement): HTMLElement {
+  let next: string | undefined;
+  let q = '';
+  const input = h('input', { id: 'search-q', type: 'search', autocomplete: 'off', required: true, maxlength: 200 });
+  const run = (more: boolean) => app.act(app.client.request<{ hits: SearchHit[]; next?: string }>('search', { q, limit: 10, ...(more && next ? { cursor: next } : {}) }).then((r) => {
+    next = r.next;
+    const items = r.hits.map((hit) => h('li', {}, button(`hit:${hit.message.chat}:${hit.message.seq}`, '', () => app.open(hit.message.chat), { class: 'conv hit' })));
+    if (!more) fill(results, r.hits.length ? [] : [h('li', { class: 'empty' }, `Nothing found for “${q}”.`)]);
+    results.querySelector('.more')?.remove();
+    results.append(...items);
+    r.hits.forEach((hit, i) => {
+      const c = app.conv(hit.message.chat);
+      fill(items[i]!.firstElementChild!, h('span', { class: 'title' }, `${hit.message.from} in ${c.kind === 'room' ? `# ${c.title(app.me)}` : c.title(app.me)}`),
+        h('span', { class: 'preview' }, ...marked(hit.snippet.text, hit.snippet.highlights)));
+    });
+    if (next) results.append(h('li', { class: 'more' }, button('search-more', 'More results', () => run(true))));
+  }));
+  const f = h('form', { class: 'inline', role: 'search', 'aria-label': 'Search messages' },
+    h('label', { for: 'search-q' }, 'Search messages'), input, h('button', { type: 'submit' }, 'Search'));
+  f.addEventListener('submit', (ev) => { ev.preventDefault(); q = input.value.trim(); if (q) run(false); });
+  return h('section', { 'aria-labelledby': 'h-search' }, h('h2', { id: 'h-search' }, 'Search'), f, results);
+}
+
 let els: { status: HTMLElement; convs: HTMLElement; friends: HTMLElement; requests: HTMLElement; blocked: HTMLElement; typing: HTMLInputElement; receipts: HTMLInputElement } | undefined;
 
 const STATES: Exclude<PresenceState, 'offline'>[] = ['available', 'away', 'idle'];
@@ -65,6 +104,7 @@ export function sidebar(app: App): HTMLElement {
         const chat = id!.value.trim();
         app.act(app.client.join(chat).then(() => app.refreshChats().then(() => app.open(chat))));
       }, ...field('room-join', 'Room id', { required: true }), h('button', { type: 'submit' }, 'Join room'))),
+    searchSection(app, h('ul', { id: 'search-results', class: 'list', 'aria-live': 'polite' })),
     h('section', { 'aria-labelledby': 'h-friends' }, h('h2', { id: 'h-friends' }, 'Friends'), els.friends,
       form('Add a friend', ([u]) => app.act(app.social.requestFriend(u!.value.trim())),
         ...field('friend-user', 'User name', { required: true }), h('button', { type: 'submit' }, 'Send friend request'))),
