@@ -52,6 +52,8 @@ export const SETTINGS = {
   drainTimeoutMs: { kind: 'int', default: 10_000, min: 0, max: 600_000, doc: 'bound on graceful drain after SIGTERM' },
   liveHoldMs: { kind: 'int', default: 1000, min: 0, max: 60_000, doc: 'how long live delivery waits for a fresh session to send its first frame (its sync)' },
   batchMax: { kind: 'int', default: 512, min: 1, max: 100_000, doc: 'most messages committed in one store transaction' },
+  historyCacheMessages: { kind: 'int', default: 75, min: 0, max: 10_000, doc: 'last messages per chat kept in memory to answer the first history page and resume catch-up without a store read (0: off; off on a node with --redis: the cluster design is a Redis capped list)' },
+  historyCacheBytes: { kind: 'int', default: 16_777_216, min: 0, max: 1 << 40, doc: 'bound on the hot cache\'s estimated bytes across chats; the least recently used chats are evicted beyond it' },
   typing: { kind: 'bool', default: true, doc: 'relay typing indicators at all (off: every typing op is dropped and counted)' },
   typingThrottleMs: { kind: 'int', default: 2_000, min: 0, max: 60_000, doc: 'per user per conversation, at most one "start" relayed per this window; extras are dropped and counted' },
   typingTtlMs: { kind: 'int', default: 6_000, min: 100, max: 120_000, doc: 'a "start" not renewed or stopped within this time expires and the server relays "stop"' },

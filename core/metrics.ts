@@ -27,7 +27,7 @@ export const REFUSAL_REASONS = ['busy', 'overloaded_inflight', 'overloaded_queue
 export const FRAME_IN_OPS = [
   'send', 'sync', 'history', 'chats', 'recv', 'room.create', 'room.join', 'room.leave', 'room.invite', 'room.members', 'ping',
   'friend.request', 'friend.accept', 'friend.decline', 'friend.cancel', 'friend.remove', 'roster', 'note.set', 'block', 'unblock', 'blocks',
-  'presence', 'typing', 'read', 'readby', 'settings', 'invalid', 'other',
+  'presence', 'typing', 'read', 'readby', 'settings', 'search', 'invalid', 'other',
 ] as const;
 /** Every server frame op of the protocol, plus "other" for a text the probe cannot read an op from. */
 export const FRAME_OUT_OPS = [...SERVER_OPS, 'other'] as const;
@@ -66,6 +66,10 @@ export const METRICS = {
   parley_messages_delivered_total: { type: 'counter', unit: 'messages', help: 'Live message deliveries handed to sessions, by fan-out variant.', labels: { variant: FANOUT_VARIANTS } },
   parley_fanout_recipients: { type: 'histogram', unit: 'sessions', help: 'Local sessions one bus event reached, by fan-out variant.', labels: { variant: FANOUT_VARIANTS }, buckets: FANOUT_BUCKETS },
   parley_delivery_latency_seconds: { type: 'histogram', unit: 'seconds', help: 'Server-side latency from receiving a send to writing the message to a recipient socket, by fan-out variant.', labels: { variant: FANOUT_VARIANTS }, buckets: LATENCY_BUCKETS },
+  parley_history_cache_lookups_total: { type: 'counter', unit: 'lookups', help: 'History pages and catch-ups asked of the hot cache, by result: hit (answered from memory) or miss (read from the store).', labels: { result: ['hit', 'miss'] } },
+  parley_history_cache_evictions_total: { type: 'counter', unit: 'chats', help: 'Chats evicted from the hot cache to keep it within historyCacheBytes.' },
+  parley_history_cache_bytes: { type: 'gauge', unit: 'bytes', help: 'Estimated bytes of the messages in the hot cache.' },
+  parley_history_cache_chats: { type: 'gauge', unit: 'chats', help: 'Chats with messages in the hot cache.' },
   parley_store_commit_seconds: { type: 'histogram', unit: 'seconds', help: 'Duration of one store transaction (group commit).', buckets: LATENCY_BUCKETS },
   parley_store_unavailable: { type: 'gauge', unit: 'boolean', help: '1 while the store refuses writes (disk full, I/O error, failed WAL flush): writes answer store_unavailable and /readyz reports not ready.' },
   parley_store_errors_total: { type: 'counter', unit: 'errors', help: 'Failed store transactions by kind: full (no space), io (I/O error, read-only disk), other; flush: a WAL fdatasync failed (counted once, a restart is needed).', labels: { kind: ['full', 'io', 'flush', 'other'] } },

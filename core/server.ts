@@ -33,6 +33,7 @@ import { privateFile, secureDataDir } from './datadir.ts';
 import { Social } from './social/social.ts';
 import { socialRoutes } from './edge/social-rest.ts';
 import { SqliteStore } from './store/sqlite.ts';
+import { HistoryCache } from './chat/history-cache.ts';
 import { PostgresStore } from './store/postgres.ts';
 import type { Store, StoreFault } from './store/types.ts';
 
@@ -228,7 +229,14 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     metrics.inc('parley_fanout_failures_total', { kind: event.kind });
     log.error({ err, kind: event.kind }, 'publishing a committed change to the bus failed; receivers repair from the store');
   };
-  const chat = new ChatService(store, bus, { fanoutFailed: publishFailed });
+  // The hot cache sees this node's commits only: with several nodes (Redis) it stays off.
+  const historyCache = new HistoryCache({ perChat: config.redis === undefined ? config.historyCacheMessages : 0, maxBytes: config.historyCacheBytes });
+  const chat = new ChatService(store, bus, { fanoutFailed: publishFailed }, historyCache);
+  metrics.mirror('parley_history_cache_lookups_total', { result: 'hit' }, () => historyCache.stats.hits);
+  metrics.mirror('parley_history_cache_lookups_total', { result: 'miss' }, () => historyCache.stats.misses);
+  metrics.mirror('parley_history_cache_evictions_total', undefined, () => historyCache.stats.evictions);
+  metrics.read('parley_history_cache_bytes', () => historyCache.stats.bytes);
+  metrics.read('parley_history_cache_chats', () => historyCache.stats.chats);
   chat.faultDelayMs = config.faultDelayMs;
   const hub = new Hub(bus);
   hub.onSubscribeFailed = (err, user) => log.warn({ err, user }, 'subscribing to a user channel failed; retried when the bus recovers');

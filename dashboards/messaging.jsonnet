@@ -44,6 +44,15 @@ dashboard.new('messaging', 'parley / messaging', 'Requests by op, logins, fan-ou
   p.timeseries('Store errors by kind', [[q.rate('parley_store_errors_total', by=['kind']), '{{kind}}']], 'reqps'),
 ]) + when('parley_store_unavailable', [
   p.timeseries('Store refusing writes', [[q.gauge('parley_store_unavailable', 'max', by=['instance']), '{{instance}}']], 'short', threshold=0.5),
+]) + when('parley_history_cache_lookups_total', [
+  p.timeseries('Hot cache: hit ratio and evictions', [
+    [q.rate('parley_history_cache_lookups_total', where='result="hit"') + ' / ' + q.rate('parley_history_cache_lookups_total'), 'hit ratio'],
+    [q.rate('parley_history_cache_evictions_total'), 'evictions/s'],
+  ], 'short'),
+  p.timeseries('Hot cache size per node', [
+    [q.gauge('parley_history_cache_bytes', by=['instance']), 'bytes {{instance}}'],
+    [q.gauge('parley_history_cache_chats', by=['instance']), 'chats {{instance}}'],
+  ], 'short'),
 ]) + [
   p.row('Queues and overload'),
   p.timeseries('Outbound queue bytes vs the node budget', [

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { CONTROL_CHANNEL, Outbox, type Bus, type BusEvent } from '../bus/types.ts';
 import { MemberCache } from './members.ts';
+import { HistoryCache } from './history-cache.ts';
 import { searchMessages, type SearchInput } from './search.ts';
 import { ParleyError } from '../errors.ts';
 import { directChatId, directMembers, LIMITS, type ChatId, type ChatSummary, type Message, type RoomPolicy, type SearchResult } from '../protocol.ts';
@@ -33,6 +34,14 @@ export interface ChatHooks {
   fanoutFailed?: (err: unknown, event: BusEvent) => void;
 }
 
+/** Cached member sets are replaced, never changed, once cached: each is listed once for every publish to it. */
+const lists = new WeakMap<ReadonlySet<string>, readonly string[]>();
+function listOf(members: ReadonlySet<string>): readonly string[] {
+  let list = lists.get(members);
+  if (!list) lists.set(members, (list = Object.freeze([...members])));
+  return list;
+}
+
 export class ChatService {
   readonly #store: Store;
   readonly #out: Outbox;
@@ -47,8 +56,12 @@ export class ChatService {
   /** Fault injection (setting faultDelayMs): extra delay before each commit, to prove the release gate catches it. */
   faultDelayMs = 0;
 
-  constructor(store: Store, bus: Bus, hooks: ChatHooks = {}) {
+  /** The last messages of active chats (chat/history-cache.ts); disabled unless the node passes one. */
+  readonly historyCache: HistoryCache;
+
+  constructor(store: Store, bus: Bus, hooks: ChatHooks = {}, historyCache = new HistoryCache({ perChat: 0, maxBytes: 0 })) {
     this.#store = store;
+    this.historyCache = historyCache;
     this.hooks = hooks;
     this.#out = new Outbox(bus, (err, event) => this.hooks.fanoutFailed?.(err, event));
   }
@@ -88,8 +101,9 @@ export class ChatService {
       if (!result!.ok) throw new ParleyError(result!.code, result!.message);
       // A retried send was delivered the first time; fan out only new messages.
       if (!result!.dup) {
+        this.historyCache.append(result!.message);
         // The message is committed: a fan-out failure must not turn it into an error the client retries.
-        void this.#out.toUsers(members, { kind: 'msg', message: result!.message, to: [...members], origin });
+        void this.#out.toUsers(members, { kind: 'msg', message: result!.message, to: listOf(members), origin });
       }
       return { message: result!.message, dup: result!.dup };
     } finally {
@@ -160,7 +174,7 @@ export class ChatService {
 
   async history(user: string, chat: ChatId, before: number | undefined, limit: number = LIMITS.defaultHistoryLimit): Promise<{ messages: Message[]; more: boolean }> {
     await this.#requireMember(user, chat);
-    const page = await this.#store.before(chat, before, limit + 1);
+    const page = this.historyCache.before(chat, before, limit) ?? await this.#readBefore(chat, before, limit);
     const more = page.length > limit;
     return { messages: more ? page.slice(1) : page, more };
   }
@@ -171,10 +185,25 @@ export class ChatService {
     return searchMessages(this.#store, user, input);
   }
 
+  /** A first page the cache missed fills it from one store read, then answers from it when it can. */
+  async #readBefore(chat: ChatId, before: number | undefined, limit: number): Promise<Message[]> {
+    if (before === undefined && this.historyCache.enabled) {
+      await this.historyCache.fill(chat, (n) => this.#store.before(chat, undefined, n));
+      const page = this.historyCache.before(chat, undefined, limit, false);
+      if (page) return page;
+    }
+    return this.#store.before(chat, before, limit + 1);
+  }
+
   /** Messages after `seq` for a member, ascending. */
   async after(user: string, chat: ChatId, seq: number, limit: number): Promise<Message[]> {
     await this.#requireMember(user, chat);
-    return this.#store.after(chat, seq, limit);
+    return this.catchUp(chat, seq, limit);
+  }
+
+  /** Messages after `seq`, ascending, from the hot cache when it reaches back that far (a resume's catch-up). */
+  async catchUp(chat: ChatId, seq: number, limit: number): Promise<Message[]> {
+    return this.historyCache.after(chat, seq, limit) ?? this.#store.after(chat, seq, limit);
   }
 
   chats(user: string): Promise<ChatSummary[]> {

@@ -11,6 +11,9 @@ import type { Message } from '../protocol.ts';
 
 export type FanoutVariant = 'control' | 'batched';
 
+/** One label object per variant, not three per message. */
+const LABELS = Object.freeze({ control: Object.freeze({ variant: 'control' }), batched: Object.freeze({ variant: 'batched' }) } as const);
+
 export class Fanout {
   readonly #hub: Hub;
   readonly #meter: Meter;
@@ -51,10 +54,11 @@ export class Fanout {
   };
 
   #record(variant: FanoutVariant, reached: number, ts: number): void {
-    this.#meter.observe('parley_fanout_recipients', reached, { variant });
+    const labels = LABELS[variant];
+    this.#meter.observe('parley_fanout_recipients', reached, labels);
     if (reached === 0) return;
-    this.#meter.inc('parley_messages_delivered_total', { variant }, reached);
-    this.#meter.observe('parley_delivery_latency_seconds', Math.max(0, Date.now() - ts) / 1000, { variant });
+    this.#meter.inc('parley_messages_delivered_total', labels, reached);
+    this.#meter.observe('parley_delivery_latency_seconds', Math.max(0, Date.now() - ts) / 1000, labels);
   }
 
   readonly #flush = (): void => {

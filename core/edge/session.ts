@@ -273,7 +273,7 @@ export class Session implements HubSession {
     cur.filling = true;
     try {
       for (;;) {
-        const page = await this.#deps.chat.store.after(chat, cur.seq, FILL_PAGE);
+        const page = await this.#deps.chat.catchUp(chat, cur.seq, FILL_PAGE);
         for (const m of page) {
           // A fill is paced by the socket so that catching up never counts as a slow consumer.
           if (!this.#isWritable()) await this.#whenWritable();
