@@ -114,8 +114,11 @@ describe('parley canary with a real Unleash server', () => {
     const admin = new UnleashAdmin({ url: unleash.url, token: unleash.adminToken });
     const loads = traffic([a, b], 90);
     const lines: string[] = [];
-    // Harmless means "no worse than 10% or 1 ms": on a busy machine that takes more intervals to show.
-    const r = await runCanary({ ...FAST, intervalMs: 10_000, maxHolds: 4, source: new ScrapeSource([a.ops, b.ops]), target: unleashTarget(admin), steps: [5, 50, 100], print: (l) => lines.push(l) });
+    // Harmless is "at most 10% or `floor` worse with 95% confidence". On a shared two-core test
+    // machine delivery latency swings by tens of ms between intervals, so the floors are scaled to
+    // that noise here; the statistics and the 60 ms fault above are unchanged.
+    const busy = { ...guard, metrics: guard.metrics.map((m) => ({ ...m, floor: m.kind === 'errors-per-1k' ? m.floor : 50 })) };
+    const r = await runCanary({ ...FAST, guard: busy, intervalMs: 10_000, maxHolds: 4, source: new ScrapeSource([a.ops, b.ops]), target: unleashTarget(admin), steps: [5, 50, 100], print: (l) => lines.push(l) });
     await loads;
     expect(r.code, lines.join('\n')).toBe(CANARY_EXIT.widened);
     expect(r.decisions.map((d) => `${d.step}:${d.outcome}`).filter((d) => !d.endsWith(':hold'))).toEqual(['5:widen', '50:widen']);
