@@ -177,19 +177,6 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
-/** What is wrong with a store setting: "sqlite" or a postgres:// or postgresql:// URL with a host. */
-export function storeUrlProblem(store: string): string | undefined {
-  if (store === 'sqlite') return undefined;
-  const expected = 'store must be "sqlite" or a postgres:// or postgresql:// URL';
-  if (!/^postgres(ql)?:\/\//.test(store)) return `${expected}, got "${store.slice(0, 80)}"`;
-  try {
-    if (!new URL(store).hostname) return `${expected} with a host, got one without`;
-  } catch {
-    return `${expected}, got an unparsable URL`;
-  }
-  return undefined;
-}
-
 /**
  * The node id kept in `<dataDir>/node-id`: a node canary (flag stickiness nodeId) needs the same
  * node in the same bucket after a restart, which host-pid is not. Created private on first use.

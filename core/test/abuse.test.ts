@@ -255,7 +255,7 @@ describe('a node over its budget', () => {
     const refused = await alice.request({ op: 'send', id: 3, to: 'bob', cmid: 'o3', body: 'three' });
     expect(refused).toMatchObject({ op: 'error', id: 3, code: 'overloaded', details: { reason: 'inflight', retryAfterMs: 1000 } });
     const ready = await fetch(`${server.opsUrl}/readyz`);
-    expect([ready.status, (await ready.json()).status]).toEqual([503, 'overloaded']);
+    expect([ready.status, ((await ready.json()) as { status: string }).status]).toEqual([503, 'overloaded']);
     const upgrade = await refusal(server.wsUrl, { headers: { authorization: `Bearer ${await server.auth.mint('carol', 60)}` } });
     expect(upgrade).toMatchObject({ status: 503, body: { error: { code: 'overloaded' } } });
     await alice.next((f) => f.op === 'ack' && f.id === 2, 5000);
