@@ -89,6 +89,13 @@ export const ALERTS = [
     runbook: `${RUNBOOK}#parleystoreunavailable`,
   },
   {
+    name: 'ParleyOverloaded', severity: 'page',
+    expr: { kind: 'gauge', of: { metric: 'parley_overloaded' }, agg: 'max' },
+    threshold: 0.5, for: '2m', keepFiringFor: '2m',
+    summary: 'The node is over its work budget (requests in flight, queued bytes or heap): new work is refused with overloaded and /readyz fails.',
+    runbook: `${RUNBOOK}#parleyoverloaded`,
+  },
+  {
     name: 'ParleyBusDown', severity: 'page',
     expr: { kind: 'gauge', of: { metric: 'parley_bus_down_seconds' }, agg: 'max' },
     threshold: 10, for: '30s', keepFiringFor: '1m',
