@@ -34,6 +34,7 @@ const FRAME_SENT: Record<ServerOp, string> = {
   'roster.push': 'an entry of your roster changed',
   'block.push': 'your block list changed',
   'settings.push': 'your privacy settings changed',
+  'chat.expired': 'an ephemeral conversation of yours lapsed and was deleted',
 };
 
 /** What each protocol limit bounds; a limit without an entry renders with its name only. */

@@ -52,7 +52,8 @@ export interface RecvReq { op: 'recv'; id?: ReqId; chat: ChatId; seq: number }
 /** Who may join a room: `invite` (the default) only those a member adds; `open` anyone who knows its id. */
 export type RoomPolicy = 'invite' | 'open';
 export const ROOM_POLICIES: readonly RoomPolicy[] = ['invite', 'open'];
-export interface RoomCreateReq { op: 'room.create'; id?: ReqId; name?: string; members?: string[]; policy?: RoomPolicy }
+/** `ephemeral`: the room and everything in it is deleted `lifetimeMs` (default: the node's, 24 h) after its last message. */
+export interface RoomCreateReq { op: 'room.create'; id?: ReqId; name?: string; members?: string[]; policy?: RoomPolicy; ephemeral?: boolean; lifetimeMs?: number }
 export interface RoomJoinReq { op: 'room.join'; id?: ReqId; chat: ChatId }
 export interface RoomLeaveReq { op: 'room.leave'; id?: ReqId; chat: ChatId }
 export interface RoomInviteReq { op: 'room.invite'; id?: ReqId; chat: ChatId; user: string }
@@ -89,7 +90,8 @@ export type RequestOp = Request['op'];
 // encoded by `encode()`: the probe reads the op from the `{"op":"…"` prefix without parsing.
 
 export interface Message { chat: ChatId; seq: number; from: string; cmid: string; body: string; ts: number }
-export interface ChatSummary { chat: ChatId; kind: 'direct' | 'room'; name?: string; lastSeq: number; readSeq: number; unread: number; last?: Message }
+/** `expiresAt` (ms since the epoch): an ephemeral chat's deletion time if nobody writes before it. */
+export interface ChatSummary { chat: ChatId; kind: 'direct' | 'room'; name?: string; lastSeq: number; readSeq: number; unread: number; last?: Message; expiresAt?: number }
 /** A window of a found message's body; `highlights` are [start, end) UTF-16 offsets of each match in `text`. */
 export interface Snippet { text: string; highlights: [number, number][] }
 /** One search result: the message, its snippet, and a score (higher is better, comparable within one answer). */
@@ -127,17 +129,19 @@ export interface ReadFrame { op: 'read'; chat: ChatId; user: string; seq: number
 /** Seq → how many members other than its sender have read it. */
 export interface ReadByFrame { op: 'readby'; chat: ChatId; counts: Record<number, number> }
 export interface SettingsPushFrame { op: 'settings.push'; settings: Privacy }
+/** An ephemeral chat's lifetime lapsed: it and its messages are deleted; drop it from the list. */
+export interface ChatExpiredFrame { op: 'chat.expired'; chat: ChatId }
 
 export type AnswerFrame = WelcomeFrame | AckFrame | ReplyFrame | SyncedFrame | ErrorFrame | PongFrame;
 export type PushFrame =
-  | MsgFrame | SkipFrame | MemberFrame | RosterPushFrame | BlockPushFrame | PresenceFrame | TypingFrame | ReadFrame | ReadByFrame | SettingsPushFrame;
+  | MsgFrame | SkipFrame | MemberFrame | RosterPushFrame | BlockPushFrame | PresenceFrame | TypingFrame | ReadFrame | ReadByFrame | SettingsPushFrame | ChatExpiredFrame;
 export type ServerFrame = AnswerFrame | PushFrame;
 export type ServerOp = ServerFrame['op'];
 
 /** Each server op and whether it answers or pushes; the mapped type keeps it in step with the union. */
 const SERVER_FRAME_KIND: { [Op in ServerOp]: Extract<ServerFrame, { op: Op }> extends PushFrame ? 'push' : 'answer' } = {
   welcome: 'answer', ack: 'answer', msg: 'push', skip: 'push', reply: 'answer', synced: 'answer', member: 'push', error: 'answer', pong: 'answer',
-  presence: 'push', typing: 'push', read: 'push', readby: 'push', 'roster.push': 'push', 'block.push': 'push', 'settings.push': 'push',
+  presence: 'push', typing: 'push', read: 'push', readby: 'push', 'roster.push': 'push', 'block.push': 'push', 'settings.push': 'push', 'chat.expired': 'push',
 };
 
 /** Every op the server writes, in catalog order (metrics pre-create a series per op from it). */
@@ -338,7 +342,13 @@ const VALIDATORS: Record<RequestOp, Validator> = {
       }
       members = o.members as string[];
     }
-    return { op: 'room.create', id, name, members, policy: validateRoomPolicy(o.policy) };
+    const req: RoomCreateReq = { op: 'room.create', id, name, members, policy: validateRoomPolicy(o.policy) };
+    if (o.ephemeral !== undefined && typeof o.ephemeral !== 'boolean') throw fieldError('ephemeral', 'true or false', o.ephemeral);
+    const lifetimeMs = optInt(o, 'lifetimeMs', 1, 365 * 86_400_000);
+    if (lifetimeMs !== undefined && o.ephemeral === false) throw fieldError('lifetimeMs', 'absent for a room that is not ephemeral', lifetimeMs);
+    if (o.ephemeral === true || lifetimeMs !== undefined) req.ephemeral = true;
+    if (lifetimeMs !== undefined) req.lifetimeMs = lifetimeMs;
+    return req;
   },
   'room.join': (o, id) => ({ op: 'room.join', id, chat: chatField(o) }),
   'room.leave': (o, id) => ({ op: 'room.leave', id, chat: chatField(o) }),

@@ -34,6 +34,7 @@ import { Social } from './social/social.ts';
 import { socialRoutes } from './edge/social-rest.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { HistoryCache } from './chat/history-cache.ts';
+import { ChatExpiry } from './chat/expiry.ts';
 import { PostgresStore } from './store/postgres.ts';
 import type { Store, StoreFault } from './store/types.ts';
 
@@ -237,6 +238,10 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   metrics.mirror('parley_history_cache_evictions_total', undefined, () => historyCache.stats.evictions);
   metrics.read('parley_history_cache_bytes', () => historyCache.stats.bytes);
   metrics.read('parley_history_cache_chats', () => historyCache.stats.chats);
+  chat.ephemeral = { defaultMs: config.ephemeralLifetimeMs, minMs: config.ephemeralMinLifetimeMs, maxMs: config.ephemeralMaxLifetimeMs };
+  const expiry = new ChatExpiry(chat, { intervalMs: config.expiryCheckMs, batch: 100 });
+  expiry.onError = (err) => log.error({ err }, 'deleting lapsed ephemeral chats failed; the next check retries');
+  expiry.start();
   chat.faultDelayMs = config.faultDelayMs;
   const hub = new Hub(bus);
   hub.onSubscribeFailed = (err, user) => log.warn({ err, user }, 'subscribing to a user channel failed; retried when the bus recovers');
@@ -303,6 +308,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     await Promise.race([chat.idle(), sleep(Math.max(0, deadline - Date.now()))]);
     unsubscribeSocial();
     await social.close();
+    await expiry.stop();
     await store.close();
     clearInterval(heartbeat);
     unsubscribe();

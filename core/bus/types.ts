@@ -14,6 +14,7 @@ export interface RosterEventItem { user: string; state: 'friend' | 'out' | 'in' 
 export type BusEvent =
   | { kind: 'msg'; message: Message; to: readonly string[]; origin?: string }
   | { kind: 'member'; chat: ChatId; user: string; event: 'joined' | 'left'; to: readonly string[] }
+  | { kind: 'expired'; chat: ChatId; to: readonly string[] }
   /** A chat's member list changed (control channel): every node drops its cached list. */
   | { kind: 'members'; chat: ChatId; user: string; event: 'joined' | 'left' }
   | { kind: 'kick'; user: string }

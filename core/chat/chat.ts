@@ -53,6 +53,8 @@ export class ChatService {
 
   /** Set once at assembly, before the node accepts connections. */
   hooks: ChatHooks;
+  /** Lifetimes an ephemeral room may ask for, and the one it gets when it names none (settings ephemeral*). */
+  ephemeral = { defaultMs: 86_400_000, minMs: 60_000, maxMs: 30 * 86_400_000 };
   /** Fault injection (setting faultDelayMs): extra delay before each commit, to prove the release gate catches it. */
   faultDelayMs = 0;
 
@@ -233,14 +235,32 @@ export class ChatService {
     await this.#store.advanceCursor(user, chat, 'delivered', seq);
   }
 
-  async createRoom(user: string, name: string | undefined, invited: readonly string[] = [], policy: RoomPolicy = 'invite'): Promise<{ chat: ChatId; members: string[]; policy: RoomPolicy }> {
+  async createRoom(user: string, name: string | undefined, invited: readonly string[] = [], policy: RoomPolicy = 'invite', ephemeral?: { lifetimeMs?: number }): Promise<{ chat: ChatId; members: string[]; policy: RoomPolicy; lifetimeMs?: number }> {
+    const lifetimeMs = ephemeral ? ephemeral.lifetimeMs ?? this.ephemeral.defaultMs : undefined;
+    if (lifetimeMs !== undefined && (lifetimeMs < this.ephemeral.minMs || lifetimeMs > this.ephemeral.maxMs)) {
+      throw new ParleyError('bad_field', `"lifetimeMs" must be in [${this.ephemeral.minMs}, ${this.ephemeral.maxMs}] on this node, got ${lifetimeMs}`, { field: 'lifetimeMs' });
+    }
     const chat = `r:${randomBytes(10).toString('hex')}`;
-    await this.#store.createRoom(chat, name, user, invited, policy);
+    await this.#store.createRoom(chat, name, user, invited, policy, lifetimeMs);
     const members = new Set([user, ...invited]);
     this.#cache(chat, members);
     // A new room is in no node's cache: the members hear of it, no invalidation is needed.
     for (const u of members) if (u !== user) void this.#out.toUsers(members, { kind: 'member', chat, user: u, event: 'joined', to: [...members] });
-    return { chat, members: [...members].sort(), policy };
+    return lifetimeMs === undefined ? { chat, members: [...members].sort(), policy } : { chat, members: [...members].sort(), policy, lifetimeMs };
+  }
+
+  /**
+   * Deletes a lapsed ephemeral chat (chat/expiry.ts) if it is still lapsed at `now`: the store's
+   * rows, the hot cache and the member cache; its members get chat.expired. False when a message
+   * renewed it meanwhile.
+   */
+  async expire(chat: ChatId, now: number): Promise<boolean> {
+    const members = await this.#store.deleteChat(chat, now);
+    this.historyCache.clear(chat);
+    if (!members.length) return false;
+    this.#members.forget(chat);
+    void this.#out.toUsers(members, { kind: 'expired', chat, to: members });
+    return true;
   }
 
   /** Open rooms are joinable by id; invite-only rooms only through a member's invite; 1:1 chats never change members. */

@@ -162,6 +162,11 @@ export class Hub {
       case 'kick':
         for (const s of [...(this.#byUser.get(event.user) ?? [])]) { s.close('kicked'); reached++; }
         break;
+      case 'expired': {
+        const text = encode({ op: 'chat.expired', chat: event.chat });
+        for (const user of event.to) for (const s of this.#byUser.get(user) ?? []) { s.push(text); reached++; }
+        break;
+      }
     }
     return reached;
   }

@@ -352,8 +352,9 @@ export class ParleyClient extends Emitter<ClientEvents> {
   }
 
   /** Creates a room; `policy` 'open' lets anyone who knows its id join (default: invite-only). */
-  createRoom(name?: string, members?: string[], policy?: RoomPolicy): Promise<{ chat: ChatId; members: string[]; policy: RoomPolicy }> {
-    return this.request('room.create', { ...(name ? { name } : {}), ...(members ? { members } : {}), ...(policy ? { policy } : {}) });
+  createRoom(name?: string, members?: string[], policy?: RoomPolicy, opts: { ephemeral?: boolean; lifetimeMs?: number } = {}): Promise<{ chat: ChatId; members: string[]; policy: RoomPolicy; lifetimeMs?: number }> {
+    // An ephemeral room is deleted lifetimeMs after its last message; the server pushes chat.expired (an 'event').
+    return this.request('room.create', { ...(name ? { name } : {}), ...(members ? { members } : {}), ...(policy ? { policy } : {}), ...opts });
   }
 
   join(chat: ChatId): Promise<unknown> { return this.request('room.join', { chat }); }

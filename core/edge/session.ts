@@ -493,7 +493,7 @@ export class Session implements HubSession {
         if (req.id !== undefined) this.#reply(req, {});
         return;
       case 'room.create':
-        return this.#reply(req, await chat.createRoom(this.user, req.name, req.members, req.policy));
+        return this.#reply(req, await chat.createRoom(this.user, req.name, req.members, req.policy, req.ephemeral ? { lifetimeMs: req.lifetimeMs } : undefined));
       case 'room.join':
         await chat.join(this.user, req.chat);
         return this.#reply(req, { chat: req.chat });

@@ -84,4 +84,11 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO message_search(doc, ctok, stok, chat, seq, sender, ts)
     SELECT parley_search_doc(body), parley_search_key('c', chat), parley_search_key('s', sender), chat, seq, sender, ts FROM messages;
   `,
+  // 5: ephemeral chats (a lifetime since the last activity) and deletes that leave nothing behind:
+  // FTS5 removes a deleted row's terms from the index at once instead of leaving them until a merge.
+  `
+  ALTER TABLE chats ADD COLUMN lifetime_ms INTEGER;
+  CREATE INDEX chats_ephemeral ON chats(id) WHERE lifetime_ms IS NOT NULL;
+  INSERT INTO message_search(message_search, rank) VALUES ('secure-delete', 1);
+  `,
 ];

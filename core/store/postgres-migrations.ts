@@ -114,6 +114,11 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX message_search_doc ON message_search USING gin (doc);
   `,
+  // 4: ephemeral chats: a lifetime since the last activity (NULL: permanent).
+  `
+  ALTER TABLE chats ADD COLUMN lifetime_ms BIGINT;
+  CREATE INDEX chats_ephemeral ON chats(id) WHERE lifetime_ms IS NOT NULL;
+  `,
 ];
 
 /** Arbitrary constant key of the advisory lock that serializes migrations across nodes. */

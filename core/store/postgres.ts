@@ -76,11 +76,11 @@ export class PostgresStore implements Store {
     }));
   }
 
-  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[], policy: RoomPolicy): Promise<void> {
+  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[], policy: RoomPolicy, lifetimeMs?: number): Promise<void> {
     return this.#write(() => this.#db.tx(async (t) => {
       const now = Date.now();
-      await t("INSERT INTO chats(id, kind, name, created_by, created_at, policy) VALUES ($1, 'room', $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        [chat, name === undefined ? null : Buffer.from(name, 'utf8'), creator, now, policy]);
+      await t("INSERT INTO chats(id, kind, name, created_by, created_at, policy, lifetime_ms) VALUES ($1, 'room', $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        [chat, name === undefined ? null : Buffer.from(name, 'utf8'), creator, now, policy, lifetimeMs ?? null]);
       const users = [...new Set([creator, ...members])];
       await t('INSERT INTO members(chat, user_id, joined_at) SELECT $1, u, $3 FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING', [chat, users, now]);
     }));
@@ -102,10 +102,11 @@ export class PostgresStore implements Store {
   }
 
   async chatInfo(chat: ChatId): Promise<ChatInfo | undefined> {
-    const [row] = await this.#db.query<{ id: string; kind: 'direct' | 'room'; name: Buffer | null; policy: RoomPolicy; last_seq: number }>(
-      'SELECT id, kind, name, policy, last_seq FROM chats WHERE id = $1', [chat]);
+    const [row] = await this.#db.query<{ id: string; kind: 'direct' | 'room'; name: Buffer | null; policy: RoomPolicy; last_seq: number; lifetime_ms: number | null }>(
+      'SELECT id, kind, name, policy, last_seq, lifetime_ms FROM chats WHERE id = $1', [chat]);
     if (!row) return undefined;
     const info: ChatInfo = { chat: row.id, kind: row.kind, lastSeq: row.last_seq };
+    if (row.lifetime_ms !== null) info.lifetimeMs = row.lifetime_ms;
     if (row.name !== null) info.name = row.name.toString('utf8');
     if (row.kind === 'room') info.policy = row.policy;
     return info;
@@ -167,9 +168,9 @@ export class PostgresStore implements Store {
   }
 
   async userChats(user: string): Promise<ChatSummary[]> {
-    type Row = { id: string; kind: 'direct' | 'room'; name: Buffer | null; last_seq: number; read_seq: number; g_seq: number | null; g_sender: string; g_cmid: string; g_body: Buffer; g_ts: number };
+    type Row = { id: string; kind: 'direct' | 'room'; name: Buffer | null; last_seq: number; read_seq: number; lifetime_ms: number | null; active_ts: number; g_seq: number | null; g_sender: string; g_cmid: string; g_body: Buffer; g_ts: number };
     const rows = await this.#db.query<Row>(`
-      SELECT c.id, c.kind, c.name, c.last_seq, m.read_seq,
+      SELECT c.id, c.kind, c.name, c.last_seq, m.read_seq, c.lifetime_ms, coalesce(c.last_ts, c.created_at) AS active_ts,
              g.seq AS g_seq, g.sender AS g_sender, g.cmid AS g_cmid, g.body AS g_body, g.ts AS g_ts
       FROM members m JOIN chats c ON c.id = m.chat
       LEFT JOIN messages g ON g.chat = c.id AND g.seq = c.last_seq
@@ -177,6 +178,7 @@ export class PostgresStore implements Store {
     return rows.map((r) => {
       const s: ChatSummary = { chat: r.id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: Math.max(0, r.last_seq - r.read_seq) };
       if (r.name !== null) s.name = r.name.toString('utf8');
+      if (r.lifetime_ms !== null) s.expiresAt = r.active_ts + r.lifetime_ms;
       if (r.g_seq !== null) s.last = { chat: r.id, seq: r.g_seq, from: r.g_sender, cmid: r.g_cmid, body: r.g_body.toString('utf8'), ts: r.g_ts };
       return s;
     });
@@ -214,6 +216,24 @@ export class PostgresStore implements Store {
         n += page.length;
         from = [page.at(-1)!.chat, page.at(-1)!.seq];
       }
+    });
+  }
+
+  async expiredChats(now: number, limit: number): Promise<ChatId[]> {
+    const rows = await this.#db.query<{ id: string }>('SELECT id FROM chats WHERE lifetime_ms IS NOT NULL AND coalesce(last_ts, created_at) + lifetime_ms <= $1 ORDER BY id LIMIT $2', [now, limit]);
+    return rows.map((r) => r.id);
+  }
+
+  /** One transaction; the chat row is locked first so an append racing with the delete waits, then finds no member. */
+  deleteChat(chat: ChatId, ifLapsedAt?: number): Promise<string[]> {
+    return this.#db.tx(async (t) => {
+      const lapsed = ifLapsedAt === undefined ? '' : ' AND lifetime_ms IS NOT NULL AND coalesce(last_ts, created_at) + lifetime_ms <= $2';
+      if (!(await t(`SELECT 1 FROM chats WHERE id = $1${lapsed} FOR UPDATE`, ifLapsedAt === undefined ? [chat] : [chat, ifLapsedAt])).length) return [];
+      const members = (await t<{ user_id: string }>('DELETE FROM members WHERE chat = $1 RETURNING user_id', [chat])).map((r) => r.user_id).sort();
+      await t('DELETE FROM message_search WHERE chat = $1', [chat]);
+      await t('DELETE FROM messages WHERE chat = $1', [chat]);
+      await t('DELETE FROM chats WHERE id = $1', [chat]);
+      return members;
     });
   }
 

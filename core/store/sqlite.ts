@@ -88,6 +88,8 @@ export class SqliteStore implements Store {
     this.#db.pragma(`synchronous = ${opts.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.#db.pragma('foreign_keys = ON');
     this.#db.pragma('busy_timeout = 5000');
+    // Deleted rows (an expired chat) are overwritten with zeros, not left readable in free pages.
+    this.#db.pragma('secure_delete = ON');
     this.#batchMax = opts.batchMax ?? 512;
     this.#onCommit = opts.onCommit;
     this.#onError = opts.onError;
@@ -114,7 +116,7 @@ export class SqliteStore implements Store {
       deleteMember: db.prepare('DELETE FROM members WHERE chat = ? AND user = ?'),
       members: db.prepare('SELECT user FROM members WHERE chat = ? ORDER BY user').pluck(),
       isMember: db.prepare('SELECT 1 FROM members WHERE chat = ? AND user = ?').pluck(),
-      chat: db.prepare('SELECT id, kind, name, policy, last_seq FROM chats WHERE id = ?'),
+      chat: db.prepare('SELECT id, kind, name, policy, last_seq, lifetime_ms FROM chats WHERE id = ?'),
       bySenderCmid: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE sender = ? AND cmid = ?'),
       insertMessage: db.prepare('INSERT INTO messages(chat, seq, sender, cmid, body, ts) VALUES (?, ?, ?, ?, ?, ?)'),
       setLastSeq: db.prepare('UPDATE chats SET last_seq = ?, last_ts = ? WHERE id = ?'),
@@ -125,7 +127,7 @@ export class SqliteStore implements Store {
       advanceDelivered: db.prepare('UPDATE members SET delivered_seq = max(delivered_seq, ?) WHERE chat = ? AND user = ? RETURNING delivered_seq').pluck(),
       delivered: db.prepare('SELECT chat, delivered_seq FROM members WHERE user = ?'),
       userChats: db.prepare(`
-        SELECT c.id, c.kind, c.name, c.last_seq, m.read_seq,
+        SELECT c.id, c.kind, c.name, c.last_seq, m.read_seq, c.lifetime_ms, coalesce(c.last_ts, c.created_at) AS active_ts,
                g.seq AS g_seq, g.sender AS g_sender, g.cmid AS g_cmid, g.body AS g_body, g.ts AS g_ts
         FROM members m JOIN chats c ON c.id = m.chat
         LEFT JOIN messages g ON g.chat = c.id AND g.seq = c.last_seq
@@ -297,10 +299,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[], policy: RoomPolicy): Promise<void> {
+  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[], policy: RoomPolicy, lifetimeMs?: number): Promise<void> {
     return this.#write(() => {
       const now = Date.now();
-      this.#stmt.insertChat.run(chat, 'room', name ?? null, creator, now, policy);
+      const created = this.#stmt.insertChat.run(chat, 'room', name ?? null, creator, now, policy).changes > 0;
+      if (created && lifetimeMs !== undefined) this.#db.prepare('UPDATE chats SET lifetime_ms = ? WHERE id = ?').run(lifetimeMs, chat);
       for (const u of new Set([creator, ...members])) this.#stmt.insertMember.run(chat, u, now);
     });
   }
@@ -319,9 +322,10 @@ export class SqliteStore implements Store {
   }
 
   async chatInfo(chat: ChatId): Promise<ChatInfo | undefined> {
-    const row = this.#stmt.chat.get(chat) as { id: string; kind: 'direct' | 'room'; name: string | null; policy: RoomPolicy } | undefined;
+    const row = this.#stmt.chat.get(chat) as { id: string; kind: 'direct' | 'room'; name: string | null; policy: RoomPolicy; lifetime_ms: number | null } | undefined;
     if (!row) return undefined;
     const info: ChatInfo = { chat: row.id, kind: row.kind, lastSeq: this.#seqOf(chat) };
+    if (row.lifetime_ms !== null) info.lifetimeMs = row.lifetime_ms;
     if (row.name !== null) info.name = row.name;
     if (row.kind === 'room') info.policy = row.policy;
     return info;
@@ -359,10 +363,11 @@ export class SqliteStore implements Store {
   }
 
   async userChats(user: string): Promise<ChatSummary[]> {
-    type Row = { id: string; kind: 'direct' | 'room'; name: string | null; last_seq: number; read_seq: number; g_seq: number | null; g_sender: string; g_cmid: string; g_body: string; g_ts: number };
+    type Row = { id: string; kind: 'direct' | 'room'; name: string | null; last_seq: number; read_seq: number; lifetime_ms: number | null; active_ts: number; g_seq: number | null; g_sender: string; g_cmid: string; g_body: string; g_ts: number };
     return (this.#stmt.userChats.all(user) as Row[]).map((r) => {
       const s: ChatSummary = { chat: r.id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: Math.max(0, r.last_seq - r.read_seq) };
       if (r.name !== null) s.name = r.name;
+      if (r.lifetime_ms !== null) s.expiresAt = r.active_ts + r.lifetime_ms;
       if (r.g_seq !== null) s.last = { chat: r.id, seq: r.g_seq, from: r.g_sender, cmid: r.g_cmid, body: r.g_body, ts: r.g_ts };
       return s;
     });
@@ -384,6 +389,32 @@ export class SqliteStore implements Store {
 
   reindexSearch(): Promise<number> {
     return this.#write(() => this.#search.reindex());
+  }
+
+  async expiredChats(now: number, limit: number): Promise<ChatId[]> {
+    return this.#db.prepare('SELECT id FROM chats WHERE lifetime_ms IS NOT NULL AND coalesce(last_ts, created_at) + lifetime_ms <= ? ORDER BY id LIMIT ?').pluck().all(now, limit) as string[];
+  }
+
+  deleteChat(chat: ChatId, ifLapsedAt?: number): Promise<string[]> {
+    return this.#write(() => {
+      if (ifLapsedAt !== undefined && !this.#db.prepare('SELECT 1 FROM chats WHERE id = ? AND lifetime_ms IS NOT NULL AND coalesce(last_ts, created_at) + lifetime_ms <= ?').get(chat, ifLapsedAt)) return [];
+      const members = this.#stmt.members.all(chat) as string[];
+      this.#db.prepare('DELETE FROM messages WHERE chat = ?').run(chat);
+      this.#search.deleteChat(chat);
+      this.#db.prepare('DELETE FROM members WHERE chat = ?').run(chat);
+      this.#db.prepare('DELETE FROM chats WHERE id = ?').run(chat);
+      this.#lastSeq.delete(chat);
+      return members;
+    });
+  }
+
+  /**
+   * Deleted rows are zeroed in the database pages (secure_delete), but their old versions stay in
+   * the WAL until it is checkpointed and cut: this does both (a busy reader can postpone it).
+   */
+  async purge(): Promise<void> {
+    await this.flush();
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   /** Resolves when every write queued so far is committed and on disk. */

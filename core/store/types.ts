@@ -25,6 +25,8 @@ export interface ChatInfo {
   name?: string;
   /** Rooms only: who may join by id. */
   policy?: RoomPolicy;
+  /** Ephemeral chats: how long after the last message (or the creation) they expire. */
+  lifetimeMs?: number;
   lastSeq: number;
 }
 
@@ -46,7 +48,8 @@ export interface Store {
   readonly social: SocialStore;
   /** Creates the 1:1 chat of `a` and `b` if it does not exist. Idempotent. */
   ensureDirect(chat: ChatId, a: string, b: string): Promise<void>;
-  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[], policy: RoomPolicy): Promise<void>;
+  /** `lifetimeMs` makes the room ephemeral: it expires that long after its last message (or its creation). */
+  createRoom(chat: ChatId, name: string | undefined, creator: string, members: readonly string[], policy: RoomPolicy, lifetimeMs?: number): Promise<void>;
   /** Adds a member; false when already a member. */
   addMember(chat: ChatId, user: string): Promise<boolean>;
   /** Removes a member; false when not a member. */
@@ -76,6 +79,16 @@ export interface Store {
   search(q: SearchQuery): Promise<SearchRow[]>;
   /** Rebuilds the search index from the stored messages; resolves with how many it indexed. */
   reindexSearch(): Promise<number>;
+  /** Ephemeral chats whose lifetime since their last activity has passed at `now`, at most `limit`, in id order. */
+  expiredChats(now: number, limit: number): Promise<ChatId[]>;
+  /**
+   * Deletes a chat and every trace of it: messages, search entries, members with their read
+   * markers, the chat itself. Resolves with the members it had ([] when it did not exist, or,
+   * given `ifLapsedAt`, when it is not an ephemeral chat lapsed at that time: nothing is deleted).
+   */
+  deleteChat(chat: ChatId, ifLapsedAt?: number): Promise<string[]>;
+  /** Makes deleted data unrecoverable from the files (a store whose deletes already are may omit it). */
+  purge?(): Promise<void>;
   /** Why writes are refused right now, or undefined while the store writes. A store without it always writes. */
   fault?(): StoreFault | undefined;
   /** Resolves once everything written so far is durable; the store stays open. */

@@ -203,8 +203,8 @@ describe('encode', () => {
   });
 
   it('lists every server op once, the pushes among them', () => {
-    expect(SERVER_OPS).toEqual(['welcome', 'ack', 'msg', 'skip', 'reply', 'synced', 'member', 'error', 'pong', 'presence', 'typing', 'read', 'readby', 'roster.push', 'block.push', 'settings.push']);
-    expect(PUSH_OPS).toEqual(['msg', 'skip', 'member', 'presence', 'typing', 'read', 'readby', 'roster.push', 'block.push', 'settings.push']);
+    expect(SERVER_OPS).toEqual(['welcome', 'ack', 'msg', 'skip', 'reply', 'synced', 'member', 'error', 'pong', 'presence', 'typing', 'read', 'readby', 'roster.push', 'block.push', 'settings.push', 'chat.expired']);
+    expect(PUSH_OPS).toEqual(['msg', 'skip', 'member', 'presence', 'typing', 'read', 'readby', 'roster.push', 'block.push', 'settings.push', 'chat.expired']);
   });
 
   it('counts every server op as its own frames_out label, and anything else as other', () => {

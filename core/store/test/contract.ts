@@ -6,6 +6,7 @@
 import { describe, expect, it, onTestFinished, type TestContext } from 'vitest';
 import type { AppendItem, AppendResult, Store } from '../types.ts';
 import { searchContract } from './search-contract.ts';
+import { expiryContract } from './expiry-contract.ts';
 
 type RosterState = Awaited<ReturnType<Store['social']['rosterState']>>;
 
@@ -28,6 +29,7 @@ export function storeContract(engine: string, openStore: OpenStore): void {
     return store;
   };
   searchContract(engine, open);
+  expiryContract(engine, open);
 
   describe(`${engine} store: messages and seqs`, () => {
     it('gives each chat its own seqs from 1 with no gap, in the order of the appends', async (ctx) => {
