@@ -39,6 +39,8 @@ export const ERRORS = {
   cursor_past_end: { status: 400, retry: false, meaning: 'A recv cursor may not pass the last seq of the conversation (details.lastSeq); it would hide later messages.' },
   unsupported_protocol: { status: 400, retry: false, meaning: 'The client offered WebSocket subprotocols, none of them parley.v1.' },
   payload_too_large: { status: 413, retry: false, meaning: 'A REST request body exceeds 64 KiB.' },
+  method_not_allowed: { status: 405, retry: false, meaning: 'The path does not answer this HTTP method (the Allow header lists the ones it does).' },
+  web_not_built: { status: 503, retry: false, meaning: 'The web pages are not built on this node (npm run build:web).' },
   rate_limited: { status: 429, retry: true, meaning: 'The session sent (or read) faster than its rate limit; retry after retryAfterMs.' },
   busy: { status: 429, retry: true, meaning: 'The connection has maxInflight requests unanswered (details.maxInflight); wait for replies before sending more.' },
   overloaded: { status: 503, retry: true, meaning: 'The node is over its work budget (details.reason: inflight, queued_bytes or heap); retry after retryAfterMs, or on another node.' },

@@ -6,6 +6,8 @@
 import fs from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { ParleyError } from '../errors.ts';
+import { sendError } from './rest.ts';
 
 /** The policy of every page: scripts, styles and sockets from this origin only, nothing inline. */
 export const CONTENT_SECURITY_POLICY = [
@@ -47,8 +49,8 @@ export function staticSite(root: string, mount: string): StaticSite {
       const isAsset = p.startsWith(assets);
       if (!isPage && !isAsset) return false;
       if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
-        res.end('method not allowed\n');
+        res.setHeader('allow', 'GET, HEAD');
+        sendError(res, new ParleyError('method_not_allowed', `${p} answers GET and HEAD, got ${String(req.method).slice(0, 16)}`));
         return true;
       }
       const name = isAsset ? p.slice(assets.length) : 'index.html';
@@ -65,10 +67,10 @@ export function staticSite(root: string, mount: string): StaticSite {
           res.end(req.method === 'HEAD' ? undefined : body);
         },
         (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') return void res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('read failed\n');
+          if (err.code !== 'ENOENT') return sendError(res, new ParleyError('internal', `reading ${name} failed (${err.code ?? 'error'})`));
           if (isAsset) return notFound(res);
-          res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
-          res.end(`the web page is not built (${path.relative(process.cwd(), root) || root} is missing): run npm run build:web\n`);
+          res.setHeader('cache-control', 'no-cache');
+          sendError(res, new ParleyError('web_not_built', `the web page is not built (${path.relative(process.cwd(), root) || root} is missing): run npm run build:web`));
         },
       );
       return true;
@@ -77,6 +79,6 @@ export function staticSite(root: string, mount: string): StaticSite {
 }
 
 function notFound(res: ServerResponse): void {
-  res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
-  res.end('not found\n');
+  res.setHeader('x-content-type-options', 'nosniff');
+  sendError(res, new ParleyError('not_found', 'no such asset'));
 }
