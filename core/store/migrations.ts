@@ -91,4 +91,12 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX chats_ephemeral ON chats(id) WHERE lifetime_ms IS NOT NULL;
   INSERT INTO message_search(message_search, rank) VALUES ('secure-delete', 1);
   `,
+  // 6: search rowids count down, newest lowest (store/search-sqlite.ts): renumber what migration 4 indexed.
+  `
+  CREATE TEMP TABLE search_renumber AS SELECT rowid AS r, doc, ctok, stok, chat, seq, sender, ts FROM message_search;
+  DELETE FROM message_search;
+  INSERT INTO message_search(rowid, doc, ctok, stok, chat, seq, sender, ts) SELECT -r, doc, ctok, stok, chat, seq, sender, ts FROM search_renumber WHERE r > 0;
+  INSERT INTO message_search(rowid, doc, ctok, stok, chat, seq, sender, ts) SELECT r, doc, ctok, stok, chat, seq, sender, ts FROM search_renumber WHERE r <= 0;
+  DROP TABLE search_renumber;
+  `,
 ];

@@ -39,6 +39,11 @@ const FILTERS = 'message_search MATCH ? AND ts >= ? AND ts <= ? AND (sender = ? 
 export class SqliteSearch {
   readonly #db: Database.Database;
   readonly #stmt;
+  /**
+   * Rowids count down, newest lowest: FTS5 walks a doclist forwards cheaply and backwards only by
+   * loading it whole, so "the newest matches" must be the first ones. The next rowid, once read.
+   */
+  #next: number | undefined;
   /** Whether appends are indexed (off only to measure what the index costs). */
   readonly enabled: boolean;
 
@@ -46,23 +51,25 @@ export class SqliteSearch {
     this.#db = db;
     this.enabled = enabled;
     this.#stmt = {
-      insert: db.prepare('INSERT INTO message_search(doc, ctok, stok, chat, seq, sender, ts) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insert: db.prepare('INSERT INTO message_search(rowid, doc, ctok, stok, chat, seq, sender, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      lowest: db.prepare('SELECT min(rowid) FROM message_search').pluck(),
       memberChats: db.prepare('SELECT chat FROM members WHERE user = ?').pluck(),
       message: db.prepare('SELECT body, cmid FROM messages WHERE chat = ? AND seq = ?'),
       clear: db.prepare('DELETE FROM message_search'),
-      refill: db.prepare(`INSERT INTO message_search(doc, ctok, stok, chat, seq, sender, ts)
-        SELECT parley_search_doc(body), parley_search_key('c', chat), parley_search_key('s', sender), chat, seq, sender, ts FROM messages`),
+      refill: db.prepare(`INSERT INTO message_search(rowid, doc, ctok, stok, chat, seq, sender, ts)
+        SELECT -row_number() OVER (ORDER BY ts, chat, seq), parley_search_doc(body), parley_search_key('c', chat), parley_search_key('s', sender), chat, seq, sender, ts FROM messages`),
       rowsOfChat: db.prepare('SELECT rowid FROM message_search WHERE message_search MATCH ?').pluck(),
       deleteRow: db.prepare('DELETE FROM message_search WHERE rowid = ?'),
-      windowFloor: db.prepare(`SELECT rowid FROM message_search WHERE ${FILTERS} ORDER BY rowid DESC LIMIT 1 OFFSET ${RANK_WINDOW - 1}`).pluck(),
-      ranked: db.prepare(`SELECT chat, seq, sender, ts, rank FROM message_search WHERE ${FILTERS} AND rowid >= ? ORDER BY rank, ts DESC LIMIT ?`),
+      windowFloor: db.prepare(`SELECT rowid FROM message_search WHERE ${FILTERS} ORDER BY rowid LIMIT 1 OFFSET ${RANK_WINDOW - 1}`).pluck(),
+      ranked: db.prepare(`SELECT chat, seq, sender, ts, rank FROM message_search WHERE ${FILTERS} AND rowid <= ? ORDER BY rank, ts DESC LIMIT ?`),
     };
   }
 
   /** Indexes one message; runs inside the append's transaction. */
   index(chat: ChatId, seq: number, sender: string, body: string, ts: number): void {
     if (!this.enabled) return;
-    this.#stmt.insert.run(searchDoc(body), searchKey('c', chat), searchKey('s', sender), chat, seq, sender, ts);
+    this.#next ??= Math.min(0, (this.#stmt.lowest.get() as number | null) ?? 0);
+    this.#stmt.insert.run(--this.#next, searchDoc(body), searchKey('c', chat), searchKey('s', sender), chat, seq, sender, ts);
   }
 
   /** Removes every entry of a chat; runs inside the caller's transaction. Returns how many. */
@@ -88,7 +95,7 @@ export class SqliteSearch {
       if (q.from !== undefined) match += ` AND stok : ${searchKey('s', q.from)}`;
       const args = [match, q.since ?? 0, Math.min(q.until ?? Number.MAX_SAFE_INTEGER, q.upto), q.user, q.user] as const;
       // Ranking every match of a common word costs a bm25 per match: rank the newest RANK_WINDOW only.
-      const floor = (this.#stmt.windowFloor.get(...args) as number | undefined) ?? 0;
+      const floor = (this.#stmt.windowFloor.get(...args) as number | undefined) ?? Number.MAX_SAFE_INTEGER;
       rows.push(...(this.#stmt.ranked.all(...args, floor, want) as typeof rows));
     }
     // bm25 ranks lower as better: sort the chunks together and cut the page.
@@ -104,6 +111,7 @@ export class SqliteSearch {
   /** Rebuilds the index from the messages table; runs inside the caller's transaction. */
   reindex(): number {
     this.#stmt.clear.run();
+    this.#next = undefined;
     return this.#stmt.refill.run().changes;
   }
 }
