@@ -66,6 +66,14 @@ export interface ParleyServer {
   close(): Promise<void>;
 }
 
+/**
+ * An upgrade socket's error listener, declared outside the upgrade handler: a closure in it would
+ * share the handler's scope and keep the request (headers, URL, token) alive as long as the session.
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 function rejectUpgrade(socket: Duplex, code: ErrorCode, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
   const status = ERRORS[code].status;
@@ -139,7 +147,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   publicServer.keepAliveTimeout = 5_000;
 
   publicServer.on('upgrade', (req, socket, head) => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     const url = new URL(req.url ?? '/', 'http://localhost');
     // Every refused upgrade is counted by reason and written to the (rate-limited) access log.
     const reject = (code: ErrorCode, message: string, reason: string = code, user?: string) => {

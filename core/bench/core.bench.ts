@@ -78,10 +78,11 @@ function options(argv: string[]): Options {
   const servers = (flags.get('servers') ?? SERVERS.join(',')).split(',') as ServerName[];
   const unknown = servers.filter((s) => !SERVERS.includes(s));
   if (unknown.length || !servers.length) throw new Error(`--servers takes a comma-separated subset of ${SERVERS.join(', ')}, got "${flags.get('servers')}"`);
-  if (ceiling === undefined && !servers.includes('raw')) throw new Error('--servers without raw needs --ceiling N (the relay\'s saturation, msgs/s)');
+  if (ceiling === undefined && !servers.includes('raw') && flags.get('rounds') !== '0') throw new Error('--servers without raw needs --ceiling N (the relay\'s saturation, msgs/s)');
   const opts: Options = { ...DEFAULTS, profile: flags.has('profile'), out: flags.get('out') ?? path.join(ROOT, 'out/bench-core.json'), ceiling, servers };
   const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  const zeroOk = new Set(['idleSessions', 'logins']);
+  // --rounds 0 measures only idle sessions and logins.
+  const zeroOk = new Set(['idleSessions', 'logins', 'rounds']);
   for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
     const raw = flags.get(kebab(key));
     if (raw === undefined) continue;
@@ -356,7 +357,7 @@ async function bench(argv: string[]): Promise<number> {
     logins: { target: `logins ≥ ${TARGETS.minLoginsPerSec}/s on one core`, value: pc?.loginsPerSec, pass: !!pc && pc.loginsPerSec >= TARGETS.minLoginsPerSec },
   };
   const valid = phases.every((p) => p.valid);
-  const partial = !opts.servers.includes('raw') || !opts.servers.includes('parley') || opts.idleSessions === 0 || opts.logins === 0;
+  const partial = !opts.servers.includes('raw') || !opts.servers.includes('parley') || opts.idleSessions === 0 || opts.logins === 0 || opts.rounds === 0;
   const verdict = !valid ? 'INVALID' : partial ? 'PARTIAL' : Object.values(checks).every((c) => c.pass) ? 'PASS' : 'FAIL';
 
   printTables(phases, costs, ceiling);
