@@ -139,8 +139,8 @@ describe('REST bad input', () => {
   });
 
   it('answers routes outside /api/v1 with 404 not_found', async () => {
-    const res = await fetch(`${server.httpUrl}/index.html`);
+    const res = await fetch(`${server.httpUrl}/admin.php`);
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'no route GET /index.html' } });
+    expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'no route GET /admin.php' } });
   });
 });
