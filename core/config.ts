@@ -170,7 +170,8 @@ export function loadConfig(
   }
   if (problems.length) throw new ConfigError(problems);
   out.dataDir = path.resolve(String(out.dataDir));
-  out.nodeId ??= persistedNodeId(String(out.dataDir));
+  // Read only: loading settings writes nothing (`parley token`, `keys list`); the server keeps the id (keepNodeId).
+  out.nodeId ??= storedNodeId(String(out.dataDir)) ?? `${os.hostname()}-${randomBytes(4).toString('hex')}`;
   out.notesKeyring = path.resolve(String(out.notesKeyring ?? path.join(String(out.dataDir), 'keyring.json')));
   out.logFormat ??= process.stdout.isTTY ? 'pretty' : 'json';
   return Object.freeze(out) as Config;
@@ -183,25 +184,23 @@ export function isLoopback(host: string): boolean {
 
 /**
  * The node id kept in `<dataDir>/node-id`: a node canary (flag stickiness nodeId) needs the same
- * node in the same bucket after a restart, which host-pid is not. Created private on first use.
+ * node in the same bucket after a restart, which host-pid is not.
  */
-export function persistedNodeId(dataDir: string): string {
-  const file = path.join(dataDir, 'node-id');
+function storedNodeId(dataDir: string): string | undefined {
   try {
-    const id = fs.readFileSync(file, 'utf8').trim();
-    if (id) return id;
+    return fs.readFileSync(path.join(dataDir, 'node-id'), 'utf8').trim() || undefined;
   } catch {
-    // no id yet: created below
+    return undefined;
   }
-  const id = `${os.hostname()}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A starting node keeps its id in `<dataDir>/node-id` (private) unless one is there already. */
+export function keepNodeId(dataDir: string, id: string): void {
   try {
-    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(file, `${id}\n`, { mode: 0o600, flag: 'wx' });
+    fs.writeFileSync(path.join(dataDir, 'node-id'), `${id}\n`, { mode: 0o600, flag: 'wx' });
   } catch {
-    // another process created it first, or the dir is not writable: read what is there, else use ours
-    try { return fs.readFileSync(file, 'utf8').trim() || id; } catch { return id; }
+    // there already (this id came from it, or another process wrote it first), or not writable: nothing to keep
   }
-  return id;
 }
 
 /** What is wrong with a store setting: "sqlite" or a postgres:// or postgresql:// URL with a host. */

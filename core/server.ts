@@ -15,7 +15,7 @@ import { LocalBus } from './bus/local.ts';
 import { CONTROL_CHANNEL, type Bus } from './bus/types.ts';
 import { RedisBus } from './bus/redis.ts';
 import { ChatService } from './chat/chat.ts';
-import type { Config } from './config.ts';
+import { keepNodeId, type Config } from './config.ts';
 import { ERRORS, ParleyError, type ErrorCode } from './errors.ts';
 import { createLogger } from './log.ts';
 import { Fanout } from './chat/fanout.ts';
@@ -210,6 +210,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   });
 
   secureDataDir(config.dataDir, log);
+  keepNodeId(config.dataDir, config.nodeId!);
   const ops = await startOps(config, log, parts.alertRules);
   const { metrics } = ops;
   const budget = new NodeBudget({ maxInflight: config.nodeMaxInflight, maxQueuedBytes: config.nodeMaxQueuedBytes, heapWatermarkMb: heapWatermarkMb(config.heapWatermarkMb) });
