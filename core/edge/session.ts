@@ -70,7 +70,8 @@ export class Session implements HubSession {
   readonly user: string;
   readonly #ws: WebSocket;
   readonly #deps: SessionDeps;
-  readonly #log: Logger;
+  /** Made on first use: most sessions never log, and a child logger per idle session is memory. */
+  #log: Logger | undefined;
   readonly #probe: SessionProbe;
   readonly #cursors = new Map<ChatId, ChatCursor>();
   readonly #sendBucket: TokenBucket;
@@ -84,8 +85,9 @@ export class Session implements HubSession {
   #readPause: NodeJS.Timeout | undefined;
   /** Reads run in order, one at a time: each waits for the previous and for the socket to drain. */
   #readLane: Promise<void> = Promise.resolve();
-  readonly #abuse = new WindowCounter(10_000);
-  readonly #badFrames = new WindowCounter(60_000);
+  /** Made on the first refusal or bad frame: most sessions never have one. */
+  #abuse: WindowCounter | undefined;
+  #badFrames: WindowCounter | undefined;
   #queue: string[] = [];
   #queueBytes = 0;
   #writableWaiters: (() => void)[] = [];
@@ -110,7 +112,6 @@ export class Session implements HubSession {
     this.#socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
     this.user = user;
     this.#deps = deps;
-    this.#log = deps.log.child({ session: this.id, user });
     this.#probe = new SessionProbe(deps.ops, this.id, user, expiresAt);
     const { config } = deps;
     this.#sendBucket = new TokenBucket(config.sendRatePerSec, config.sendBurst);
@@ -121,12 +122,16 @@ export class Session implements HubSession {
     ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary));
     ws.on('pong', () => { this.#alive = true; });
     ws.on('close', (code) => this.#onClose(code));
-    ws.on('error', (err) => this.#log.debug({ err }, 'socket error'));
+    ws.on('error', (err) => this.#logger().debug({ err }, 'socket error'));
     deps.hub.add(this);
     this.#enforceDeviceCap(config.maxDevicesPerUser);
     this.#write(encode({ op: 'welcome', session: this.id, user, protocol: PROTOCOL_VERSION, heartbeatMs: config.pingIntervalMs, limits: LIMITS }));
     // No hold configured: resume from the server's delivered cursors at once.
     if (config.liveHoldMs === 0) this.#resumeQuietly();
+  }
+
+  #logger(): Logger {
+    return (this.#log ??= this.#deps.log.child({ session: this.id, user: this.user }));
   }
 
   // ── outbound ──────────────────────────────────────────────────────────────────────────────────
@@ -264,7 +269,7 @@ export class Session implements HubSession {
   /** A fill nobody awaits: a store failure closes the session (the client resumes) instead of crashing the node. */
   #fillQuietly(chat: ChatId, cur: ChatCursor): void {
     this.#fill(chat, cur).catch((err: unknown) => {
-      this.#log.error({ err, chat }, 'catch-up from the store failed; closing the session so the client resumes');
+      this.#logger().error({ err, chat }, 'catch-up from the store failed; closing the session so the client resumes');
       this.close('shutdown');
     });
   }
@@ -336,7 +341,7 @@ export class Session implements HubSession {
     if (!this.#holding) return;
     clearTimeout(this.#holdTimer);
     this.#resume(undefined).then((plan) => this.#probe.resumed('implicit', plan.size), (err: unknown) => {
-      this.#log.error({ err }, 'resume from the delivered cursors failed; closing the session so the client resumes');
+      this.#logger().error({ err }, 'resume from the delivered cursors failed; closing the session so the client resumes');
       this.close('shutdown');
     });
   }
@@ -378,7 +383,7 @@ export class Session implements HubSession {
     work.catch((err: unknown) => {
       if (err instanceof ParleyError) this.#send(errorFrame(err, req.id));
       else {
-        this.#log.error({ err, op: req.op }, 'request failed');
+        this.#logger().error({ err, op: req.op }, 'request failed');
         this.#send(errorFrame(new ParleyError('internal', `the server failed to apply ${req.op}; retry`), req.id));
       }
     }).finally(() => {
@@ -400,7 +405,7 @@ export class Session implements HubSession {
       const limited = this.#sendBucket.take();
       if (!limited.ok) {
         this.#probe.rateLimited('send', limited.retryAfterMs);
-        if (this.#abuse.hit() >= config.abuseLimit) this.#closeWhenAcked('rate_abuse');
+        if ((this.#abuse ??= new WindowCounter(10_000)).hit() >= config.abuseLimit) this.#closeWhenAcked('rate_abuse');
         return { code: 'rate_limited', message: `send rate is limited to ${config.sendRatePerSec}/s; retry after ${limited.retryAfterMs} ms`, details: { retryAfterMs: limited.retryAfterMs } };
       }
       if (this.#probe.slot.on) this.#probe.slot.event('rate_limit', { action: 'send', decision: 'allowed' });
@@ -455,7 +460,7 @@ export class Session implements HubSession {
 
   #reject(err: ParleyError, id?: string | number): void {
     this.#send(errorFrame(err, id));
-    if (this.#badFrames.hit() >= this.#deps.config.badFrameLimit) this.#closeWhenAcked('policy');
+    if ((this.#badFrames ??= new WindowCounter(60_000)).hit() >= this.#deps.config.badFrameLimit) this.#closeWhenAcked('policy');
   }
 
   async #run(req: Request): Promise<void> {
@@ -543,7 +548,7 @@ export class Session implements HubSession {
 
   heartbeat(): boolean {
     if (!this.#alive) {
-      this.#log.debug('no pong within the heartbeat window; reaping');
+      this.#logger().debug('no pong within the heartbeat window; reaping');
       this.close('stale');
       return false;
     }
@@ -563,7 +568,7 @@ export class Session implements HubSession {
     this.#queued(-this.#queueBytes);
     this.#queue = [];
     this.#queueBytes = 0;
-    this.#log.debug({ close: spec.code, reason: name }, 'closing session');
+    this.#logger().debug({ close: spec.code, reason: name }, 'closing session');
     if (name === 'stale') this.#ws.terminate();
     else this.#ws.close(spec.code, name);
     for (const w of this.#writableWaiters.splice(0)) w();
@@ -581,6 +586,6 @@ export class Session implements HubSession {
     this.#queued(-this.#queueBytes);
     this.#queueBytes = 0;
     this.#probe.closed(code);
-    this.#log.debug({ code }, 'session closed');
+    this.#logger().debug({ code }, 'session closed');
   }
 }
