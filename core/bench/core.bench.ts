@@ -241,7 +241,7 @@ async function sessionCosts(sut: ServerUnderTest, opts: Options): Promise<Sessio
 
   const pid = sut.child.pid!;
   const c0 = procCpuSec(pid); const g0 = process.cpuUsage(); const t0 = performance.now();
-  const login = await openAll(prepared, logins, opts.loginConcurrency);
+  const login = logins.length ? await openAll(prepared, logins, opts.loginConcurrency) : { sockets: [], errors: 0 };
   const secs = (performance.now() - t0) / 1000;
   const g = process.cpuUsage(g0);
   const c1 = procCpuSec(pid);
@@ -253,7 +253,7 @@ async function sessionCosts(sut: ServerUnderTest, opts: Options): Promise<Sessio
     loginsPerSec: Math.round(login.sockets.length / secs), loginServerCpuPct: Math.round(((c1 - c0) / secs) * 100),
     loginGenCpuPct: Math.round(((g.user + g.system) / 1e6 / secs) * 100), loginErrors: login.errors + held.errors,
   };
-  console.log(`  ${sut.name.padEnd(8)} idle ${r.idleSessions} sessions: RSS ${r.before.rssMiB} → ${r.after.rssMiB} MiB (${r.rssBytesPerSession} B/session), heap ${r.before.heapUsedMiB} → ${r.after.heapUsedMiB} MiB (${r.heapBytesPerSession} B/session); logins ${r.loginsPerSec}/s (srv ${r.loginServerCpuPct}% gen ${r.loginGenCpuPct}%${r.loginGenCpuPct >= 90 ? ' GENERATOR-LIMITED' : ''})${r.loginErrors ? `  errors ${r.loginErrors}` : ''}`);
+  console.log(`  ${sut.name.padEnd(8)} idle ${r.idleSessions} sessions: RSS ${r.before.rssMiB} → ${r.after.rssMiB} MiB (${r.rssBytesPerSession} B/session), heap ${r.before.heapUsedMiB} → ${r.after.heapUsedMiB} MiB (${r.heapBytesPerSession} B/session); ${logins.length ? `logins ${r.loginsPerSec}/s (srv ${r.loginServerCpuPct}% gen ${r.loginGenCpuPct}%${r.loginGenCpuPct >= 90 ? ' GENERATOR-LIMITED' : ''})` : 'logins not measured'}${r.loginErrors ? `  errors ${r.loginErrors}` : ''}`);
   return r;
 }
 
