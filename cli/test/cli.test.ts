@@ -71,7 +71,7 @@ describe('parley --help', () => {
     const { code, stdout } = await parley(['--help']);
     expect(code).toBe(0);
     const rows = stdout.split('\n').filter((l) => /^ {2}\S/.test(l));
-    expect(rows.map((l) => l.trim().split(/\s+/)[0])).toEqual(['serve', 'token', 'flags', 'alerts', 'load', 'profile', 'nightly', 'dashboards', 'keys', 'version']);
+    expect(rows.map((l) => l.trim().split(/\s+/)[0])).toEqual(['serve', 'token', 'flags', 'canary', 'alerts', 'load', 'profile', 'nightly', 'dashboards', 'search', 'keys', 'ops', 'version']);
     expect(new Set(rows.map((l) => /^ {2}\S+ +/.exec(l)![0].length))).toHaveProperty('size', 1);
     for (const line of stdout.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
   });
@@ -206,7 +206,7 @@ describe('parley serve', () => {
 
   it('logs one readable line per record with --log-format pretty', async () => {
     const run = await serveUntil([...nodeArgs(tempDir()), '--log-format', 'pretty'], /parley listening/, { PARLEY_SECRET: SECRET });
-    expect(run.readyLine).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}parley listening port=\d+ opsPort=\d+ wsPath=\/ws dataDir=\S+$/);
+    expect(run.readyLine).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}parley listening port=\d+ opsPort=\d+ wsPath=\/ws dataDir=\S+ chat=http:\/\/\S+ console=http:\/\/\S+$/);
     expect(run.stdout).toMatch(/ INFO {2}parley drained\n$/);
     expect(run.code).toBe(0);
   });
