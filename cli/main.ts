@@ -103,6 +103,13 @@ async function serve(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv);
   if (rest.length) throw new UsageError([`unexpected argument "${rest[0]}"`]);
   const config = commandConfig('serve', flags);
+  // Listen for signals before starting: without a listener the kernel ends the process at once, so
+  // a SIGTERM just after the listening line would skip the drain. One that comes early waits for it.
+  let onSignal: ((signal: string) => void) | undefined;
+  let early: string | undefined;
+  const signalled = (signal: string) => { if (onSignal) onSignal(signal); else early ??= signal; };
+  process.once('SIGTERM', () => signalled('SIGTERM'));
+  process.once('SIGINT', () => signalled('SIGINT'));
   const server = await startServer(config);
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -120,8 +127,8 @@ async function serve(argv: string[]): Promise<number> {
         resolve(1);
       });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    onSignal = stop;
+    if (early) stop(early);
   });
 }
 
