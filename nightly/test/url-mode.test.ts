@@ -51,4 +51,4 @@ it('runs the smoke battery against two running nodes, posts the summary to a web
     hook.close();
     fs.rmSync(out, { recursive: true, force: true });
   }
-}, 180_000);
+}, 420_000);
