@@ -59,4 +59,4 @@ it('records the first night as the baseline, then gates the next commit against 
   const index = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
   expect(index).toContain(`${nights[0]!.id} (pruned)`);
   expect(index).toContain(`nights/${nights[1]!.id}/report.html`);
-}, 600_000);
+}, 900_000);
