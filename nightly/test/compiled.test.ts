@@ -33,7 +33,8 @@ it('records the first night as the baseline, then gates the next commit against 
   const log = () => `--- stdout\n${first.stdout}\n--- stderr\n${first.stderr}`;
   expect(first.code, log()).toBe(0);
   expect(first.stdout).toMatch(/^baseline recorded: HEAD~1 [0-9a-f]{10} \(exit 0\); report /m);
-  expect(first.stderr).not.toMatch(/discarded/);
+  // A run whose generator hiccuped is discarded and redone (the gate's own health check); what
+  // matters here is that the compiled CLI runs every phase, not this machine's jitter.
 
   const second = await runToEnd([...tree.parley, ...common, '--keep-nights', '1'], { cwd: tmp });
   // Two runs a side cannot decide the gating metrics: inconclusive (3), never a pass.
@@ -42,13 +43,15 @@ it('records the first night as the baseline, then gates the next commit against 
   const { nights, skipped } = readHistory(out);
   expect(skipped).toBe(0);
   expect(nights.map((n) => ({ status: n.gate.status, aa: n.aa, runs: n.runs.length, discarded: n.discarded.length })))
-    .toEqual([{ status: 'baseline', aa: true, runs: 4, discarded: 0 }, { status: 'inconclusive', aa: false, runs: 4, discarded: 0 }]);
+    .toEqual([{ status: 'baseline', aa: true, runs: 4, discarded: expect.any(Number) }, { status: 'inconclusive', aa: false, runs: 4, discarded: expect.any(Number) }]);
+  // Only discards for a generator's health, never a failed load (the compiled path's old bug).
+  for (const n of nights) for (const d of n.discarded) expect(d.reason).toMatch(/generator|machine|starved|lag/);
   expect(nights[1]!.base.commit).toBe(nights[0]!.head.commit);
   expect(nights[1]!.head.subject).toBe('a second commit');
   const dir = path.join(out, 'nights', nights[1]!.id);
   expect(fs.readdirSync(dir).sort()).toEqual(['report.html', 'result.json', 'runs', 'summary.eml', 'summary.md']);
   expect(fs.readdirSync(path.join(dir, 'runs'))).toHaveLength(4);
-  expect(fs.readFileSync(path.join(dir, 'summary.md'), 'utf8')).toMatch(/4 runs kept, 0 discarded/);
+  expect(fs.readFileSync(path.join(dir, 'summary.md'), 'utf8')).toMatch(/4 runs kept, \d+ discarded/);
   const result = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8')) as { gate: { exitCode: number }; rows: unknown[] };
   expect(result.gate.exitCode).toBe(3);
   expect(result.rows.length).toBeGreaterThan(5);
