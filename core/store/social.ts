@@ -97,3 +97,16 @@ export interface SocialStore {
   /** For each message in [from, to]: how many members other than its sender share a marker at or past it. */
   readCounts(chat: ChatId, from: number, to: number): Promise<Record<number, number>>;
 }
+
+/** A roster row joined with its sealed note, as both engines read it (ROW_SQL). */
+export interface RosterJoinRow { peer: string; state: RosterState; ver: number; kid: string | null; iv: Buffer | null; ct: Buffer | null }
+
+export const toRow = (r: RosterJoinRow): RosterRow => {
+  const out: RosterRow = { peer: r.peer, state: r.state, ver: r.ver };
+  if (r.kid !== null && r.iv !== null && r.ct !== null) out.note = { kid: r.kid, iv: r.iv, ct: r.ct };
+  return out;
+};
+
+/** The roster rows of one owner with their notes; each engine adds its WHERE and ORDER BY. */
+export const ROW_SQL = `SELECT r.peer, r.state, r.ver, n.kid, n.iv, n.ct FROM roster r
+  LEFT JOIN notes n ON n.owner = r.owner AND n.peer = r.peer`;

@@ -6,18 +6,9 @@ import type Database from 'better-sqlite3';
 import { ParleyError } from '../errors.ts';
 import type { ChatId } from '../protocol.ts';
 import type { NoteRow, Privacy, ReadMove, RosterCaps, RosterPage, RosterRow, RosterState, SealedNote, SocialStore } from './social.ts';
+import { ROW_SQL, toRow, type RosterJoinRow as Row } from './social.ts';
 
 type Write = <T>(run: () => T) => Promise<T>;
-interface Row { peer: string; state: RosterState; ver: number; kid: string | null; iv: Buffer | null; ct: Buffer | null }
-
-const toRow = (r: Row): RosterRow => {
-  const out: RosterRow = { peer: r.peer, state: r.state, ver: r.ver };
-  if (r.kid !== null && r.iv !== null && r.ct !== null) out.note = { kid: r.kid, iv: r.iv, ct: r.ct };
-  return out;
-};
-
-const ROW_SQL = `SELECT r.peer, r.state, r.ver, n.kid, n.iv, n.ct FROM roster r
-  LEFT JOIN notes n ON n.owner = r.owner AND n.peer = r.peer`;
 
 export class SqliteSocial implements SocialStore {
   readonly #write: Write;
