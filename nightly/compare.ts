@@ -4,7 +4,8 @@
  * battery, Cliff's delta, and the minimum detectable effect. Verdicts (direction-aware):
  * - regression: q <= alpha and the ratio is worse than the practical threshold;
  * - improvement: q <= alpha and the ratio is better than the threshold (passes the gate);
- * - unchanged: the whole interval lies within +-threshold;
+ * - unchanged: the whole interval lies within +-threshold, and the run counts could have shown a
+ *   regression (the exact test can reach significance at all);
  * - inconclusive: anything else (the battery adds rounds, up to its cap).
  */
 import { bootstrapRatioOfMedians, type Interval } from './stats/bootstrap.ts';
@@ -96,16 +97,21 @@ export function compareBattery(samples: readonly Sample[], opts: CompareOptions 
     const ci = bootstrapRatioOfMedians(s.base, s.head, { seed: seedFrom(`${opts.seed ?? ''}|${s.scenario}|${s.spec.key}`), resamples: opts.resamples });
     const q = qvals[i]!;
     const mde = minimumDetectableEffect({ nBase: s.base.length, nHead: s.head.length, sigmaLog: logSpread(s.base, s.head), threshold, alpha, tests: familySize[s.spec.gate ? 'primary' : 'secondary'] });
-    return { ...common, baseMedian, headMedian, ratio, ci, p: pvals[i]!, q, cliffsDelta: cliffsDelta(s.base, s.head), mde, verdict: verdictOf(ratio, ci, q, threshold, s.spec.better, alpha) };
+    return { ...common, baseMedian, headMedian, ratio, ci, p: pvals[i]!, q, cliffsDelta: cliffsDelta(s.base, s.head), mde, verdict: verdictOf(ratio, ci, q, threshold, s.spec.better, alpha, Number.isFinite(mde)) };
   });
 }
 
-/** The three-way (plus improvement) decision for one metric. */
-export function verdictOf(ratio: number, ci: Interval, q: number, threshold: number, better: MetricSpec['better'], alpha: number): Verdict {
+/**
+ * The three-way (plus improvement) decision for one metric. `detectable` says whether the exact
+ * test could reach significance with these run counts at all (a finite MDE): when it cannot, a
+ * regression could never be called, so "unchanged" would be a pass the data cannot support, however
+ * narrow the bootstrap interval of a few runs happens to be. Such a metric stays inconclusive.
+ */
+export function verdictOf(ratio: number, ci: Interval, q: number, threshold: number, better: MetricSpec['better'], alpha: number, detectable = true): Verdict {
   const worse = badness(ratio, better);
   const [lo, hi] = better === 'lower' ? [ci.lo, ci.hi] : [1 / ci.hi, 1 / ci.lo];
   if (q <= alpha && worse >= 1 + threshold) return 'regression';
   if (q <= alpha && worse <= 1 / (1 + threshold)) return 'improvement';
-  if (lo >= 1 / (1 + threshold) && hi <= 1 + threshold) return 'unchanged';
+  if (detectable && lo >= 1 / (1 + threshold) && hi <= 1 + threshold) return 'unchanged';
   return 'inconclusive';
 }

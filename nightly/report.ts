@@ -56,7 +56,7 @@ const COLUMNS = `<details open><summary>What the columns mean</summary><dl>
 <dt>Cliff δ</dt><dd>how far the runs overlap: 0 the same, ±1 every head run above (below) every base run.</dd>
 <dt>threshold</dt><dd>smallest change that matters (the battery's or the A/A calibration's, whichever is larger).</dd>
 <dt>MDE</dt><dd>smallest change this night could call a regression with 80% power at its run counts and noise. <b>MDE above threshold: add blocks</b> means a change as large as the threshold could go unseen tonight; run more blocks (<code>--blocks</code>/<code>--max-blocks</code>) or quiet the machine.</dd>
-<dt>verdict</dt><dd>regression or improvement: q ≤ α and beyond the threshold; unchanged: the whole interval within ± threshold; inconclusive: anything else (a primary adds blocks, then exits 3).</dd>
+<dt>verdict</dt><dd>regression or improvement: q ≤ α and beyond the threshold; unchanged: the whole interval within ± threshold, from run counts that could have shown a regression; inconclusive: anything else (a primary adds blocks, then exits 3).</dd>
 </dl></details>`;
 
 const CSS = `body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#222}

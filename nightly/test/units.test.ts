@@ -51,6 +51,17 @@ describe('verdicts', () => {
     expect(r!.cliffsDelta).toBe(1);
     expect(r!.ratio).toBeCloseTo(13.05 / 10.05, 12);
   });
+  it('never calls a metric unchanged from run counts that could not have shown a regression (CI: two tight runs a side passed the gate)', () => {
+    // Two runs a side: the exact test's smallest p is 1/3, so no regression can ever be significant.
+    const tight = { scenario: 'chat', spec: p50, base: [10, 10.05], head: [10.02, 10.04] };
+    const [few] = compareBattery([tight], { seed: 'x' });
+    expect({ verdict: few!.verdict, mde: few!.mde }).toEqual({ verdict: 'inconclusive', mde: Infinity });
+    expect(decideGate([few!], [], '2026-12-02').exitCode).toBe(3);
+    // Six a side can reach significance: the same tightness is now a decision.
+    const [enough] = compareBattery([{ ...tight, base: [10, 10.05, 10.01, 10.03, 9.99, 10.02], head: [10.02, 10.04, 10, 10.03, 10.01, 10.02] }], { seed: 'x' });
+    expect(enough!.verdict).toBe('unchanged');
+    expect(verdictOf(1.01, { lo: 1, hi: 1.02 }, 1, 0.1, 'lower', 0.05, false)).toBe('inconclusive');
+  });
   it('marks a metric with fewer than two runs a side as missing', () => {
     expect(compareBattery([{ scenario: 'chat', spec: p50, base: [1], head: [1, 2] }])[0]!.verdict).toBe('missing');
   });
