@@ -105,6 +105,7 @@ async function bench(argv: string[]): Promise<number> {
   const heap: HeapSample[] = [];
   const minutes: MinuteRow[] = [];
   let exitCode = 2;
+  let written = false;
   const write = (status: string, extra: Record<string, unknown> = {}) => {
     const after = (t: number) => t >= Math.min(WARMUP_MS, opts.durationMs / 3);
     const result = {
@@ -118,9 +119,17 @@ async function bench(argv: string[]): Promise<number> {
       },
       minutes, rss, heap, ...extra,
     };
-    fs.mkdirSync(path.dirname(opts.out), { recursive: true });
-    fs.writeFileSync(`${opts.out}.tmp`, `${JSON.stringify(result, null, 1)}\n`);
-    fs.renameSync(`${opts.out}.tmp`, opts.out);
+    // A failed write (a full disk, a removed folder) costs this snapshot, not the run: the next
+    // minute tries again, and the table and the verdict still reach the console.
+    try {
+      fs.mkdirSync(path.dirname(opts.out), { recursive: true });
+      fs.writeFileSync(`${opts.out}.tmp`, `${JSON.stringify(result, null, 1)}\n`);
+      fs.renameSync(`${opts.out}.tmp`, opts.out);
+      written = true;
+    } catch (err) {
+      written = false;
+      console.error(`  could not write ${opts.out} (${status}): ${err instanceof Error ? err.message : String(err)}`);
+    }
     return result;
   };
   try {
@@ -176,7 +185,7 @@ async function bench(argv: string[]): Promise<number> {
     console.log(`  ledger: ${ledger.acked} acked, ${ledger.lost} lost, ${ledger.unacked} unacked, ${ledger.offline} users offline at the end; duplicates ${totals.duplicates}; reconnects ${totals.reconnects}, presence ${totals.presence}, typing ${totals.typing}, joins ${totals.joins}, leaves ${totals.leaves}`);
     const errs = Object.entries(totals.errors);
     if (errs.length) console.log(`  errors: ${errs.map(([k, v]) => `${k} ${v}`).join(', ')}`);
-    console.log(`  wrote ${path.relative(process.cwd(), opts.out)}`);
+    if (written) console.log(`  wrote ${path.relative(process.cwd(), opts.out)}`);
     exitCode = ledger.lost === 0 && ledger.offline === 0 ? 0 : 1;
     return exitCode;
   } catch (err) {

@@ -14,12 +14,17 @@ const db = new Database(workerData.file);
 db.pragma('busy_timeout = 5000');
 parentPort.on('message', (m) => {
   if (m === 'close') { db.close(); parentPort.close(); return; }
-  try { db.pragma('wal_checkpoint(PASSIVE)'); parentPort.postMessage(null); }
-  catch (err) { parentPort.postMessage(String(err && err.message || err)); }
+  try {
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed });
+  } catch (err) { parentPort.postMessage({ error: String(err && err.message || err) }); }
 });
 `;
 
 const MIN_GAP_MS = 250;
+
+/** What the worker answers for each checkpoint: frame counts, or the error. */
+interface CheckpointReply { log?: number; checkpointed?: number; error?: string }
 
 export class Checkpointer {
   readonly #worker: Worker;
@@ -33,6 +38,11 @@ export class Checkpointer {
   #wanted = false;
   /** The last checkpoint error, if any (the next request retries). */
   lastError: string | undefined;
+  /**
+   * Called on the main thread after each checkpoint of the worker with the WAL's frames and how
+   * many of them are now in the database file. Frames appended while it ran are left over.
+   */
+  onCheckpointed: ((logFrames: number, checkpointedFrames: number) => void) | undefined;
   /** Called once if the worker thread ends on its own. */
   onDead: (() => void) | undefined;
   #dead = false;
@@ -40,14 +50,15 @@ export class Checkpointer {
   private constructor(worker: Worker, thresholdBytes: number) {
     this.#worker = worker;
     this.#thresholdBytes = thresholdBytes;
-    worker.on('message', (err: string | null) => {
+    worker.on('message', (m: CheckpointReply) => {
       this.#running = false;
       this.#endedAt = performance.now();
       if (this.#wanted && !this.#closed) {
         this.#wanted = false;
         this.#later = setTimeout(this.#run, MIN_GAP_MS).unref();
       }
-      this.lastError = err ?? undefined;
+      this.lastError = m.error;
+      if (m.error === undefined && !this.#closed) this.onCheckpointed?.(m.log ?? 0, m.checkpointed ?? 0);
     });
     worker.on('error', (err) => {
       this.#running = false;

@@ -82,4 +82,28 @@ describe('SqliteStore with sync full on a file', () => {
     expect(all.length).toBe(2000);
     expect(all.every((m, i) => m.seq === i + 1)).toBe(true);
   });
+
+  it('keeps the WAL bounded while writes never pause (the worker alone never catches up, and the WAL grew to 11 GB in a 3-minute soak)', async () => {
+    const file = fileIn();
+    store = new SqliteStore({ file, sync: 'full' });
+    await store.ensureDirect('d:a:b', 'a', 'b');
+    const body = 'x'.repeat(3000);
+    let n = 0;
+    let maxWal = 0;
+    const end = Date.now() + 8_000;
+    // Eight writers, each with its next append queued as soon as the last is acked: no idle turn.
+    await Promise.all(Array.from({ length: 8 }, async (_, w) => {
+      while (Date.now() < end) {
+        await Promise.all(Array.from({ length: 50 }, () => store!.append([{ ...item(`w${w}-${n++}`), body }])));
+        maxWal = Math.max(maxWal, fs.statSync(`${file}-wal`).size);
+      }
+    }));
+    const written = n * body.length;
+    expect({ written: written > 128 * 1024 * 1024, maxWalMiB: Math.round(maxWal / 1048576) }).toEqual({ written: true, maxWalMiB: expect.any(Number) });
+    // Bounded: 75 MiB here after 8 s (1.2 GB and growing without the writer's restart).
+    expect(maxWal).toBeLessThan(128 * 1024 * 1024);
+    await store.close();
+    store = new SqliteStore({ file, sync: 'full' });
+    expect((await store.chatInfo('d:a:b'))?.lastSeq).toBe(n);
+  }, 30_000);
 });
