@@ -73,6 +73,8 @@ interface User {
   inflight: number;
   /** Rooms this user is a stable member of. */
   rooms: string[];
+  /** Rooms this user dropped into and has not left yet (not picked again until it has). */
+  visiting: Set<string>;
 }
 
 const histogram = (): Histogram => build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
@@ -101,7 +103,7 @@ export class ChurnLoad {
   constructor(target: Target, o: ChurnOptions) {
     this.#target = target;
     this.#o = o;
-    this.#users = Array.from({ length: o.users }, (_, i) => ({ index: i, name: `s-${i}`, ws: undefined, online: false, leaving: false, cursors: new Map(), inflight: 0, rooms: [] }));
+    this.#users = Array.from({ length: o.users }, (_, i) => ({ index: i, name: `s-${i}`, ws: undefined, online: false, leaving: false, cursors: new Map(), inflight: 0, rooms: [], visiting: new Set() }));
   }
 
   static #zero(): Omit<ChurnCounts, 'ackP50Ms' | 'ackP99Ms' | 'ackMaxMs' | 'dispatchLagP99Ms'> {
@@ -281,12 +283,13 @@ export class ChurnLoad {
     every(o.roomChurnPerSec, () => {
       const u = pick();
       const chat = this.#roomIds[Math.floor(Math.random() * this.#roomIds.length)];
-      if (!chat || !u.online || u.rooms.includes(chat)) return;
+      if (!chat || !u.online || u.rooms.includes(chat) || u.visiting.has(chat)) return;
       this.#counts.joins++;
+      u.visiting.add(chat);
       this.#request(u, { op: 'room.join', chat }).then(() => new Promise((r) => setTimeout(r, 2000 + Math.random() * 4000))).then(() => {
         this.#counts.leaves++;
         return this.#request(u, { op: 'room.leave', chat });
-      }).catch(() => { /* counted by code in errors */ });
+      }).catch(() => { /* counted by code in errors */ }).finally(() => u.visiting.delete(chat));
     });
   }
 
