@@ -1,9 +1,13 @@
 /**
- * A structural check of a dashboard against Grafana's dashboard JSON model (schemaVersion 39, the
- * "Dashboard" kind of Grafana's schema): the fields Grafana requires or validates on import, with
- * their types and enumerations. Written from the documented model
- * (grafana.com/docs/grafana/latest/dashboards/build-dashboards/view-dashboard-json-model/), since
- * no package with Grafana's schema can be installed offline here.
+ * The rules for a parley dashboard that Grafana's Dashboard type cannot express. The field types,
+ * required fields and enumerations of the model (variable, link and cursor-sync kinds, threshold
+ * modes, unknown fields) are checked against @grafana/schema itself, by type-checking each rendered
+ * JSON (grafana-types.test.ts). What the types leave as plain strings and numbers is checked here:
+ * uid shape (1-40 characters of A-Z a-z 0-9 _ -), schemaVersion of at least 36, no fixed id, panel
+ * types among the plugins Grafana ships, panel ids unique, gridPos inside the 24-column grid,
+ * threshold steps starting with the base step, at least one target per panel with a unique refId
+ * and a PromQL expr, and a datasource and query on every query variable. A few checks overlap the
+ * types (title, time, graphTooltip, link type) so this one reads on its own.
  */
 
 const PANEL_TYPES = new Set(['timeseries', 'stat', 'gauge', 'table', 'row', 'text', 'bargauge', 'heatmap', 'logs', 'alertlist']);

@@ -47,20 +47,23 @@ local layout(panels) =
       ],
     },
     // Alert transitions (Prometheus' ALERTS series) and deployments (a node's process restarted).
+    // The query sits in target, where Grafana's Prometheus datasource moves a top-level expr/step.
     annotations: {
       list: [
         {
           name: 'Alerts', enable: true, iconColor: 'red', datasource: { type: 'prometheus', uid: '${datasource}' },
-          expr: 'ALERTS{alertstate="firing", job=~"$job", instance=~"$instance"}', titleFormat: '{{alertname}}', textFormat: '{{instance}}', useValueForTime: false, step: '30s',
+          target: { refId: 'Alerts', expr: 'ALERTS{alertstate="firing", job=~"$job", instance=~"$instance"}', interval: '30s' },
+          titleFormat: '{{alertname}}', textFormat: '{{instance}}', useValueForTime: false,
         },
         {
           name: 'Deployments', enable: true, iconColor: 'blue', datasource: { type: 'prometheus', uid: '${datasource}' },
-          expr: 'changes(process_start_time_seconds{job=~"$job", instance=~"$instance"}[2m]) > 0', titleFormat: 'restart', textFormat: '{{instance}} ({{job}})', step: '60s',
+          target: { refId: 'Deployments', expr: 'changes(process_start_time_seconds{job=~"$job", instance=~"$instance"}[2m]) > 0', interval: '60s' },
+          titleFormat: 'restart', textFormat: '{{instance}} ({{job}})',
         },
       ],
     },
     // Every parley dashboard links to the others (Grafana lists dashboards by tag).
-    links: [{ type: 'dashboards', title: 'parley', tags: config.tags, asDropdown: true, includeVars: true, keepTime: true }],
+    links: [{ type: 'dashboards', title: 'parley', tags: config.tags, asDropdown: true, includeVars: true, keepTime: true, icon: 'external link', targetBlank: false, tooltip: '' }],
     panels: layout(panels),
   },
 }
