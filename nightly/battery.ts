@@ -152,7 +152,7 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
         if (result && !reason) {
           const w = result.health.workers;
           record = {
-            side, scenario: sc.name, block, index: runs.length, startedAt: started.toISOString(), durationMs: result.durationMs,
+            side, scenario: sc.name, block, index: runs.length, startedAt: started.toISOString(), durationMs: result.durationMs, file: path.basename(file),
             metrics: { ...clientMetrics(result), ...server },
             health: { scheduleLagP99Ms: Math.max(0, ...w.map((x) => x.scheduleLagP99Ms)), generatorCpuPercent: Math.max(0, ...w.map((x) => x.cpuPercent)), loadavg1: load1, stealPercent: steal },
           };

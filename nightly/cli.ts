@@ -12,15 +12,14 @@ import { createProgress } from './progress.ts';
 import { InfrastructureError, runBattery, type Provider } from './battery.ts';
 import { BuildError, buildRef, type Build } from './build.ts';
 import { calibrate, loadThresholds, saveCalibration } from './calibrate.ts';
-import { changePoints } from './changepoint.ts';
-import type { Row } from './compare.ts';
 import { deploy, pinPrefix, Teardown, waitReady } from './deploy.ts';
 import { decideGate, GATE_EXIT, loadWaivers } from './gate.ts';
 import { appendNight, previousBuild, readHistory, type BuildRef, type NightRecord } from './history.ts';
 import { preflight } from './preflight.ts';
 import { pruneOutput } from './prune.ts';
 import { publish } from './publish.ts';
-import type { Trend } from './report.ts';
+import { trendsOf } from './trends.ts';
+import { withinRun } from './within.ts';
 
 export const NIGHTLY_HELP = `usage: parley nightly [--base <ref>] [--head <ref>] [--battery ${Object.keys(BATTERIES).join('|')}] [--out <dir>] [options]
        parley nightly --base-url ws://a/ws --base-ops-url http://a:9464 --head-url ws://b/ws --head-ops-url http://b:9464 --secret S
@@ -151,19 +150,6 @@ function environment(pinned: boolean): Record<string, string | number> {
   };
 }
 
-/** Head medians of recent built nights (same battery, not A/A) with their change points. */
-export function trendsOf(nights: readonly NightRecord[], rows: readonly Row[], last = 30): Trend[] {
-  const series = nights.filter((n) => !n.aa && n.gate.status !== 'infrastructure').slice(-last);
-  return rows.map((r) => {
-    const points = series.flatMap((n) => {
-      const x = n.rows.find((y) => y.scenario === r.scenario && y.metric === r.metric);
-      return x && Number.isFinite(x.headMedian) && x.headMedian !== null ? [{ night: n.id, commit: n.head.commit, value: x.headMedian }] : [];
-    });
-    const cps = changePoints(points.map((p) => p.value), { minMagnitude: r.threshold }).map((c) => ({ ...c, commit: points[c.index]!.commit, night: points[c.index]!.night }));
-    return { scenario: r.scenario, metric: r.metric, unit: r.unit, points, changePoints: cps };
-  });
-}
-
 /** `parley nightly ...`; returns the gate's exit code. */
 export async function nightly(argv: string[], logLine?: (line: string) => void): Promise<number> {
   const { args, flags } = parse(argv);
@@ -268,7 +254,7 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
   }
   const aaNights = all.filter((n) => n.aa && n.gate.status !== 'infrastructure');
   const published = await publish(args.out, {
-    night, gate, trends: trendsOf(all, outcome.rows),
+    night, gate, trends: trendsOf(all, outcome.rows), within: withinRun(night, path.join(args.out, 'nights', id, 'runs')),
     aaAlarms: { alarms: aaNights.filter((n) => n.rows.some((r) => r.verdict === 'regression')).length, sessions: aaNights.length },
     builds: builds.map((b, i) => ({ side: i ? 'head' : 'base', ref: i ? head.ref : base.ref, commit: b.commit, subject: b.subject, cached: b.cached, warnings: b.warnings, buildMs: b.buildMs })),
   }, all, {

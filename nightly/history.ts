@@ -27,6 +27,8 @@ export interface RunRecord {
   startedAt: string;
   durationMs: number;
   metrics: Record<string, number>;
+  /** The run's `parley load` result file, under the night's runs/ folder (absent in older nights). */
+  file?: string;
   /** Generator and machine health at the time of the run. */
   health: { scheduleLagP99Ms?: number; generatorCpuPercent?: number; loadavg1: number; stealPercent?: number };
 }

@@ -6,9 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { esc } from './charts.ts';
+import { esc, trendChart } from './charts.ts';
 import type { NightRecord } from './history.ts';
 import { renderEmailHtml, renderReport, renderSummary, type ReportInput } from './report.ts';
+import { trendsOf } from './trends.ts';
 
 export const RESULT_SCHEMA_VERSION = 1;
 
@@ -98,14 +99,28 @@ export function slackPayload(subject: string, markdown: string): { text: string;
   };
 }
 
-/** The index page: every night, newest first, linking its report while it is kept (--keep-nights). */
+/** The primary metrics of the newest compared night over recent nights, change points marked. */
+function indexTrends(nights: readonly NightRecord[]): string {
+  const last = [...nights].reverse().find((n) => !n.aa && n.rows.length > 0);
+  if (!last) return '<p>No compared night yet.</p>';
+  const figures = trendsOf(nights, last.rows.filter((r) => r.gate)).filter((t) => t.points.length >= 2).map((t) => {
+    const notes = t.changePoints.map((c) => `change ${((c.ratio - 1) * 100).toFixed(1)}% from ${esc(c.commit.slice(0, 10))} (night ${esc(c.night)})`).join('; ');
+    const title = `${t.scenario} ${t.metric}: head median per night`;
+    return `<figure>${trendChart(t.points.map((p) => ({ label: p.commit.slice(0, 7), value: p.value })), t.changePoints.map((c) => c.index), t.unit, title)}<figcaption>${esc(t.scenario)} <code>${esc(t.metric)}</code> (${esc(t.unit)})${notes ? `<br>${notes}` : ''}</figcaption></figure>`;
+  }).join('');
+  return figures ? `<div class="charts">${figures}</div>` : '<p>Fewer than two compared nights: no trend yet.</p>';
+}
+
+/** The index page: every night, newest first, linking its report while it is kept (--keep-nights); the primary metrics' trends on top. */
 export function renderIndex(nights: readonly NightRecord[], hasReport: (id: string) => boolean = () => true): string {
   const rows = [...nights].reverse().map((n) => `<tr class="${n.gate.status}"><td>${hasReport(n.id) ? `<a href="nights/${encodeURIComponent(n.id)}/report.html">${esc(n.id)}</a>` : `${esc(n.id)} (pruned)`}</td><td>${esc(n.battery)}</td>`
     + `<td>${esc(n.base.ref)} <code>${esc(n.base.commit.slice(0, 10))}</code></td><td>${esc(n.head.ref)} <code>${esc(n.head.commit.slice(0, 10))}</code></td><td><b>${n.gate.status}</b>${n.aa ? ' (A/A)' : ''}</td>`
     + `<td>${n.rows.filter((r) => r.verdict === 'regression').length}</td><td>${n.runs.length}</td></tr>`).join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>parley nightly</title><style>
 body{font:14px system-ui,sans-serif;max-width:1000px;margin:0 auto;padding:16px}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left}
-tr.regression td{background:#ffebee}tr.inconclusive td{background:#fff8e1}tr.infrastructure td{background:#f3e5f5}tr.baseline td{background:#eceff1}</style></head><body>
-<h1>parley nightly</h1><table><tr><th>night</th><th>battery</th><th>base</th><th>head</th><th>gate</th><th>regressions</th><th>runs</th></tr>${rows}</table></body></html>
+tr.regression td{background:#ffebee}tr.inconclusive td{background:#fff8e1}tr.infrastructure td{background:#f3e5f5}tr.baseline td{background:#eceff1}
+.charts{display:flex;flex-wrap:wrap;gap:12px}.charts figure{margin:0;border:1px solid #eee;padding:6px}figcaption{font-size:12px}
+svg .head{fill:#e65100}svg .trend{fill:none;stroke:#e65100;stroke-width:1.5}svg .change{stroke:#c62828;stroke-dasharray:4 3}svg .axis,svg .label{font-size:10px;fill:#555}</style></head><body>
+<h1>parley nightly</h1><h2>Primary metrics over recent nights</h2>${indexTrends(nights)}<h2>Nights</h2><table><tr><th>night</th><th>battery</th><th>base</th><th>head</th><th>gate</th><th>regressions</th><th>runs</th></tr>${rows}</table></body></html>
 `;
 }

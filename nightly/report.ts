@@ -3,10 +3,11 @@
  * request), summary.md (the email / PR-comment text) and the machine-readable result.json.
  */
 import { badness, type Row } from './compare.ts';
-import { dotPlot, esc, trendChart } from './charts.ts';
+import { dotPlot, esc, lineChart, SPECTRUM_TICKS, spectrumX, trendChart, type Line } from './charts.ts';
 import type { ChangePoint } from './changepoint.ts';
 import { fmtPct, type GateResult } from './gate.ts';
 import type { DiscardedRun, NightRecord } from './history.ts';
+import { SPECTRUM_PERCENTILES, type WithinRun } from './within.ts';
 
 export interface Trend {
   scenario: string;
@@ -23,6 +24,8 @@ export interface ReportInput {
   /** A/A nights in the history with any regression, over A/A nights (the observed false-alarm rate). */
   aaAlarms: { alarms: number; sessions: number };
   builds: { side: string; ref: string; commit: string; subject?: string; cached?: boolean; warnings?: string[]; buildMs?: number }[];
+  /** Spectra and time series read back from the kept runs' result files (absent: the report says so). */
+  within?: WithinRun;
 }
 
 const STATUS_TEXT: Record<GateResult['status'], string> = {
@@ -68,9 +71,40 @@ tr.regression td{background:#ffebee}tr.improvement td{background:#e8f5e9}tr.inco
 .charts{display:flex;flex-wrap:wrap;gap:12px}.charts figure{margin:0;border:1px solid #eee;padding:6px}figcaption{font-size:12px}
 svg .base{fill:#1565c0}svg .head{fill:#e65100}svg .median{stroke:#333;stroke-width:1.5}svg .trend{fill:none;stroke:#e65100;stroke-width:1.5}
 svg .change{stroke:#c62828;stroke-dasharray:4 3}svg .axis,svg .label{font-size:10px;fill:#555}ul.reasons{margin:6px 0}
+svg .line-base{fill:none;stroke:#1565c0;stroke-width:1.2;opacity:.8}svg .line-head{fill:none;stroke:#e65100;stroke-width:1.2;opacity:.8}
+svg .grid{stroke:#eee}svg .axisline{stroke:#999}.key .base{color:#1565c0}.key .head{color:#e65100}nav a{margin-right:12px}
 dl{font-size:13px}dt{font-weight:600}dd{margin:0 0 4px 16px}`;
 
 /** The whole report page. */
+const LATENCY_LABEL: Record<string, string> = { deliver_ms: 'delivery', ack_ms: 'ack', connect_ms: 'connect', sync_ms: 'sync', first_msg_ms: 'first message', catchup_ms: 'offline catch-up', reconnect_ms: 'reconnect', presence_ms: 'presence', typing_ms: 'typing', http_ms: 'REST' };
+
+/** Percentile spectra (all runs of a side merged) and the series within each run, per scenario. */
+function withinHtml(within: WithinRun | undefined): string {
+  if (!within) return '<h2>Latency spectra and time series</h2><p>Not available: the runs\' result files were not read for this report.</p>';
+  const key = '<p class="key"><b class="base">base</b> and <b class="head">head</b>; hover a line for its run.</p>';
+  const spectra = within.spectra.map((sp) => {
+    const lines: Line[] = (['base', 'head'] as const).flatMap((side) => {
+      const v = sp[side];
+      return v ? [{ cls: side, dots: true, title: `${side}: ${v.count} samples; ${SPECTRUM_PERCENTILES.map((p, i) => `${p === 0 ? 'min' : p === 100 ? 'max' : `p${p}`} ${num(v.ms[i]!)}`).join(', ')} ms`, points: SPECTRUM_PERCENTILES.map((p, i): [number, number] => [spectrumX(p), v.ms[i]!]) }] : [];
+    });
+    const title = `${sp.scenario}: ${LATENCY_LABEL[sp.metric] ?? sp.metric} latency by percentile`;
+    return `<figure>${lineChart({ lines, title, unit: 'ms', xLabel: 'percentile', xTicks: [...SPECTRUM_TICKS] })}<figcaption>${esc(sp.scenario)}: <code>${esc(sp.metric)}</code> (base ${sp.base?.count ?? 0}, head ${sp.head?.count ?? 0} samples)</figcaption></figure>`;
+  }).join('');
+  const series = within.timelines.map((tl) => {
+    const chart = (what: string, unit: string, pick: (r: WithinRun['timelines'][number]['runs'][number]) => number[]) => {
+      const lines: Line[] = tl.runs.map((r) => ({ cls: r.side, title: `run ${r.index} (${r.side})`, points: r.t.map((t, i): [number, number] => [t, pick(r)[i]!]) }));
+      return `<figure>${lineChart({ lines, title: `${tl.scenario}: ${what}`, unit, xLabel: 'seconds into the run' })}<figcaption>${esc(tl.scenario)}: ${esc(what)}</figcaption></figure>`;
+    };
+    return chart('acknowledged sends per second', '1/s', (r) => r.ackedPerSec)
+      + chart(`${LATENCY_LABEL[tl.latency] ?? tl.latency} latency p99 per slice`, 'ms', (r) => r.p99Ms)
+      + chart('connections made so far', 'connections', (r) => r.connections);
+  }).join('');
+  const unreadable = within.unreadable.length ? `<p>Runs not drawn (result file unreadable): ${within.unreadable.map(esc).join('; ')}</p>` : '';
+  return `<h2>Latency spectra</h2><p>Every latency of every run of a side, merged from the runs' HDR histograms (never averaged percentiles); the x axis counts nines.</p>${key}`
+    + `${spectra ? `<div class="charts">${spectra}</div>` : '<p>No latency was recorded.</p>'}`
+    + `<h2>Within the runs</h2><p>One line per run, per slice of the run.</p>${series ? `<div class="charts">${series}</div>` : '<p>No run to draw.</p>'}${unreadable}`;
+}
+
 export function renderReport(input: ReportInput): string {
   const { night, gate } = input;
   const gating = night.rows.filter((r) => r.gate || r.verdict === 'regression');
@@ -84,7 +118,7 @@ export function renderReport(input: ReportInput): string {
     const notes = t.changePoints.map((c) => `change ${fmtPct(c.ratio)} first seen at ${esc(c.commit.slice(0, 10))} (night ${esc(c.night)}, p=${num(c.p, 2)})`).join('; ');
     return `<figure>${trendChart(t.points.map((p) => ({ label: p.commit.slice(0, 7), value: p.value })), at, t.unit, `${t.scenario} ${t.metric} trend`)}<figcaption>${esc(t.scenario)} ${esc(t.metric)}${notes ? `<br>${notes}` : ''}</figcaption></figure>`;
   }).join('');
-  const health = night.runs.map((r) => `<tr><td>${r.index}</td><td>${r.block + 1}</td><td>${r.side}</td><td>${esc(r.scenario)}</td><td>${esc(r.startedAt)}</td><td>${num(r.health.scheduleLagP99Ms ?? NaN)}</td><td>${num(r.health.generatorCpuPercent ?? NaN)}</td><td>${num(r.health.loadavg1)}</td><td>${num(r.health.stealPercent ?? NaN, 2)}</td></tr>`).join('');
+  const health = night.runs.map((r) => `<tr><td>${r.file ? `<a href="runs/${encodeURIComponent(r.file)}">${r.index}</a>` : r.index}</td><td>${r.block + 1}</td><td>${r.side}</td><td>${esc(r.scenario)}</td><td>${esc(r.startedAt)}</td><td>${num(r.health.scheduleLagP99Ms ?? NaN)}</td><td>${num(r.health.generatorCpuPercent ?? NaN)}</td><td>${num(r.health.loadavg1)}</td><td>${num(r.health.stealPercent ?? NaN, 2)}</td></tr>`).join('');
   const env = Object.entries(night.environment).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`).join('');
   const builds = input.builds.map((b) => `<tr><th>${b.side}</th><td>${esc(b.ref)}</td><td><code>${esc(b.commit)}</code></td><td>${esc(b.subject ?? '')}</td><td>${b.cached === undefined ? '' : b.cached ? 'cached' : `built in ${((b.buildMs ?? 0) / 1000).toFixed(1)} s`}${b.warnings?.length ? `<br>${esc(b.warnings.join('; '))}` : ''}</td></tr>`).join('');
   const reasons = gate.reasons.length ? `<ul class="reasons">${gate.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>` : '';
@@ -99,18 +133,20 @@ export function renderReport(input: ReportInput): string {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>parley nightly ${esc(night.id)}: ${gate.status}</title><style>${CSS}</style></head>
 <body>
+<nav><a href="../../index.html">← all nights</a><a href="result.json">result.json</a><a href="summary.md">summary.md</a><a href="#runs">per-run result files</a></nav>
 <div class="banner ${gate.status}">${STATUS_TEXT[gate.status]} · exit ${gate.exitCode} · ${esc(night.base.commit.slice(0, 10))} → ${esc(night.head.commit.slice(0, 10))}</div>
 ${reasons}
 ${atTop ? discarded : ''}
 <p>Battery <b>${esc(night.battery)}</b>, ${night.blocks} block(s) of A B B A, ${night.runs.length} runs kept, ${night.discarded.length} discarded; ${esc(night.at)}${night.aa ? '; <b>A/A session</b> (same build on both sides)' : ''}. Observed A/A false-alarm rate in the history: ${input.aaAlarms.alarms}/${input.aaAlarms.sessions}.</p>
-<h2>Builds</h2>${builds ? `<table>${builds}</table>` : `<p>Running environments: base ${esc(night.base.ref)}, head ${esc(night.head.ref)}.</p>`}
+<h2>Builds</h2>${builds ? `<table>${builds}</table><p>Commit range: <code>git log --oneline ${esc(night.base.commit.slice(0, 12))}..${esc(night.head.commit.slice(0, 12))}</code>. How to read this page: docs/nightly.md in the repository.</p>` : `<p>Running environments: base ${esc(night.base.ref)}, head ${esc(night.head.ref)}.</p>`}
 <h2>Gate</h2><p>Primary metrics (they decide the gate) and any regression.</p><table>${TABLE_HEAD}${gating.map(rowHtml).join('')}</table>
 ${waived}${expired}
 <h2>Secondary metrics</h2>${others.length ? `<table>${TABLE_HEAD}${others.map(rowHtml).join('')}</table>` : '<p>None beyond the table above.</p>'}
 ${COLUMNS}
-<h2>Runs</h2><div class="charts">${dots}</div>
+<h2>Runs</h2><p>Each dot is one run's value of the metric; the bar is the side's median.</p><div class="charts">${dots}</div>
+${withinHtml(input.within)}
 <h2>Trends over recent nights</h2>${trends ? `<div class="charts">${trends}</div>` : '<p>Not enough nights in the history yet.</p>'}
-<h2>Environment and generator health</h2><table>${env}</table>
+<h2 id="runs">Environment and generator health</h2><table>${env}</table>
 <table><tr><th>run</th><th>block</th><th>side</th><th>scenario</th><th>started</th><th>schedule lag p99 (ms)</th><th>generator CPU %</th><th>load avg</th><th>steal %</th></tr>${health}</table>
 ${atTop ? '' : discarded}
 </body></html>
