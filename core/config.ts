@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './args.ts';
+import { extraTypesProblem } from './attachments/sniff.ts';
 
 type Kind = 'int' | 'string' | 'enum' | 'bool';
 
@@ -58,6 +59,12 @@ export const SETTINGS = {
   ephemeralMaxLifetimeMs: { kind: 'int', default: 2_592_000_000, min: 1, max: 31_536_000_000, doc: 'longest lifetime an ephemeral room may ask for (bad_field above it)' },
   expiryCheckMs: { kind: 'int', default: 10_000, min: 0, max: 3_600_000, doc: 'how often lapsed ephemeral chats are looked for and deleted, in batches of 100 (0: never)' },
   historyCacheBytes: { kind: 'int', default: 16_777_216, min: 0, max: 1 << 40, doc: 'bound on the hot cache\'s estimated bytes across chats; the least recently used chats are evicted beyond it' },
+  attachmentMaxBytes: { kind: 'int', default: 10_485_760, min: 1024, max: 1 << 30, doc: 'largest attachment upload in bytes; the upload is refused with 413 attachment_too_large as soon as it passes this, nothing stored' },
+  attachmentMaxPixels: { kind: 'int', default: 40_000_000, min: 1, max: 1 << 30, doc: 'most pixels (width x height, all frames) an uploaded image may declare; more is refused from the header alone with attachment_dimensions' },
+  attachmentExtraTypes: { kind: 'string', default: undefined, doc: 'attachment kinds accepted besides JPEG, PNG, WebP and GIF images, comma-separated, recognised by magic bytes: pdf, zip, mp4, webm, ogg, mp3, octet-stream (anything); unset: images only' },
+  attachmentThumbPx: { kind: 'int', default: 320, min: 16, max: 2048, doc: 'longest side of the WebP thumbnail made of each image attachment' },
+  attachmentGraceMs: { kind: 'int', default: 3_600_000, min: 100, max: 2_592_000_000, doc: 'how long an upload no message references is kept before the sweep deletes it' },
+  attachmentSweepMs: { kind: 'int', default: 60_000, min: 0, max: 3_600_000, doc: 'how often unreferenced uploads older than attachmentGraceMs are deleted, in batches of 100 (0: never)' },
   typing: { kind: 'bool', default: true, doc: 'relay typing indicators at all (off: every typing op is dropped and counted)' },
   typingThrottleMs: { kind: 'int', default: 2_000, min: 0, max: 60_000, doc: 'per user per conversation, at most one "start" relayed per this window; extras are dropped and counted' },
   typingTtlMs: { kind: 'int', default: 6_000, min: 100, max: 120_000, doc: 'a "start" not renewed or stopped within this time expires and the server relays "stop"' },
@@ -168,6 +175,8 @@ export function loadConfig(
   for (const name of ['alertWebhookUrl', 'unleashUrl'] as const) {
     if (typeof out[name] === 'string' && !isHttpUrl(out[name] as string)) problems.push(`${name} must be an http:// or https:// URL, got "${String(out[name]).slice(0, 80)}"`);
   }
+  const typesProblem = typeof out.attachmentExtraTypes === 'string' ? extraTypesProblem(out.attachmentExtraTypes) : undefined;
+  if (typesProblem) problems.push(typesProblem);
   if (problems.length) throw new ConfigError(problems);
   out.dataDir = path.resolve(String(out.dataDir));
   // Read only: loading settings writes nothing (`parley token`, `keys list`); the server keeps the id (keepNodeId).

@@ -33,10 +33,14 @@ export const LIMITS = Object.freeze({
   maxSearchQueryChars: 200,
   maxSearchLimit: 100,
   defaultSearchLimit: 20,
+  /** Attachment ids one message may reference (uploaded first with POST /api/v1/chats/:chat/attachments). */
+  maxAttachments: 10,
 });
 
 /** User ids are restricted so that derived 1:1 chat ids are unambiguous. */
 export const USER_ID_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
+/** Attachment ids are minted by the node on upload: 16 base64url chars. */
+export const ATTACHMENT_ID_RE = /^[A-Za-z0-9_-]{16}$/;
 export const CHAT_ID_RE = /^(d:[A-Za-z0-9_.@-]{1,64}:[A-Za-z0-9_.@-]{1,64}|r:[a-z0-9]{1,40})$/;
 
 export type ChatId = string;
@@ -44,7 +48,8 @@ export type ReqId = string | number;
 
 // ── client → server ─────────────────────────────────────────────────────────────────────────────
 
-export interface SendReq { op: 'send'; id?: ReqId; chat?: ChatId; to?: string; cmid: string; body: string }
+/** `attachments`: ids of the sender's own uploads to that chat (docs/protocol.md "## Attachments"). */
+export interface SendReq { op: 'send'; id?: ReqId; chat?: ChatId; to?: string; cmid: string; body: string; attachments?: string[] }
 export interface SyncReq { op: 'sync'; id?: ReqId; cursors?: Record<ChatId, number>; limit?: number }
 export interface HistoryReq { op: 'history'; id?: ReqId; chat: ChatId; before?: number; limit?: number }
 export interface ChatsReq { op: 'chats'; id?: ReqId }
@@ -89,7 +94,13 @@ export type RequestOp = Request['op'];
 // Every frame the server writes is one of these, built as an object literal with `op` first and
 // encoded by `encode()`: the probe reads the op from the `{"op":"…"` prefix without parsing.
 
-export interface Message { chat: ChatId; seq: number; from: string; cmid: string; body: string; ts: number }
+/** `attachments` (absent when none): ids to fetch from GET /api/v1/chats/:chat/attachments/:id. */
+export interface Message { chat: ChatId; seq: number; from: string; cmid: string; body: string; ts: number; attachments?: string[] }
+/**
+ * An uploaded attachment as its chat's members see it (the upload's answer, GET .../info). `type`
+ * comes from the content's magic bytes; `width`/`height` and `thumbnail` for images only.
+ */
+export interface AttachmentInfo { id: string; chat: ChatId; from: string; type: string; name: string; size: number; sha256: string; width?: number; height?: number; thumbnail: boolean; createdAt: number }
 /** `expiresAt` (ms since the epoch): an ephemeral chat's deletion time if nobody writes before it. */
 export interface ChatSummary { chat: ChatId; kind: 'direct' | 'room'; name?: string; lastSeq: number; readSeq: number; unread: number; last?: Message; expiresAt?: number }
 /** A window of a found message's body; `highlights` are [start, end) UTF-16 offsets of each match in `text`. */
@@ -265,6 +276,19 @@ export function validateBody(v: unknown): string {
   return v;
 }
 
+export function isAttachmentId(v: unknown): v is string {
+  return typeof v === 'string' && ATTACHMENT_ID_RE.test(v);
+}
+
+/** Validates a message's optional attachment ids (distinct, at most limits.maxAttachments); shared by the socket and REST. */
+export function validateAttachments(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length > LIMITS.maxAttachments || !v.every(isAttachmentId) || new Set(v).size !== v.length) {
+    throw fieldError('attachments', `an array of at most ${LIMITS.maxAttachments} distinct attachment ids`, v);
+  }
+  return v.length ? v as string[] : undefined;
+}
+
 /** Validates an optional room name; shared by the socket and REST. */
 /** `policy` of a new room: absent means invite-only. */
 export function validateRoomPolicy(v: unknown): RoomPolicy | undefined {
@@ -310,7 +334,10 @@ const VALIDATORS: Record<RequestOp, Validator> = {
     if (hasChat === hasTo) throw new ParleyError('bad_field', 'send needs exactly one of "chat" or "to"', { field: hasChat ? 'to' : 'chat' });
     const cmid = cmidField(o);
     const body = validateBody(o.body);
-    return hasChat ? { op: 'send', id, chat: chatField(o), cmid, body } : { op: 'send', id, to: userField(o, 'to'), cmid, body };
+    const req: SendReq = hasChat ? { op: 'send', id, chat: chatField(o), cmid, body } : { op: 'send', id, to: userField(o, 'to'), cmid, body };
+    const attachments = validateAttachments(o.attachments);
+    if (attachments) req.attachments = attachments;
+    return req;
   },
   sync(o, id) {
     const limit = optInt(o, 'limit', 1, LIMITS.maxSyncLimit);

@@ -17,13 +17,15 @@ import { RedisBus } from './bus/redis.ts';
 import { ChatService } from './chat/chat.ts';
 import { keepNodeId, type Config } from './config.ts';
 import { ERRORS, ParleyError, type ErrorCode } from './errors.ts';
-import { createLogger } from './log.ts';
+import { createLogger, logLines } from './log.ts';
 import { Fanout } from './chat/fanout.ts';
 import { Hub } from './chat/hub.ts';
 import type { AlertRule } from './ops/alerts/rules.ts';
 import { startOps, type Ops } from './ops/ops.ts';
 import { LIMITS, SUBPROTOCOL } from './protocol.ts';
 import { API_PREFIX, RestApi, sendError, sendJson } from './edge/rest.ts';
+import { observeRest } from './edge/rest-probe.ts';
+import { watchStorage } from './ops/storage.ts';
 import { NodeBudget, OVERLOAD_RETRY_MS, overloadedError } from './edge/budget.ts';
 import { Session } from './edge/session.ts';
 import { staticSite } from './edge/static.ts';
@@ -36,6 +38,11 @@ import { SqliteStore } from './store/sqlite.ts';
 import { HistoryCache } from './chat/history-cache.ts';
 import { ChatExpiry } from './chat/expiry.ts';
 import { PostgresStore } from './store/postgres.ts';
+import type { AttachmentStore } from './store/attachments.ts';
+import { FsAttachments } from './store/attachments-fs.ts';
+import { PostgresAttachments } from './store/attachments-postgres.ts';
+import { Attachments } from './attachments/attachments.ts';
+import { attachmentRoutes } from './edge/attachments-rest.ts';
 import type { Store, StoreFault } from './store/types.ts';
 
 export interface ServerParts {
@@ -62,6 +69,8 @@ export interface ParleyServer {
   readonly ops: Ops;
   /** Friends, blocks, presence, typing, receipts. */
   readonly social: Social;
+  /** Photos and files (core/attachments). */
+  readonly attachments: Attachments;
   /** Graceful drain; idempotent. Resolves when every connection is closed and the store is closed. */
   close(): Promise<void>;
 }
@@ -129,11 +138,14 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   // assembled, both ports answer 503.
   let started = false;
   let draining = false;
+  /** Upgrades whose token check has not finished. */
+  let upgradesPending = 0;
   const publicServer = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (!started) return sendError(res, new ParleyError('shutting_down', 'the node is starting; retry shortly'));
     if (draining) return sendError(res, new ParleyError('shutting_down', 'the node is draining; retry on another node'));
     if (url.pathname.startsWith(`${API_PREFIX}/`)) {
+      observeRest(metrics, res, url.pathname);
       const over = budget.admit();
       if (over) {
         metrics.inc('parley_requests_refused_total', { reason: `overloaded_${over}` });
@@ -147,6 +159,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   publicServer.keepAliveTimeout = 5_000;
 
   publicServer.on('upgrade', (req, socket, head) => {
+    const t0 = performance.now();
     socket.on('error', destroyOnError);
     const url = new URL(req.url ?? '/', 'http://localhost');
     // Every refused upgrade is counted by reason and written to the (rate-limited) access log.
@@ -169,15 +182,19 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     if (offered && !offered.split(',').map((p) => p.trim()).includes(SUBPROTOCOL)) {
       return reject('unsupported_protocol', `expected subprotocol ${SUBPROTOCOL}, got "${offered.slice(0, 80)}"`);
     }
+    upgradesPending++;
     auth.verify(bearerFrom(req.headers, url)).then(
       (identity) => {
+        upgradesPending--;
         if (draining) return reject('shutting_down', 'the node is draining; reconnect to another node', 'draining');
         metrics.inc('parley_logins_total', { reason: 'ok' });
         wss.handleUpgrade(req, socket, head, (ws) => {
           new Session(ws, identity.user, identity.expiresAt, { chat, hub, config, log, ops, social, budget });
+          metrics.observe('parley_login_seconds', (performance.now() - t0) / 1000);
         });
       },
       (err: unknown) => {
+        upgradesPending--;
         const details = err instanceof ParleyError ? err.details as { reason?: string; user?: string } | undefined : undefined;
         reject('unauthorized', err instanceof ParleyError ? err.message : 'invalid token', details?.reason ?? 'missing', details?.user);
       },
@@ -213,14 +230,18 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   keepNodeId(config.dataDir, config.nodeId!);
   const ops = await startOps(config, log, parts.alertRules);
   const { metrics } = ops;
+  metrics.read('parley_upgrades_pending', () => upgradesPending);
+  const lines = logLines(log);
+  if (lines) for (const level of Object.keys(lines) as (keyof typeof lines)[]) metrics.mirror('parley_log_lines_total', { level }, () => lines[level]);
   const budget = new NodeBudget({ maxInflight: config.nodeMaxInflight, maxQueuedBytes: config.nodeMaxQueuedBytes, heapWatermarkMb: heapWatermarkMb(config.heapWatermarkMb) });
   metrics.read('parley_inflight_requests', () => budget.inflight);
   metrics.read('parley_overloaded', () => (budget.overloaded ? 1 : 0));
   const onCommit = (n: number, ms: number) => { metrics.observe('parley_store_commit_seconds', ms / 1000); metrics.observe('parley_store_batch_operations', n); };
   const onStoreFault = (fault: StoreFault | undefined) => (fault ? log.error({ fault }, 'the store stopped writing; writes answer store_unavailable') : log.info('the store writes again'));
+  const sqliteFile = path.join(config.dataDir, 'parley.db');
   const store: Store = parts.store ?? (config.store === 'sqlite'
     ? new SqliteStore({
-      file: privateFile(path.join(config.dataDir, 'parley.db')), sync: config.sqliteSync, batchMax: config.batchMax, onCommit,
+      file: privateFile(sqliteFile), sync: config.sqliteSync, batchMax: config.batchMax, onCommit,
       onError: (kind) => metrics.inc('parley_store_errors_total', { kind }), onFault: onStoreFault,
     })
     : await openPostgres(config, metrics, log, onCommit).catch(async (err: unknown) => {
@@ -230,6 +251,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       throw err;
     }));
   metrics.read('parley_store_unavailable', () => (store.fault?.() ? 1 : 0));
+  watchStorage(metrics, config.dataDir, !parts.store && config.store === 'sqlite' ? sqliteFile : undefined);
   const bus = parts.bus ?? (config.redis !== undefined
     ? new RedisBus({ url: config.redis, node: config.nodeId!, meter: metrics, log })
     : new LocalBus());
@@ -249,9 +271,22 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   metrics.read('parley_history_cache_chats', () => historyCache.stats.chats);
   chat.ephemeral = { defaultMs: config.ephemeralLifetimeMs, minMs: config.ephemeralMinLifetimeMs, maxMs: config.ephemeralMaxLifetimeMs };
   const expiry = new ChatExpiry(chat, { intervalMs: config.expiryCheckMs, batch: 100 });
-  expiry.onError = (err) => log.error({ err }, 'deleting lapsed ephemeral chats failed; the next check retries');
+  expiry.onError = (err) => {
+    metrics.inc('parley_expiry_errors_total');
+    log.error({ err }, 'deleting lapsed ephemeral chats failed; the next check retries');
+  };
   expiry.start();
   chat.faultDelayMs = config.faultDelayMs;
+  // Uploads live beside the messages: files under the data dir with SQLite, tables with PostgreSQL.
+  const attachmentStore: AttachmentStore = config.store === 'sqlite'
+    ? new FsAttachments(path.join(config.dataDir, 'attachments'))
+    : await PostgresAttachments.open(config.store);
+  chat.attachments = attachmentStore;
+  const attachments = new Attachments(attachmentStore, chat, Attachments.limitsOf(config));
+  const attachmentSweep = config.attachmentSweepMs > 0
+    ? setInterval(() => void attachments.sweep().catch((err: unknown) => log.error({ err }, 'collecting unreferenced attachments failed; the next sweep retries')), config.attachmentSweepMs)
+    : undefined;
+  attachmentSweep?.unref();
   const hub = new Hub(bus);
   hub.onSubscribeFailed = (err, user) => log.warn({ err, user }, 'subscribing to a user channel failed; retried when the bus recovers');
   hub.onGapRepair = (trigger) => metrics.inc('parley_gap_repairs_total', { trigger });
@@ -271,16 +306,23 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const chatSite = staticSite(path.join(PACKAGE_ROOT, 'dist/web/chat'), '/');
   const consoleSite = staticSite(path.join(PACKAGE_ROOT, 'dist/web/console'), '/console');
   const devToken = config.devLogin ? devTokenRoute(auth, config.tokenTtlSec) : undefined;
-  const rest = new RestApi(chat, auth, socialRoutes(social), config);
+  const socialRest = socialRoutes(social);
+  const attachmentRest = attachmentRoutes(attachments);
+  const rest = new RestApi(chat, auth, async (...args) => (await attachmentRest(...args)) || socialRest(...args), config);
   const unsubscribeSocial = bus.onEvent((event) => { chat.apply(event); social.dispatch(event); });
   // How a message reaches a socket: bus → fan-out → hub → session.
   const fanout = new Fanout(hub, metrics);
   fanout.faultDelayMs = config.faultVariantDelayMs;
   const unsubscribe = bus.onEvent(fanout.dispatch);
   // Events may have been missed while the bus was away: drop what they fed, listen again, check cursors.
-  const unsubscribeResync = bus.onResync(() => { chat.resync(); hub.resubscribe(); void hub.checkCursors(); });
+  const checkCursors = async (): Promise<void> => {
+    const t0 = performance.now();
+    await hub.checkCursors();
+    metrics.observe('parley_cursor_check_seconds', (performance.now() - t0) / 1000);
+  };
+  const unsubscribeResync = bus.onResync(() => { chat.resync(); hub.resubscribe(); void checkCursors(); });
   await bus.subscribe(CONTROL_CHANNEL).catch((err: unknown) => log.warn({ err }, 'subscribing to the control channel failed; retried when the bus recovers'));
-  const gapCheck = config.gapCheckMs > 0 && bus.lossy ? setInterval(() => void hub.checkCursors(), config.gapCheckMs) : undefined;
+  const gapCheck = config.gapCheckMs > 0 && bus.lossy ? setInterval(() => void checkCursors(), config.gapCheckMs) : undefined;
   gapCheck?.unref();
   const opsRoutes = ops.attach({ hub, bus, fanout });
 
@@ -318,7 +360,9 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     unsubscribeSocial();
     await social.close();
     await expiry.stop();
+    clearInterval(attachmentSweep);
     await store.close();
+    await attachmentStore.close();
     clearInterval(heartbeat);
     unsubscribe();
     unsubscribeResync();
@@ -333,7 +377,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   }
 
   return {
-    config, port, opsPort, auth, hub, chat, log, ops, social,
+    config, port, opsPort, auth, hub, chat, log, ops, social, attachments,
     wsUrl: `ws://${host}:${port}${config.wsPath}`,
     httpUrl: `http://${host}:${port}`,
     opsUrl: `http://${config.opsHost}:${opsPort}`,

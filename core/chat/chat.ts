@@ -13,12 +13,15 @@ import { searchMessages, type SearchInput } from './search.ts';
 import { ParleyError } from '../errors.ts';
 import { directChatId, directMembers, LIMITS, type ChatId, type ChatSummary, type Message, type RoomPolicy, type SearchResult } from '../protocol.ts';
 import type { Store } from '../store/types.ts';
+import type { AttachmentStore } from '../store/attachments.ts';
 
 export interface SendInput {
   chat?: ChatId;
   to?: string;
   cmid: string;
   body: string;
+  /** Ids of the sender's own uploads to this chat (core/attachments). */
+  attachments?: readonly string[];
 }
 
 export interface SendResult {
@@ -55,6 +58,8 @@ export class ChatService {
   hooks: ChatHooks;
   /** Lifetimes an ephemeral room may ask for, and the one it gets when it names none (settings ephemeral*). */
   ephemeral = { defaultMs: 86_400_000, minMs: 60_000, maxMs: 30 * 86_400_000 };
+  /** Where uploads live; set once at assembly. Without it a message cannot reference attachments. */
+  attachments: AttachmentStore | undefined;
   /** Fault injection (setting faultDelayMs): extra delay before each commit, to prove the release gate catches it. */
   faultDelayMs = 0;
 
@@ -98,8 +103,10 @@ export class ChatService {
       if (pair && !this.#members.has(chat) && pair.includes(user)) await this.openDirect(user, pair[0] === user ? pair[1] : pair[0]);
       const members = await this.#requireMember(user, chat);
       if (pair && input.chat !== undefined) await this.hooks.beforeDirect?.(user, pair[0] === user ? pair[1] : pair[0]);
+      if (input.attachments?.length) await this.#claim(user, chat, input.attachments);
       if (this.faultDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.faultDelayMs));
-      const [result] = await this.#store.append([{ chat, from: user, cmid: input.cmid, body: input.body, ts: Date.now() }]);
+      const item = { chat, from: user, cmid: input.cmid, body: input.body, ts: Date.now() };
+      const [result] = await this.#store.append([input.attachments?.length ? { ...item, attachments: input.attachments } : item]);
       if (!result!.ok) throw new ParleyError(result!.code, result!.message);
       // A retried send was delivered the first time; fan out only new messages.
       if (!result!.dup) {
@@ -110,6 +117,19 @@ export class ChatService {
       return { message: result!.message, dup: result!.dup };
     } finally {
       if (--this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  /**
+   * Marks the uploads a message references as referenced, before the message is stored: a message
+   * never names an upload the collector could take. A failed append leaves them claimed (kept with
+   * the chat), never dangling.
+   */
+  async #claim(user: string, chat: ChatId, ids: readonly string[]): Promise<void> {
+    const claimed = new Set(this.attachments ? await this.attachments.claim(chat, user, ids) : []);
+    const missing = ids.filter((id) => !claimed.has(id));
+    if (missing.length) {
+      throw new ParleyError('attachment_not_found', `a message may reference only your own uploads to ${chat}; not found there: ${missing.join(', ')}`, { attachments: missing });
     }
   }
 
@@ -258,6 +278,7 @@ export class ChatService {
     const members = await this.#store.deleteChat(chat, now);
     this.historyCache.clear(chat);
     if (!members.length) return false;
+    await this.attachments?.deleteChat(chat);
     this.#members.forget(chat);
     void this.#out.toUsers(members, { kind: 'expired', chat, to: members });
     return true;

@@ -60,7 +60,10 @@ export class ChatExpiry {
       if (lapsed.length < this.#opts.batch) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (n > 0) await this.#store.purge?.();
+    if (n > 0) {
+      await this.#store.purge?.();
+      await this.#chat.attachments?.purge?.();
+    }
     this.expired += n;
     return n;
   }

@@ -5,11 +5,11 @@
  * the reconnect, so the server's idempotency turns them into exactly one message.
  */
 import { shouldReconnect } from '../errors.ts';
-import type { ChatId, ChatSummary, Message, RoomPolicy, SearchResult } from '../protocol.ts';
+import type { AttachmentInfo, ChatId, ChatSummary, Message, RoomPolicy, SearchResult } from '../protocol.ts';
 import { Emitter } from './emitter.ts';
 import { connector, unref, type Connector, type Socket, type WebSocketConstructor } from './transport.ts';
 
-export type { ChatId, ChatSummary, Message, PresenceState, RoomPolicy, SearchHit, SearchResult, Snippet } from '../protocol.ts';
+export type { AttachmentInfo, ChatId, ChatSummary, Message, PresenceState, RoomPolicy, SearchHit, SearchResult, Snippet } from '../protocol.ts';
 
 /** Narrows a search: one chat, one sender, an inclusive time range (ms), a page size, the `next` of the previous page. */
 export interface SearchOptions { chat?: ChatId; from?: string; since?: number; until?: number; limit?: number; cursor?: string }
@@ -36,6 +36,16 @@ export interface ClientOptions {
    * WebSocket elsewhere). The token then travels as `?token=`, since such a class sets no headers.
    */
   webSocketImpl?: WebSocketConstructor;
+  /** http(s)://host:port of the node's REST API, for attachments; default: derived from `url`. */
+  httpUrl?: string;
+}
+
+/** A downloaded attachment (or a byte range of it). */
+export interface Download {
+  type: string;
+  bytes: Uint8Array;
+  /** 200 for the whole content, 206 for a range. */
+  status: number;
 }
 
 export interface Ack {
@@ -88,7 +98,7 @@ function newCmid(): string {
 }
 
 export class ParleyClient extends Emitter<ClientEvents> {
-  readonly #opts: Required<Omit<ClientOptions, 'cursors' | 'webSocketImpl'>> & Pick<ClientOptions, 'webSocketImpl'>;
+  readonly #opts: Required<Omit<ClientOptions, 'cursors' | 'webSocketImpl' | 'httpUrl'>> & Pick<ClientOptions, 'webSocketImpl' | 'httpUrl'>;
   readonly #cursors = new Map<ChatId, number>();
   readonly #requests = new Map<number, Pending>();
   /** Unacknowledged sends by cmid, in send order; re-sent after a reconnect. */
@@ -222,6 +232,9 @@ export class ParleyClient extends Emitter<ClientEvents> {
         const err = new ParleyClientError(String(f.code), String(f.message), f.details as Record<string, unknown> | undefined);
         if (typeof f.id === 'number' && this.#requests.has(f.id)) return this.#settle(f, undefined, err);
         const send = typeof f.id === 'string' ? this.#sends.get(f.id) : undefined;
+        // A draining node refuses the send and closes the connection next: the send stays pending
+        // and is repeated, with its cmid, on the node the client reconnects to.
+        if (send && f.code === 'shutting_down' && this.#opts.reconnect) return;
         if (send) { this.#sends.delete(f.id as string); clearTimeout(send.timer); send.reject(err); return; }
         this.#report(err);
         return;
@@ -326,8 +339,9 @@ export class ParleyClient extends Emitter<ClientEvents> {
    * Sends a message and resolves with its ack once the server committed it. Survives reconnects:
    * an unacknowledged send is repeated with the same cmid on the next connection.
    */
-  send(target: { chat: ChatId } | { to: string }, body: string, cmid = newCmid()): Promise<Ack> {
-    const frame = { op: 'send', id: cmid, ...target, cmid, body };
+  send(target: { chat: ChatId } | { to: string }, body: string, cmid = newCmid(), opts: { attachments?: string[] } = {}): Promise<Ack> {
+    // `attachments`: ids from upload() to the same chat.
+    const frame = { op: 'send', id: cmid, ...target, cmid, body, ...(opts.attachments?.length ? { attachments: opts.attachments } : {}) };
     return new Promise<Ack>((resolve, reject) => {
       const timer = this.#opts.reconnect ? undefined : setTimeout(() => {
         this.#sends.delete(cmid);
@@ -362,6 +376,55 @@ export class ParleyClient extends Emitter<ClientEvents> {
   invite(chat: ChatId, user: string): Promise<unknown> { return this.request('room.invite', { chat, user }); }
   async members(chat: ChatId): Promise<string[]> {
     return (await this.request<{ members: string[] }>('room.members', { chat })).members;
+  }
+
+  /** The REST base of the node: `httpUrl`, or the WebSocket URL's origin with http(s). */
+  get httpUrl(): string {
+    if (this.#opts.httpUrl) return this.#opts.httpUrl.replace(/\/$/, '');
+    const u = new URL(this.#opts.url);
+    return `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`;
+  }
+
+  async #token(): Promise<string> {
+    const t = this.#opts.token;
+    return typeof t === 'function' ? t() : t;
+  }
+
+  async #rest(method: string, route: string, init: { body?: Uint8Array | Blob; headers?: Record<string, string> } = {}): Promise<Response> {
+    const res = await fetch(`${this.httpUrl}/api/v1${route}`, { method, headers: { authorization: `Bearer ${await this.#token()}`, ...init.headers }, body: init.body as RequestInit["body"] });
+    if (res.ok) return res;
+    const err = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string; details?: Record<string, unknown> } };
+    throw new ParleyClientError(err.error?.code ?? `http_${res.status}`, err.error?.message ?? res.statusText, err.error?.details);
+  }
+
+  /**
+   * Uploads a photo or file to a chat (members only); reference the answer's `id` in send(). The
+   * server judges the type from the bytes; `name` is the file name shown to others.
+   */
+  async upload(chat: ChatId, data: Uint8Array | Blob, opts: { name?: string } = {}): Promise<AttachmentInfo> {
+    const query = opts.name ? `?name=${encodeURIComponent(opts.name)}` : '';
+    const res = await this.#rest('POST', `/chats/${encodeURIComponent(chat)}/attachments${query}`, { body: data, headers: { 'content-type': 'application/octet-stream' } });
+    return (await res.json()) as AttachmentInfo;
+  }
+
+  /** Metadata of an attachment: type, size, name, image dimensions. */
+  async attachmentInfo(chat: ChatId, id: string): Promise<AttachmentInfo> {
+    return (await (await this.#rest('GET', `/chats/${encodeURIComponent(chat)}/attachments/${encodeURIComponent(id)}/info`)).json()) as AttachmentInfo;
+  }
+
+  /**
+   * A URL that downloads the attachment (or its thumbnail) with the token in the query, for an
+   * `<img src>` or a link, where no Authorization header can be set. It is valid as long as the token.
+   */
+  async downloadUrl(chat: ChatId, id: string, opts: { thumbnail?: boolean } = {}): Promise<string> {
+    return `${this.httpUrl}/api/v1/chats/${encodeURIComponent(chat)}/attachments/${encodeURIComponent(id)}${opts.thumbnail ? '/thumbnail' : ''}?token=${encodeURIComponent(await this.#token())}`;
+  }
+
+  /** Downloads an attachment, its thumbnail, or bytes [start, end] of it (inclusive). */
+  async download(chat: ChatId, id: string, opts: { thumbnail?: boolean; range?: [number, number] } = {}): Promise<Download> {
+    const headers: Record<string, string> = opts.range ? { range: `bytes=${opts.range[0]}-${opts.range[1]}` } : {};
+    const res = await this.#rest('GET', `/chats/${encodeURIComponent(chat)}/attachments/${encodeURIComponent(id)}${opts.thumbnail ? '/thumbnail' : ''}`, { headers });
+    return { type: res.headers.get('content-type') ?? 'application/octet-stream', bytes: new Uint8Array(await res.arrayBuffer()), status: res.status };
   }
 
   /** Sends a raw frame (tests and tools). */

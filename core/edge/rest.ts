@@ -8,7 +8,7 @@ import { bearerFrom } from './auth.ts';
 import type { ChatService } from '../chat/chat.ts';
 import { ParleyError } from '../errors.ts';
 import { TokenBucket } from './limiter.ts';
-import { isChatId, isUserId, LIMITS, validateBody, validateCmid, validateRoomName, validateRoomPolicy, validateSearch } from '../protocol.ts';
+import { isChatId, isUserId, LIMITS, validateAttachments, validateBody, validateCmid, validateRoomName, validateRoomPolicy, validateSearch } from '../protocol.ts';
 
 export const API_PREFIX = '/api/v1';
 const MAX_BODY_BYTES = 64 * 1024;
@@ -155,8 +155,9 @@ export class RestApi {
       const body = await readJson(req);
       const cmid = validateCmid(body.cmid);
       const text = validateBody(body.body);
+      const attachments = validateAttachments(body.attachments);
       this.#takeSend(user);
-      const { message, dup } = await chat.send(user, { chat: id, cmid, body: text });
+      const { message, dup } = await chat.send(user, attachments ? { chat: id, cmid, body: text, attachments } : { chat: id, cmid, body: text });
       return sendJson(res, dup ? 200 : 201, { chat: message.chat, seq: message.seq, cmid: message.cmid, ts: message.ts, dup });
     }
     if (id !== undefined && sub === 'messages' && method === 'GET') {

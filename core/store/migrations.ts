@@ -99,4 +99,9 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO message_search(rowid, doc, ctok, stok, chat, seq, sender, ts) SELECT r, doc, ctok, stok, chat, seq, sender, ts FROM search_renumber WHERE r <= 0;
   DROP TABLE search_renumber;
   `,
+  // 7: attachments a message references (a JSON array of ids; NULL: none). The uploads themselves
+  // live in the attachment store (store/attachments-fs.ts).
+  `
+  ALTER TABLE messages ADD COLUMN attachments TEXT;
+  `,
 ];

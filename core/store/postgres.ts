@@ -24,9 +24,13 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-interface MessageRow { chat: string; seq: number; sender: string; cmid: string; body: Buffer; ts: number }
-const toMessage = (r: MessageRow): Message => ({ chat: r.chat, seq: r.seq, from: r.sender, cmid: r.cmid, body: r.body.toString('utf8'), ts: r.ts });
-const MSG_COLS = 'chat, seq, sender, cmid, body, ts';
+interface MessageRow { chat: string; seq: number; sender: string; cmid: string; body: Buffer; ts: number; attachments: string | null }
+function toMessage(r: MessageRow): Message {
+  const m: Message = { chat: r.chat, seq: r.seq, from: r.sender, cmid: r.cmid, body: r.body.toString('utf8'), ts: r.ts };
+  if (r.attachments !== null) m.attachments = JSON.parse(r.attachments) as string[];
+  return m;
+}
+const MSG_COLS = 'chat, seq, sender, cmid, body, ts, attachments';
 
 export class PostgresStore implements Store {
   readonly #db: PgDb;
@@ -168,10 +172,10 @@ export class PostgresStore implements Store {
   }
 
   async userChats(user: string): Promise<ChatSummary[]> {
-    type Row = { id: string; kind: 'direct' | 'room'; name: Buffer | null; last_seq: number; read_seq: number; lifetime_ms: number | null; active_ts: number; g_seq: number | null; g_sender: string; g_cmid: string; g_body: Buffer; g_ts: number };
+    type Row = { id: string; kind: 'direct' | 'room'; name: Buffer | null; last_seq: number; read_seq: number; lifetime_ms: number | null; active_ts: number; g_seq: number | null; g_sender: string; g_cmid: string; g_body: Buffer; g_ts: number; g_attachments: string | null };
     const rows = await this.#db.query<Row>(`
       SELECT c.id, c.kind, c.name, c.last_seq, m.read_seq, c.lifetime_ms, coalesce(c.last_ts, c.created_at) AS active_ts,
-             g.seq AS g_seq, g.sender AS g_sender, g.cmid AS g_cmid, g.body AS g_body, g.ts AS g_ts
+             g.seq AS g_seq, g.sender AS g_sender, g.cmid AS g_cmid, g.body AS g_body, g.ts AS g_ts, g.attachments AS g_attachments
       FROM members m JOIN chats c ON c.id = m.chat
       LEFT JOIN messages g ON g.chat = c.id AND g.seq = c.last_seq
       WHERE m.user_id = $1 ORDER BY coalesce(c.last_ts, c.created_at) DESC, c.id`, [user]);
@@ -179,7 +183,7 @@ export class PostgresStore implements Store {
       const s: ChatSummary = { chat: r.id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: Math.max(0, r.last_seq - r.read_seq) };
       if (r.name !== null) s.name = r.name.toString('utf8');
       if (r.lifetime_ms !== null) s.expiresAt = r.active_ts + r.lifetime_ms;
-      if (r.g_seq !== null) s.last = { chat: r.id, seq: r.g_seq, from: r.g_sender, cmid: r.g_cmid, body: r.g_body.toString('utf8'), ts: r.g_ts };
+      if (r.g_seq !== null) s.last = toMessage({ chat: r.id, seq: r.g_seq, sender: r.g_sender, cmid: r.g_cmid, body: r.g_body, ts: r.g_ts, attachments: r.g_attachments });
       return s;
     });
   }
@@ -258,23 +262,27 @@ export class PostgresStore implements Store {
   }
 }
 
-/** One row of parley_append per item, in input order (postgres-migrations.ts, migration 2). */
+/** One row of parley_append per item, in input order (postgres-migrations.ts, migrations 2 and 5). */
 interface AppendRow { status: 'new' | 'dup' | 'conflict' | 'not_member'; m_chat: string | null; m_seq: number | null; m_body: Buffer | null; m_ts: number | null }
 
 /** Appends a batch in one statement (its own transaction): seqs, cmid checks and cursors run inside the database. */
 async function appendBatch(db: PgDb, items: readonly AppendItem[]): Promise<AppendResult[]> {
   // The search entries of the new messages are inserted by the same statement (migration 3): one transaction.
-  const rows = await db.statement<AppendRow>(`WITH a AS (SELECT * FROM parley_append($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bigint[]) WITH ORDINALITY AS r(status, m_chat, m_seq, m_body, m_ts, k)),
+  const rows = await db.statement<AppendRow>(`WITH a AS (SELECT * FROM parley_append($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bigint[], $7::text[]) WITH ORDINALITY AS r(status, m_chat, m_seq, m_body, m_ts, k)),
     s AS (INSERT INTO message_search(chat, seq, sender, ts, doc) SELECT a.m_chat, a.m_seq, ($2::text[])[a.k], ($5::bigint[])[a.k], to_tsvector('simple', ($6::text[])[a.k]) FROM a WHERE a.status = 'new')
     SELECT status, m_chat, m_seq, m_body, m_ts FROM a ORDER BY k`, [
     items.map((i) => i.chat), items.map((i) => i.from), items.map((i) => i.cmid), items.map((i) => Buffer.from(i.body, 'utf8')), items.map((i) => i.ts),
     items.map((i) => searchDoc(i.body)),
+    items.map((i) => (i.attachments?.length ? JSON.stringify(i.attachments) : null)),
   ]);
   return items.map((item, k): AppendResult => {
     const r = rows[k]!;
     switch (r.status) {
-      case 'new':
-        return { ok: true, dup: false, message: { chat: item.chat, seq: r.m_seq!, from: item.from, cmid: item.cmid, body: item.body, ts: item.ts } };
+      case 'new': {
+        const message: Message = { chat: item.chat, seq: r.m_seq!, from: item.from, cmid: item.cmid, body: item.body, ts: item.ts };
+        if (item.attachments?.length) message.attachments = [...item.attachments];
+        return { ok: true, dup: false, message };
+      }
       case 'dup':
         return { ok: true, dup: true, message: { chat: r.m_chat!, seq: r.m_seq!, from: item.from, cmid: item.cmid, body: r.m_body!.toString('utf8'), ts: r.m_ts! } };
       case 'conflict':

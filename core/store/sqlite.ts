@@ -54,8 +54,12 @@ const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 /** WAL frames past which the writer finishes a checkpoint itself so that the WAL restarts (see #restartWal). */
 const RESTART_FRAMES = 4 * CHECKPOINT_PAGES;
 
-interface MessageRow { chat: string; seq: number; sender: string; cmid: string; body: string; ts: number }
-const toMessage = (r: MessageRow): Message => ({ chat: r.chat, seq: r.seq, from: r.sender, cmid: r.cmid, body: r.body, ts: r.ts });
+interface MessageRow { chat: string; seq: number; sender: string; cmid: string; body: string; ts: number; attachments: string | null }
+function toMessage(r: MessageRow): Message {
+  const m: Message = { chat: r.chat, seq: r.seq, from: r.sender, cmid: r.cmid, body: r.body, ts: r.ts };
+  if (r.attachments !== null) m.attachments = JSON.parse(r.attachments) as string[];
+  return m;
+}
 
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
@@ -120,18 +124,18 @@ export class SqliteStore implements Store {
       members: db.prepare('SELECT user FROM members WHERE chat = ? ORDER BY user').pluck(),
       isMember: db.prepare('SELECT 1 FROM members WHERE chat = ? AND user = ?').pluck(),
       chat: db.prepare('SELECT id, kind, name, policy, last_seq, lifetime_ms FROM chats WHERE id = ?'),
-      bySenderCmid: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE sender = ? AND cmid = ?'),
-      insertMessage: db.prepare('INSERT INTO messages(chat, seq, sender, cmid, body, ts) VALUES (?, ?, ?, ?, ?, ?)'),
+      bySenderCmid: db.prepare('SELECT chat, seq, sender, cmid, body, ts, attachments FROM messages WHERE sender = ? AND cmid = ?'),
+      insertMessage: db.prepare('INSERT INTO messages(chat, seq, sender, cmid, body, ts, attachments) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       setLastSeq: db.prepare('UPDATE chats SET last_seq = ?, last_ts = ? WHERE id = ?'),
       senderCursors: db.prepare('UPDATE members SET read_seq = max(read_seq, ?), delivered_seq = max(delivered_seq, ?) WHERE chat = ? AND user = ?'),
-      after: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE chat = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
-      before: db.prepare('SELECT chat, seq, sender, cmid, body, ts FROM messages WHERE chat = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
+      after: db.prepare('SELECT chat, seq, sender, cmid, body, ts, attachments FROM messages WHERE chat = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
+      before: db.prepare('SELECT chat, seq, sender, cmid, body, ts, attachments FROM messages WHERE chat = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
       advanceRead: db.prepare('UPDATE members SET read_seq = max(read_seq, ?) WHERE chat = ? AND user = ? RETURNING read_seq').pluck(),
       advanceDelivered: db.prepare('UPDATE members SET delivered_seq = max(delivered_seq, ?) WHERE chat = ? AND user = ? RETURNING delivered_seq').pluck(),
       delivered: db.prepare('SELECT chat, delivered_seq FROM members WHERE user = ?'),
       userChats: db.prepare(`
         SELECT c.id, c.kind, c.name, c.last_seq, m.read_seq, c.lifetime_ms, coalesce(c.last_ts, c.created_at) AS active_ts,
-               g.seq AS g_seq, g.sender AS g_sender, g.cmid AS g_cmid, g.body AS g_body, g.ts AS g_ts
+               g.seq AS g_seq, g.sender AS g_sender, g.cmid AS g_cmid, g.body AS g_body, g.ts AS g_ts, g.attachments AS g_attachments
         FROM members m JOIN chats c ON c.id = m.chat
         LEFT JOIN messages g ON g.chat = c.id AND g.seq = c.last_seq
         WHERE m.user = ? ORDER BY coalesce(c.last_ts, c.created_at) DESC, c.id`),
@@ -364,13 +368,16 @@ export class SqliteStore implements Store {
     }
     if (!this.#stmt.isMember.get(item.chat, item.from)) return { ok: false, code: 'not_member', message: `not a member of ${item.chat}` };
     const seq = this.#seqOf(item.chat) + 1;
-    this.#stmt.insertMessage.run(item.chat, seq, item.from, item.cmid, item.body, item.ts);
+    const attachments = item.attachments?.length ? [...item.attachments] : undefined;
+    this.#stmt.insertMessage.run(item.chat, seq, item.from, item.cmid, item.body, item.ts, attachments ? JSON.stringify(attachments) : null);
     this.#stmt.senderCursors.run(seq, seq, item.chat, item.from);
     this.#search.index(item.chat, seq, item.from, item.body, item.ts);
     if (!this.#seqUndo.has(item.chat)) this.#seqUndo.set(item.chat, seq - 1);
     this.#lastSeq.set(item.chat, seq);
     this.#lastSeqRows.set(item.chat, { seq, ts: item.ts });
-    return { ok: true, message: { chat: item.chat, seq, from: item.from, cmid: item.cmid, body: item.body, ts: item.ts }, dup: false };
+    const message: Message = { chat: item.chat, seq, from: item.from, cmid: item.cmid, body: item.body, ts: item.ts };
+    if (attachments) message.attachments = attachments;
+    return { ok: true, message, dup: false };
   }
 
   async after(chat: ChatId, after: number, limit: number): Promise<Message[]> {
@@ -384,12 +391,12 @@ export class SqliteStore implements Store {
   }
 
   async userChats(user: string): Promise<ChatSummary[]> {
-    type Row = { id: string; kind: 'direct' | 'room'; name: string | null; last_seq: number; read_seq: number; lifetime_ms: number | null; active_ts: number; g_seq: number | null; g_sender: string; g_cmid: string; g_body: string; g_ts: number };
+    type Row = { id: string; kind: 'direct' | 'room'; name: string | null; last_seq: number; read_seq: number; lifetime_ms: number | null; active_ts: number; g_seq: number | null; g_sender: string; g_cmid: string; g_body: string; g_ts: number; g_attachments: string | null };
     return (this.#stmt.userChats.all(user) as Row[]).map((r) => {
       const s: ChatSummary = { chat: r.id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: Math.max(0, r.last_seq - r.read_seq) };
       if (r.name !== null) s.name = r.name;
       if (r.lifetime_ms !== null) s.expiresAt = r.active_ts + r.lifetime_ms;
-      if (r.g_seq !== null) s.last = { chat: r.id, seq: r.g_seq, from: r.g_sender, cmid: r.g_cmid, body: r.g_body, ts: r.g_ts };
+      if (r.g_seq !== null) s.last = toMessage({ chat: r.id, seq: r.g_seq, sender: r.g_sender, cmid: r.g_cmid, body: r.g_body, ts: r.g_ts, attachments: r.g_attachments });
       return s;
     });
   }

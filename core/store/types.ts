@@ -12,6 +12,8 @@ export interface AppendItem {
   cmid: string;
   body: string;
   ts: number;
+  /** Attachment ids the message references, already checked against the attachment store. */
+  attachments?: readonly string[];
 }
 
 /** The committed message; `dup` when (from, cmid) already existed and nothing new was written. */

@@ -1,0 +1,142 @@
+/**
+ * Photos and files in conversations. An upload is read with the size limit enforced while it
+ * arrives, its kind judged from its magic bytes, images re-encoded without metadata and given a
+ * thumbnail (attachments/image.ts); only then is anything stored. A message references uploads by
+ * id (chat/chat.ts claims them); uploads no message claimed are collected after a grace period,
+ * and a lapsed ephemeral chat takes its attachments with it.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { ChatService } from '../chat/chat.ts';
+import { ParleyError } from '../errors.ts';
+import type { AttachmentInfo, ChatId } from '../protocol.ts';
+import type { AttachmentMeta, AttachmentStore } from '../store/attachments.ts';
+import { processImage } from './image.ts';
+import { parseExtraTypes, sniff, EXTRA_TYPES } from './sniff.ts';
+
+export interface AttachmentLimits {
+  maxBytes: number;
+  maxPixels: number;
+  thumbPx: number;
+  /** Kinds of EXTRA_TYPES accepted besides images. */
+  extraTypes: readonly string[];
+  graceMs: number;
+}
+
+export const MAX_NAME_CHARS = 200;
+
+
+export function infoOf(m: AttachmentMeta): AttachmentInfo {
+  const info: AttachmentInfo = { id: m.id, chat: m.chat, from: m.uploader, type: m.type, name: m.name, size: m.size, sha256: m.sha256, thumbnail: m.thumbSha256 !== undefined, createdAt: m.createdAt };
+  if (m.width !== undefined) { info.width = m.width; info.height = m.height; }
+  return info;
+}
+
+/** A file name fit for Content-Disposition: no path, no control characters, at most MAX_NAME_CHARS. */
+export function cleanName(raw: string | null | undefined, ext: string): string {
+  const base = (raw ?? '').replace(/[\u0000-\u001f\u007f"\\]/g, '').split(/[/\\]/).pop()!.trim().slice(0, MAX_NAME_CHARS);
+  return base && base !== '.' && base !== '..' ? base : `attachment.${ext}`;
+}
+
+/**
+ * Reads a body into memory, at most `max` bytes: past it, rejects with attachment_too_large at once
+ * and discards the rest as it arrives (memory stays bounded by the limit).
+ */
+export function readLimited(body: Readable, max: number, declared?: number): Promise<Buffer> {
+  const tooLarge = () => new ParleyError('attachment_too_large', `attachments must be at most ${max} bytes`, { maxBytes: max });
+  if (declared !== undefined && declared > max) {
+    body.resume();
+    return Promise.reject(tooLarge());
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= max) return void chunks.push(chunk);
+      body.off('data', onData);
+      chunks.length = 0;
+      body.resume();
+      reject(tooLarge());
+    };
+    body.on('data', onData);
+    body.once('end', () => resolve(Buffer.concat(chunks)));
+    body.once('error', reject);
+    body.once('aborted', () => reject(new ParleyError('bad_field', 'the upload was aborted before its end', { field: 'body' })));
+  });
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+export class Attachments {
+  readonly store: AttachmentStore;
+  readonly limits: AttachmentLimits;
+  readonly #chat: ChatService;
+
+  constructor(store: AttachmentStore, chat: ChatService, limits: AttachmentLimits) {
+    this.store = store;
+    this.#chat = chat;
+    this.limits = limits;
+  }
+
+  /** The limits as the setting strings give them. */
+  static limitsOf(config: { attachmentMaxBytes: number; attachmentMaxPixels: number; attachmentThumbPx: number; attachmentExtraTypes?: string | undefined; attachmentGraceMs: number }): AttachmentLimits {
+    return {
+      maxBytes: config.attachmentMaxBytes, maxPixels: config.attachmentMaxPixels, thumbPx: config.attachmentThumbPx,
+      extraTypes: parseExtraTypes(config.attachmentExtraTypes).filter((k) => Object.hasOwn(EXTRA_TYPES, k)), graceMs: config.attachmentGraceMs,
+    };
+  }
+
+  /**
+   * Stores an upload of `user` to `chat` (a member); resolves with what members will see. Nothing
+   * is stored when any check fails: membership, size, kind, decodability, dimensions.
+   */
+  async upload(user: string, chat: ChatId, body: Readable, opts: { name?: string | null; declaredBytes?: number } = {}): Promise<AttachmentInfo> {
+    await this.#chat.members(user, chat);
+    const bytes = await readLimited(body, this.limits.maxBytes, opts.declaredBytes);
+    if (bytes.length === 0) throw new ParleyError('attachment_invalid', 'the upload is empty: send the file as the request body');
+    const kind = sniff(bytes, this.limits.extraTypes);
+    if (!kind) {
+      const allowed = ['JPEG', 'PNG', 'WebP', 'GIF', ...this.limits.extraTypes];
+      throw new ParleyError('attachment_type', `the upload's content is not an accepted type (judged by its first bytes, not its name or Content-Type); this node accepts ${allowed.join(', ')}`, { accepted: allowed });
+    }
+    const meta: AttachmentMeta = {
+      id: randomBytes(12).toString('base64url'), chat, uploader: user, type: kind.type, name: cleanName(opts.name, kind.ext),
+      size: bytes.length, sha256: '', createdAt: Date.now(), referenced: false,
+    };
+    let content = bytes;
+    let thumbnail: Buffer | undefined;
+    if (kind.image) {
+      const img = await processImage(bytes, kind, this.limits);
+      content = img.content;
+      thumbnail = img.thumbnail;
+      Object.assign(meta, { size: content.length, width: img.width, height: img.height, thumbSha256: sha256(thumbnail), thumbSize: thumbnail.length });
+    }
+    meta.sha256 = sha256(content);
+    // Still a member after the work above: a user who left meanwhile stores nothing.
+    await this.#chat.members(user, chat);
+    await this.store.put(meta, content, thumbnail);
+    return infoOf(meta);
+  }
+
+  /** The attachment `id` of `chat` for a member; attachment_not_found when it is not that chat's. */
+  async open(user: string, chat: ChatId, id: string): Promise<AttachmentMeta> {
+    await this.#chat.members(user, chat);
+    const meta = await this.store.get(id);
+    if (!meta || meta.chat !== chat) throw new ParleyError('attachment_not_found', `no attachment ${id} in ${chat}`, { attachments: [id] });
+    return meta;
+  }
+
+  /** Deletes unreferenced uploads older than the grace period in batches of `batch`; resolves with how many. */
+  async sweep(now = Date.now(), batch = 100): Promise<number> {
+    let n = 0;
+    for (;;) {
+      const k = await this.store.collect(now - this.limits.graceMs, batch);
+      n += k;
+      if (k < batch) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (n > 0) await this.store.purge?.();
+    return n;
+  }
+}
