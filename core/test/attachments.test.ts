@@ -219,6 +219,35 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
     });
   });
 
+  describe('the client package', () => {
+    it('uploads, references, downloads whole and by range, and builds a token URL an <img> can load', async (ctx) => {
+      await start(ctx, kind);
+      const chat = await room('alice', ['bob']);
+      const alice = await user('alice');
+      const bob = await user('bob');
+      const jpeg = await jpegWithGps();
+      const info = await alice.upload(chat, jpeg, { name: 'gps.jpg' });
+      expect(info).toMatchObject({ chat, from: 'alice', type: 'image/jpeg', name: 'gps.jpg', width: 640, height: 480, thumbnail: true });
+      const got: Message[] = [];
+      bob.on('message', (m) => got.push(m));
+      await alice.send({ chat }, 'from the client', undefined, { attachments: [info.id] });
+      await until(() => got.length === 1, 'bob to get the message');
+      const [id] = got[0]!.attachments!;
+      expect(await bob.attachmentInfo(chat, id!)).toEqual(info);
+      const whole = await bob.download(chat, id!);
+      expect([whole.status, whole.type, whole.bytes.length]).toEqual([200, 'image/jpeg', info.size]);
+      const part = await bob.download(chat, id!, { range: [0, 15] });
+      expect([part.status, Buffer.from(part.bytes)]).toEqual([206, Buffer.from(whole.bytes.subarray(0, 16))]);
+      const url = await bob.downloadUrl(chat, id!, { thumbnail: true });
+      expect(url).toMatch(new RegExp(`^${server.httpUrl}/api/v1/chats/${encodeURIComponent(chat)}/attachments/${id}/thumbnail\\?token=`));
+      const thumb = await fetch(url);
+      expect([thumb.status, thumb.headers.get('content-type')]).toEqual([200, 'image/webp']);
+      const mallory = await user('mallory');
+      await expect(mallory.download(chat, id!)).rejects.toMatchObject({ code: 'not_member' });
+      await expect(alice.upload(chat, Buffer.from('<?php system($_GET[1]);'), { name: 'x.png' })).rejects.toMatchObject({ code: 'attachment_type' });
+    });
+  });
+
   describe('messages with attachments', () => {
     it('delivers a message referencing an upload with its id, live, in history and over REST', async (ctx) => {
       await start(ctx, kind);
