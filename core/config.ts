@@ -62,6 +62,7 @@ export const SETTINGS = {
   attachmentMaxBytes: { kind: 'int', default: 10_485_760, min: 1024, max: 1 << 30, doc: 'largest attachment upload in bytes; the upload is refused with 413 attachment_too_large as soon as it passes this, nothing stored' },
   attachmentMaxPixels: { kind: 'int', default: 40_000_000, min: 1, max: 1 << 30, doc: 'most pixels (width x height, all frames) an uploaded image may declare; more is refused from the header alone with attachment_dimensions' },
   attachmentExtraTypes: { kind: 'string', default: undefined, doc: 'attachment kinds accepted besides JPEG, PNG, WebP and GIF images, comma-separated, recognised by magic bytes: pdf, zip, mp4, webm, ogg, mp3, octet-stream (anything); unset: images only' },
+  attachmentMaxUploads: { kind: 'int', default: 8, min: 1, max: 1000, doc: 'uploads one node reads and processes at once (memory: this many times attachmentMaxBytes, plus decoding); more are refused with overloaded, retry after 1 s' },
   attachmentThumbPx: { kind: 'int', default: 320, min: 16, max: 2048, doc: 'longest side of the WebP thumbnail made of each image attachment' },
   attachmentGraceMs: { kind: 'int', default: 3_600_000, min: 100, max: 2_592_000_000, doc: 'how long an upload no message references is kept before the sweep deletes it' },
   attachmentSweepMs: { kind: 'int', default: 60_000, min: 0, max: 3_600_000, doc: 'how often unreferenced uploads older than attachmentGraceMs are deleted, in batches of 100 (0: never)' },

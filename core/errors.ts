@@ -49,7 +49,7 @@ export const ERRORS = {
   range_not_satisfiable: { status: 416, retry: false, meaning: 'The Range header asks for bytes outside the attachment (Content-Range: bytes */size gives its size).' },
   rate_limited: { status: 429, retry: true, meaning: 'The session sent (or read) faster than its rate limit; retry after retryAfterMs.' },
   busy: { status: 429, retry: true, meaning: 'The connection has maxInflight requests unanswered (details.maxInflight); wait for replies before sending more.' },
-  overloaded: { status: 503, retry: true, meaning: 'The node is over its work budget (details.reason: inflight, queued_bytes or heap); retry after retryAfterMs, or on another node.' },
+  overloaded: { status: 503, retry: true, meaning: 'The node is over its work budget (details.reason: inflight, queued_bytes, heap, or uploads for attachment uploads); retry after retryAfterMs, or on another node.' },
   store_unavailable: { status: 503, retry: true, meaning: 'The store cannot write (disk full, I/O error, database down); the message was not stored. Retry with the same cmid.' },
   invite_only: { status: 403, retry: false, meaning: 'The room is invite-only: a member must invite the user (room.invite); only open rooms can be joined by id.' },
   shutting_down: { status: 503, retry: true, meaning: 'The node is draining; reconnect and retry.' },

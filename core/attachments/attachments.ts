@@ -21,6 +21,8 @@ export interface AttachmentLimits {
   /** Kinds of EXTRA_TYPES accepted besides images. */
   extraTypes: readonly string[];
   graceMs: number;
+  /** Uploads read and processed at once; more are refused with overloaded. */
+  maxUploads: number;
 }
 
 export const MAX_NAME_CHARS = 200;
@@ -72,6 +74,7 @@ export class Attachments {
   readonly store: AttachmentStore;
   readonly limits: AttachmentLimits;
   readonly #chat: ChatService;
+  #active = 0;
 
   constructor(store: AttachmentStore, chat: ChatService, limits: AttachmentLimits) {
     this.store = store;
@@ -79,11 +82,16 @@ export class Attachments {
     this.limits = limits;
   }
 
+  /** Uploads being read or processed now. */
+  get active(): number {
+    return this.#active;
+  }
+
   /** The limits as the setting strings give them. */
-  static limitsOf(config: { attachmentMaxBytes: number; attachmentMaxPixels: number; attachmentThumbPx: number; attachmentExtraTypes?: string | undefined; attachmentGraceMs: number }): AttachmentLimits {
+  static limitsOf(config: { attachmentMaxBytes: number; attachmentMaxPixels: number; attachmentThumbPx: number; attachmentExtraTypes?: string | undefined; attachmentGraceMs: number; attachmentMaxUploads: number }): AttachmentLimits {
     return {
       maxBytes: config.attachmentMaxBytes, maxPixels: config.attachmentMaxPixels, thumbPx: config.attachmentThumbPx,
-      extraTypes: parseExtraTypes(config.attachmentExtraTypes).filter((k) => Object.hasOwn(EXTRA_TYPES, k)), graceMs: config.attachmentGraceMs,
+      extraTypes: parseExtraTypes(config.attachmentExtraTypes).filter((k) => Object.hasOwn(EXTRA_TYPES, k)), graceMs: config.attachmentGraceMs, maxUploads: config.attachmentMaxUploads,
     };
   }
 
@@ -93,6 +101,19 @@ export class Attachments {
    */
   async upload(user: string, chat: ChatId, body: Readable, opts: { name?: string | null; declaredBytes?: number } = {}): Promise<AttachmentInfo> {
     await this.#chat.members(user, chat);
+    // Each upload in progress holds up to maxBytes (and a decode): their number bounds the memory.
+    if (this.#active >= this.limits.maxUploads) {
+      throw new ParleyError('overloaded', `this node is processing ${this.#active} uploads, its most at once; retry after 1000 ms`, { reason: 'uploads', retryAfterMs: 1000 });
+    }
+    this.#active++;
+    try {
+      return await this.#upload(user, chat, body, opts);
+    } finally {
+      this.#active--;
+    }
+  }
+
+  async #upload(user: string, chat: ChatId, body: Readable, opts: { name?: string | null; declaredBytes?: number }): Promise<AttachmentInfo> {
     const bytes = await readLimited(body, this.limits.maxBytes, opts.declaredBytes);
     if (bytes.length === 0) throw new ParleyError('attachment_invalid', 'the upload is empty: send the file as the request body');
     const kind = sniff(bytes, this.limits.extraTypes);

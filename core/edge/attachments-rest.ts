@@ -90,8 +90,12 @@ export function attachmentRoutes(attachments: Attachments): RestRoutes {
         const info = await attachments.upload(user, chat, req, { name: url.searchParams.get('name'), declaredBytes: declared });
         sendJson(res, 201, info);
       } catch (err) {
-        // The rest of a refused body is not read: the connection closes after the answer.
-        if (!req.complete) res.setHeader('connection', 'close');
+        // The rest of a refused body is discarded and the connection closes after the answer; a
+        // client still sending a second after the answer is cut off.
+        if (!req.complete) {
+          res.setHeader('connection', 'close');
+          res.once('finish', () => setTimeout(() => req.destroy(), 1000).unref());
+        }
         throw err;
       }
       return true;

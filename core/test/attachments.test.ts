@@ -203,6 +203,28 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
       expect((await upload('alice', chat, png, 'ok.png')).status).toBe(201);
     });
 
+    it('refuses an upload beyond attachmentMaxUploads in progress with overloaded and Retry-After, and takes it once the first is done', async (ctx) => {
+      await start(ctx, kind, { attachmentMaxUploads: 1 });
+      const chat = await room('alice', []);
+      const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#abc' } }).png().toBuffer();
+      let finish!: () => void;
+      const slow = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(png.subarray(0, 20));
+          finish = () => { c.enqueue(png.subarray(20)); c.close(); };
+        },
+      });
+      const token = await server.auth.mint('alice', 600);
+      const first = fetch(`${server.httpUrl}/api/v1/chats/${chat}/attachments`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: slow, duplex: 'half' } as RequestInit);
+      await until(() => server.attachments.active === 1, 'the first upload to be in progress');
+      const second = await call('alice', 'POST', `/chats/${chat}/attachments`, { body: png });
+      expect([second.status, second.headers.get('retry-after'), ((await second.json()) as any).error]).toEqual([503, '1', expect.objectContaining({ code: 'overloaded', details: { reason: 'uploads', retryAfterMs: 1000 } })]);
+      finish();
+      expect((await first).status).toBe(201);
+      expect((await upload('alice', chat, png)).status).toBe(201);
+      expect((await server.attachments.store.stats()).attachments).toBe(2);
+    });
+
     it('accepts another kind only when attachmentExtraTypes names it, and serves it as a download', async (ctx) => {
       await start(ctx, kind, { attachmentExtraTypes: 'pdf' });
       const chat = await room('alice', []);
@@ -297,7 +319,7 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
       const alice = await user('alice');
       const told: { op: string; chat?: string }[] = [];
       alice.on('event', (f) => told.push(f as { op: string; chat?: string }));
-      const eph = await alice.createRoom('gone soon', [], 'invite', { ephemeral: true, lifetimeMs: 1500 });
+      const eph = await alice.createRoom('gone soon', [], 'invite', { ephemeral: true, lifetimeMs: 3000 });
       const unique = `zq${randomBytes(8).toString('hex')}`;
       const zip = Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.from(`the code is ${unique}`)]);
       const up = await upload('alice', eph.chat, zip, `${unique}.zip`);
@@ -313,7 +335,7 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
     });
 
     it('collects uploads no message referenced after the grace period, keeps referenced ones, and keeps a shared content while a row names it', async (ctx) => {
-      await start(ctx, kind, { attachmentGraceMs: 300, attachmentSweepMs: 100 });
+      await start(ctx, kind, { attachmentGraceMs: 1000, attachmentSweepMs: 100 });
       const chat = await room('alice', []);
       const alice = await user('alice');
       const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#123' } }).png().toBuffer();
