@@ -75,6 +75,8 @@ export class Attachments {
   readonly limits: AttachmentLimits;
   readonly #chat: ChatService;
   #active = 0;
+  /** Where the orphan check goes on at the next sweep (chat ids in order, wrapping round). */
+  #orphanCursor = '';
 
   constructor(store: AttachmentStore, chat: ChatService, limits: AttachmentLimits) {
     this.store = store;
@@ -148,9 +150,13 @@ export class Attachments {
     return meta;
   }
 
-  /** Deletes unreferenced uploads older than the grace period in batches of `batch`; resolves with how many. */
+  /**
+   * Deletes unreferenced uploads older than the grace period in batches of `batch`, then checks up
+   * to `batch` chats with attachments and deletes those of chats that no longer exist (a deletion
+   * that failed after its chat lapsed); resolves with how many attachments went.
+   */
   async sweep(now = Date.now(), batch = 100): Promise<number> {
-    let n = 0;
+    let n = await this.#orphans(batch);
     for (;;) {
       const k = await this.store.collect(now - this.limits.graceMs, batch);
       n += k;
@@ -158,6 +164,14 @@ export class Attachments {
       await new Promise((resolve) => setImmediate(resolve));
     }
     if (n > 0) await this.store.purge?.();
+    return n;
+  }
+
+  async #orphans(batch: number): Promise<number> {
+    const chats = await this.store.chatsAfter(this.#orphanCursor, batch);
+    this.#orphanCursor = chats.length < batch ? '' : chats.at(-1)!;
+    let n = 0;
+    for (const chat of chats) if (!(await this.#chat.store.chatInfo(chat))) n += await this.store.deleteChat(chat);
     return n;
   }
 }

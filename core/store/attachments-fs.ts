@@ -161,6 +161,10 @@ export class FsAttachments implements AttachmentStore {
     return this.#serial(() => this.#delete('id IN (SELECT id FROM attachments WHERE referenced = 0 AND created_at < ? ORDER BY created_at LIMIT ?)', [before, limit]));
   }
 
+  async chatsAfter(after: ChatId, limit: number): Promise<ChatId[]> {
+    return this.#db.prepare('SELECT DISTINCT chat FROM attachments WHERE chat > ? ORDER BY chat LIMIT ?').pluck().all(after, limit) as string[];
+  }
+
   async stats(): Promise<{ attachments: number; contents: number }> {
     const attachments = this.#db.prepare('SELECT count(*) FROM attachments').pluck().get() as number;
     let contents = 0;

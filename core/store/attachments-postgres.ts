@@ -95,6 +95,10 @@ export class PostgresAttachments implements AttachmentStore {
     return this.#db.tx((t) => this.#delete(t, 'id IN (SELECT id FROM attachments WHERE NOT referenced AND created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)', [before, limit]));
   }
 
+  async chatsAfter(after: ChatId, limit: number): Promise<ChatId[]> {
+    return (await this.#db.query<{ chat: string }>('SELECT DISTINCT chat FROM attachments WHERE chat > $1 ORDER BY chat LIMIT $2', [after, limit])).map((r) => r.chat);
+  }
+
   async stats(): Promise<{ attachments: number; contents: number }> {
     const [row] = await this.#db.query<{ a: number; c: number }>('SELECT (SELECT count(*)::int FROM attachments) AS a, (SELECT count(*)::int FROM attachment_blobs) AS c');
     return { attachments: row!.a, contents: row!.c };

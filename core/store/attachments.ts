@@ -46,6 +46,8 @@ export interface AttachmentStore {
   deleteChat(chat: ChatId): Promise<number>;
   /** Deletes at most `limit` unreferenced attachments created before `before` (and their orphaned contents); resolves with how many. */
   collect(before: number, limit: number): Promise<number>;
+  /** Chats that have attachments, in id order after `after`, at most `limit` (the orphan check walks them). */
+  chatsAfter(after: ChatId, limit: number): Promise<ChatId[]>;
   /** Rows and stored contents, for operators and tests. */
   stats(): Promise<{ attachments: number; contents: number }>;
   /** Makes deleted rows unrecoverable from the files (a store whose deletes already are may omit it). */

@@ -334,6 +334,20 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
       expect(filesContaining(server.config.dataDir, unique)).toEqual([]);
     });
 
+    it('deletes the attachments of a chat that is gone although its own deletion missed them (the sweep\'s orphan check)', async (ctx) => {
+      await start(ctx, kind, { ephemeralMinLifetimeMs: 100, expiryCheckMs: 0, attachmentSweepMs: 0 });
+      const alice = await user('alice');
+      const eph = await alice.createRoom('gone', [], 'invite', { ephemeral: true, lifetimeMs: 100 });
+      const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#321' } }).png().toBuffer();
+      const up = (await upload('alice', eph.chat, png)).json;
+      await alice.send({ chat: eph.chat }, 'x', undefined, { attachments: [up.id] });
+      // The chat's rows go without its attachments, as when the attachment delete failed.
+      expect(await server.chat.store.deleteChat(eph.chat)).toEqual(['alice']);
+      expect((await server.attachments.store.stats()).attachments).toBe(1);
+      expect(await server.attachments.sweep()).toBe(1);
+      expect(await server.attachments.store.stats()).toEqual({ attachments: 0, contents: 0 });
+    });
+
     it('collects uploads no message referenced after the grace period, keeps referenced ones, and keeps a shared content while a row names it', async (ctx) => {
       await start(ctx, kind, { attachmentGraceMs: 1000, attachmentSweepMs: 100 });
       const chat = await room('alice', []);

@@ -70,6 +70,14 @@ export function attachmentStoreContract(engine: string, openStore: (ctx: TestCon
       expect(await store.deleteChat('r:two')).toBe(0);
     });
 
+    it('lists the chats that have attachments in id order, page by page', async (ctx) => {
+      const store = await open(ctx);
+      for (const [id, chat] of [['x1', 'r:b'], ['x2', 'r:a'], ['x3', 'r:b'], ['x4', 'd:a:b']]) await store.put(meta(id!, A, { chat }), A);
+      expect(await store.chatsAfter('', 2)).toEqual(['d:a:b', 'r:a']);
+      expect(await store.chatsAfter('r:a', 2)).toEqual(['r:b']);
+      expect(await store.chatsAfter('r:b', 2)).toEqual([]);
+    });
+
     it('collects unreferenced rows created before the cut-off, oldest first, at most the limit', async (ctx) => {
       const store = await open(ctx);
       const rows = [meta('old1', A, { createdAt: 100 }), meta('old2', B, { createdAt: 200 }), meta('old3', T, { createdAt: 300 }), meta('kept', B, { createdAt: 50, referenced: true }), meta('young', A, { createdAt: 5_000 })];
