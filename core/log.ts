@@ -4,6 +4,7 @@
  * lines rather than a dependency: time, level, message, then the fields as key=value.
  */
 import pino, { type Logger } from 'pino';
+import { LOG_LEVELS } from './metrics.ts';
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 const COLORS: Record<number, string> = { 10: '90', 20: '36', 30: '32', 40: '33', 50: '31', 60: '35' };
@@ -40,8 +41,29 @@ export function prettyDestination(out: NodeJS.WriteStream = process.stdout): { w
   return { write: (line) => void out.write(prettyLine(line, color)) };
 }
 
-/** The logger of a node with this level, node id and format. */
+/** Lines written by a logger made here (its children included), by level. */
+export type LogLineCounts = Record<(typeof LOG_LEVELS)[number], number>;
+const LEVEL_NAMES: Record<number, (typeof LOG_LEVELS)[number]> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+const counted = new WeakMap<Logger, LogLineCounts>();
+
+/** The line counts of a logger from createLogger; undefined for one made elsewhere. */
+export function logLines(log: Logger): Readonly<LogLineCounts> | undefined {
+  return counted.get(log);
+}
+
+/** The logger of a node with this level, node id and format; it counts its lines by level (logLines). */
 export function createLogger(opts: { level: string; nodeId: string | undefined; format?: 'json' | 'pretty' | undefined }): Logger {
-  const options = { level: opts.level, base: { node: opts.nodeId } };
-  return opts.format === 'pretty' ? pino(options, prettyDestination()) : pino(options);
+  const counts = Object.fromEntries(LOG_LEVELS.map((l) => [l, 0])) as LogLineCounts;
+  // pino calls the hook only for levels that are written; children share their parent's hooks.
+  const hooks = {
+    logMethod(this: Logger, args: Parameters<Logger['info']>, method: (...a: Parameters<Logger['info']>) => void, level: number) {
+      const name = LEVEL_NAMES[level];
+      if (name) counts[name]++;
+      method.apply(this, args);
+    },
+  };
+  const options = { level: opts.level, base: { node: opts.nodeId }, hooks };
+  const log = opts.format === 'pretty' ? pino(options, prettyDestination()) : pino(options);
+  counted.set(log, counts);
+  return log;
 }

@@ -40,10 +40,19 @@ export const FANOUT_VARIANTS = ['control', 'batched'] as const;
 
 /** How a session was put on its cursors: a sync with the client's cursors, a sync without (from the server's delivered cursors), or implicitly (no sync first). */
 export const RESUME_KINDS = ['cursors', 'full', 'implicit'] as const;
+/** REST resources under /api/v1, as `parley_rest_requests_total{route}` names them (core/edge/rest-probe.ts). */
+export const REST_ROUTES = ['chats', 'chats.messages', 'chats.members', 'chats.read', 'search', 'roster', 'blocks', 'settings', 'other'] as const;
+/** How a REST request ended: its status class, or aborted (the client left before the answer was written). */
+export const REST_STATUSES = ['2xx', '3xx', '4xx', '5xx', 'aborted'] as const;
+/** pino's levels, as `parley_log_lines_total{level}` counts them. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
 /** Coarser buckets for the per-op histogram: 28 ops × 11 series stays bounded. */
 const REQUEST_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const FANOUT_BUCKETS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+/** Six buckets for the timings of a node's own chores (fan-out passes, catch-ups, probes, logins). */
+const CHORE_BUCKETS = [0.001, 0.005, 0.025, 0.1, 0.5, 2.5];
 
 export const METRICS = {
   parley_build_info: { type: 'gauge', unit: 'info', help: 'Constant 1, labelled with the running version.', labels: { version: ['current'] } },
@@ -120,6 +129,32 @@ export const METRICS = {
   parley_session_max_queue_bytes: { type: 'gauge', unit: 'bytes', help: 'Configured per-connection outbound queue bound (--max-queue-bytes): beyond it 4008 slow.' },
   parley_rate_limit_per_second: { type: 'gauge', unit: 'requests', help: 'Configured per-session token-bucket refill by action (--send-rate-per-sec; --read-rate-per-sec in cost units).', labels: { action: ['send', 'read'] } },
   parley_fanout_variant: { type: 'gauge', unit: 'info', help: '1 for the fan-out variant this node runs now (the fanout-batched flag), 0 for the other.', labels: { variant: FANOUT_VARIANTS } },
+  parley_users: { type: 'gauge', unit: 'users', help: 'Users with at least one session on this node (parley_sessions counts their devices).' },
+  parley_upgrades_pending: { type: 'gauge', unit: 'upgrades', help: 'WebSocket upgrades whose token check has not finished: climbing means token verification is the bottleneck of logins.' },
+  parley_login_seconds: { type: 'histogram', unit: 'seconds', help: 'Time from a WebSocket upgrade request to its session\'s welcome frame (token check and handshake) for logins that succeeded.', buckets: CHORE_BUCKETS },
+  parley_ping_rtt_seconds: { type: 'histogram', unit: 'seconds', help: 'Heartbeat round trip: the server\'s ping to the client\'s pong (network and client event loop).', buckets: [0.01, 0.05, 0.25, 1, 5] },
+  parley_send_frame_bytes: { type: 'histogram', unit: 'bytes', help: 'Size of send frames received (the message body plus about 60 bytes of envelope).', buckets: [256, 1024, 4096, 16_384, 65_536] },
+  parley_session_queue_peak_bytes: { type: 'histogram', unit: 'bytes', help: 'Largest outbound queue of a session over its life, observed at close: how near sessions come to the 4008 bound (parley_session_max_queue_bytes).', buckets: [0, 65_536, 262_144, 524_288, 1_048_576, 4_194_304] },
+  parley_read_pauses_total: { type: 'counter', unit: 'pauses', help: 'Times a session stopped reading its socket for 100 ms after a refusal for overload.' },
+  parley_close_timeouts_total: { type: 'counter', unit: 'closes', help: 'Sockets cut off because the peer did not answer the close handshake within 5 s.' },
+  parley_fill_seconds: { type: 'histogram', unit: 'seconds', help: 'Duration of one catch-up of one chat from the store (after a resume or a gap), paced by the session\'s socket.', buckets: CHORE_BUCKETS },
+  parley_fanout_dispatch_seconds: { type: 'histogram', unit: 'seconds', help: 'Time to hand bus events to local sessions, by fan-out variant: one message event (control) or one batched pass (batched).', labels: { variant: FANOUT_VARIANTS }, buckets: CHORE_BUCKETS },
+  parley_cursor_check_seconds: { type: 'histogram', unit: 'seconds', help: 'Duration of one cursor check over every session (one store read each; cluster mode, every gapCheckMs and after a bus resync).', buckets: CHORE_BUCKETS },
+  parley_presence_expired_total: { type: 'counter', unit: 'users', help: 'Remote users shown offline because their node stopped announcing them (a node died or lost the bus).' },
+  parley_expiry_errors_total: { type: 'counter', unit: 'errors', help: 'Failed checks for lapsed ephemeral chats (their messages stay until a later check succeeds).' },
+  parley_rest_requests_total: { type: 'counter', unit: 'requests', help: 'REST requests under /api/v1 by resource and outcome (status class, or aborted by the client).', labels: { route: REST_ROUTES, status: REST_STATUSES } },
+  parley_rest_request_seconds: { type: 'histogram', unit: 'seconds', help: 'Time from a REST request to its answer being written, by resource.', labels: { route: REST_ROUTES }, buckets: [0.01, 0.1, 1, 5] },
+  parley_sqlite_db_bytes: { type: 'gauge', unit: 'bytes', help: 'SQLite store: size of the database file, read at scrape.' },
+  parley_sqlite_wal_bytes: { type: 'gauge', unit: 'bytes', help: 'SQLite store: size of the write-ahead log (the -wal file), read at scrape. It should stay near its checkpoint size; one that grows without end fills the disk.' },
+  parley_data_dir_free_bytes: { type: 'gauge', unit: 'bytes', help: 'Free bytes (available to the node) on the filesystem of the data directory, read at scrape.' },
+  parley_data_dir_size_bytes: { type: 'gauge', unit: 'bytes', help: 'Size of the filesystem of the data directory, read at scrape.' },
+  parley_bus_outages_total: { type: 'counter', unit: 'outages', help: 'Times the Redis bus went down (a failed probe, publish or subscribe after it was up).' },
+  parley_bus_probe_seconds: { type: 'histogram', unit: 'seconds', help: 'Round trip of the bus health probe (PING; CLUSTER INFO and a PING per master on a cluster), successful probes only.', buckets: CHORE_BUCKETS },
+  parley_bus_published_bytes_total: { type: 'counter', unit: 'bytes', help: 'Bytes of events published to Redis (successful publishes).' },
+  parley_bus_received_bytes_total: { type: 'counter', unit: 'bytes', help: 'Bytes of events received from Redis on channels this node listens to.' },
+  parley_flag_fetches_total: { type: 'counter', unit: 'fetches', help: 'Unleash server answers by outcome: ok (new or unchanged definitions) or error (unreachable, 5xx, 404, 429).', labels: { result: ['ok', 'error'] } },
+  parley_flags_age_seconds: { type: 'gauge', unit: 'seconds', help: 'With an Unleash server: seconds since its last answer (since start when none came yet); grows while the node serves stale flags. 0 with a flags file.' },
+  parley_log_lines_total: { type: 'counter', unit: 'lines', help: 'Lines written by the node\'s main log, by level (lines below the configured level are not written and not counted).', labels: { level: LOG_LEVELS } },
   parley_metrics_scrape_seconds: { type: 'histogram', unit: 'seconds', help: 'Time to render GET /metrics.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25] },
 } as const satisfies Record<string, MetricDef>;
 

@@ -29,4 +29,5 @@ dashboard.new('presence', 'parley / presence & typing', 'Presence and typing tra
     [q.rate('parley_presence_items_total'), 'entries'],
   ], 'reqps'),
   p.timeseries('Typing and presence frames out', [[q.rate('parley_frames_out_total', 'op=~"presence|typing"', by=['op']), '{{op}}']], 'reqps'),
+  p.timeseries('Remote users shown offline because their node went silent', [[q.rate('parley_presence_expired_total', by=['instance']), '{{instance}}']], 'reqps'),
 ])

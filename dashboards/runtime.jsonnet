@@ -47,6 +47,7 @@ dashboard.new('runtime', 'parley / runtime', 'Event loop, GC, heap, CPU and hand
     [q.gauge('parley_alerts_pending', by=['alertname']), 'pending {{alertname}}'],
     [q.gauge('parley_alerts_firing', by=['alertname']), 'firing {{alertname}}'],
   ], 'short'),
+  p.timeseries('Log lines by level', [[q.rate('parley_log_lines_total', by=['level']), '{{level}}']], 'reqps', stack=true),
   p.timeseries('Debug logging and admin API', [
     [q.gauge('parley_debug_sessions', by=['instance']), 'sessions in debug {{instance}}'],
     [q.rate('parley_debug_log_lines_total'), 'debug lines/s'],
@@ -54,6 +55,10 @@ dashboard.new('runtime', 'parley / runtime', 'Event loop, GC, heap, CPU and hand
   ], 'short'),
 ] + when('parley_flags_stale', [
   p.timeseries('Flags stale (Unleash unreachable)', [[q.gauge('parley_flags_stale', 'max', by=['instance']), '{{instance}}']], 'short', threshold=0.5),
+  p.timeseries('Flags age and Unleash answers', [
+    [q.gauge('parley_flags_age_seconds', 'max', by=['instance']), 'age (s) {{instance}}'],
+    [q.rate('parley_flag_fetches_total', by=['result']), 'answers {{result}}/s'],
+  ], 'short'),
 ]) + when('parley_pg_query_seconds', [
   p.row('PostgreSQL store'),
   p.timeseries('Query time p99', [[q.quantile('0.99', 'parley_pg_query_seconds'), 'p99']], 's'),

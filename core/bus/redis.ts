@@ -135,6 +135,7 @@ export class RedisBus implements Bus {
   }
 
   async #checkOnce(cmd: Client, sub: Client): Promise<void> {
+    const t0 = performance.now();
     try {
       if (cmd instanceof Cluster) {
         if (cmd.status !== 'ready') throw new Error(`cluster connection is ${cmd.status}`);
@@ -149,6 +150,7 @@ export class RedisBus implements Bus {
       this.#markDown(`Redis unreachable: ${(err as Error).message}`);
       return;
     }
+    this.#opts.meter.observe('parley_bus_probe_seconds', (performance.now() - t0) / 1000);
     if (this.#down === undefined) return;
     const first = !this.#wasDown;
     try {
@@ -168,6 +170,7 @@ export class RedisBus implements Bus {
 
   #markDown(reason: string): void {
     if (this.#down === undefined) {
+      this.#opts.meter.inc('parley_bus_outages_total');
       this.#downSince = Date.now();
       this.#opts.log.warn({ reason }, 'Redis bus is down; serving local users, repairing from the store when it returns');
     }
@@ -197,6 +200,7 @@ export class RedisBus implements Bus {
       return;
     }
     this.#opts.meter.inc('parley_bus_received_total', { result: 'ok' });
+    this.#opts.meter.inc('parley_bus_received_bytes_total', undefined, Buffer.byteLength(message));
     const e = scoped(event, name);
     for (const h of this.#handlers) h(e, name);
   }
@@ -211,6 +215,7 @@ export class RedisBus implements Bus {
       if (cmd instanceof Cluster) await cmd.spublish(this.#channel(channel), payload);
       else await cmd.publish(this.#channel(channel), payload);
       this.#opts.meter.inc('parley_bus_publishes_total', { result: 'ok' });
+      this.#opts.meter.inc('parley_bus_published_bytes_total', undefined, Buffer.byteLength(payload));
       this.#opts.meter.observe('parley_bus_publish_seconds', (performance.now() - t0) / 1000);
     } catch (err) {
       this.#opts.meter.inc('parley_bus_publishes_total', { result: 'error' });

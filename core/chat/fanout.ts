@@ -49,7 +49,9 @@ export class Fanout {
       }
       return;
     }
+    const t0 = performance.now();
     const reached = this.#hub.dispatch(event);
+    this.#meter.observe('parley_fanout_dispatch_seconds', (performance.now() - t0) / 1000, LABELS.control);
     this.#record('control', reached, event.message.ts);
   };
 
@@ -63,6 +65,7 @@ export class Fanout {
 
   readonly #flush = (): void => {
     this.#scheduled = false;
+    const t0 = performance.now();
     const events = this.#batch;
     this.#batch = [];
     // One pass per session over everything it receives in this turn: each frame encoded once.
@@ -78,6 +81,7 @@ export class Fanout {
       });
     });
     for (const [s, list] of perSession) for (const [m, text, own] of list) s.deliver(m, text, own);
+    this.#meter.observe('parley_fanout_dispatch_seconds', (performance.now() - t0) / 1000, LABELS.batched);
     events.forEach((event, i) => this.#record('batched', reached[i]!, event.message.ts));
   };
 }

@@ -130,6 +130,11 @@ export class Hub {
     return this.#byId.size;
   }
 
+  /** Users with at least one session here. */
+  get users(): number {
+    return this.#byUser.size;
+  }
+
   sessionsOf(user: string): ReadonlySet<HubSession> {
     return this.#byUser.get(user) ?? new Set();
   }

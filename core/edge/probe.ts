@@ -53,8 +53,10 @@ export class SessionProbe {
 
   /** A frame arrived; `op` is the decoded op or "invalid". */
   in(text: string, op: string): void {
+    const bytes = Buffer.byteLength(text);
     this.#meter.inc('parley_frames_in_total', { op });
-    this.#meter.inc('parley_received_bytes_total', undefined, Buffer.byteLength(text));
+    this.#meter.inc('parley_received_bytes_total', undefined, bytes);
+    if (op === 'send') this.#meter.observe('parley_send_frame_bytes', bytes);
     if (this.slot.on) this.slot.frame('in', text);
   }
 
@@ -90,6 +92,26 @@ export class SessionProbe {
     if (this.slot.on) this.slot.event('resume', { kind, chats });
   }
 
+  /** One catch-up of one chat from the store ended, `ms` after it started. */
+  fillEnded(ms: number): void {
+    this.#meter.observe('parley_fill_seconds', ms / 1000);
+  }
+
+  /** The client answered the heartbeat ping `ms` after it was sent. */
+  pong(ms: number): void {
+    this.#meter.observe('parley_ping_rtt_seconds', ms / 1000);
+  }
+
+  /** The session stopped reading its socket a moment after refusing for overload. */
+  readPaused(): void {
+    this.#meter.inc('parley_read_pauses_total');
+  }
+
+  /** The peer did not answer the close handshake in time and its socket was cut off. */
+  closeTimedOut(): void {
+    this.#meter.inc('parley_close_timeouts_total');
+  }
+
   /** One message was sent from the store (a catch-up), not live. */
   filled(): void {
     this.#meter.inc('parley_fill_messages_total');
@@ -122,11 +144,15 @@ export class SessionProbe {
     if (this.slot.on) this.slot.event('closing', { reason: name, code: CLOSES[name].code });
   }
 
-  /** The socket closed with `code`: counts it (by the server's reason when it closed) and releases the debug slot. */
-  closed(code: number): void {
+  /**
+   * The socket closed with `code`: counts it (by the server's reason when it closed), records the
+   * session's largest outbound queue, and releases the debug slot.
+   */
+  closed(code: number, queuePeakBytes: number): void {
     const reason = this.#closing ?? closeReason(code);
     this.#meter.inc('parley_closes_total', { reason });
     this.#meter.observe('parley_session_duration_seconds', (performance.now() - this.#startedAt) / 1000);
+    this.#meter.observe('parley_session_queue_peak_bytes', queuePeakBytes);
     if (this.slot.on) this.slot.event('closed', { code, reason });
     this.#ops.debug.detach(this.slot);
   }

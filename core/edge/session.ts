@@ -90,6 +90,10 @@ export class Session implements HubSession {
   #badFrames: WindowCounter | undefined;
   #queue: string[] = [];
   #queueBytes = 0;
+  /** The largest #queueBytes so far, reported at close. */
+  #queuePeak = 0;
+  /** When the heartbeat ping now unanswered was sent (performance.now()), for the round trip. */
+  #pingAt: number | undefined;
   #writableWaiters: (() => void)[] = [];
   #alive = true;
   #closing = false;
@@ -120,7 +124,10 @@ export class Session implements HubSession {
     if (config.liveHoldMs > 0) this.#holdTimer = setTimeout(() => this.#resumeQuietly(), config.liveHoldMs);
     this.#armExpiry(expiresAt);
     ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary));
-    ws.on('pong', () => { this.#alive = true; });
+    ws.on('pong', () => {
+      this.#alive = true;
+      if (this.#pingAt !== undefined) { this.#probe.pong(performance.now() - this.#pingAt); this.#pingAt = undefined; }
+    });
     ws.on('close', (code) => this.#onClose(code));
     ws.on('error', (err) => this.#logger().debug({ err }, 'socket error'));
     deps.hub.add(this);
@@ -172,6 +179,7 @@ export class Session implements HubSession {
     }
     this.#queue.push(text);
     this.#queueBytes += text.length;
+    if (this.#queueBytes > this.#queuePeak) this.#queuePeak = this.#queueBytes;
     this.#queued(text.length);
     if (this.#queueBytes + this.#ws.bufferedAmount > this.#deps.config.maxQueueBytes) this.close('slow');
   }
@@ -276,6 +284,7 @@ export class Session implements HubSession {
 
   async #fillOnce(chat: ChatId, cur: ChatCursor): Promise<void> {
     cur.filling = true;
+    const t0 = performance.now();
     try {
       for (;;) {
         const page = await this.#deps.chat.catchUp(chat, cur.seq, FILL_PAGE);
@@ -291,6 +300,7 @@ export class Session implements HubSession {
     } finally {
       cur.filling = false;
       cur.fill = undefined;
+      this.#probe.fillEnded(performance.now() - t0);
     }
     if (cur.rewind !== undefined && cur.rewind < cur.seq) {
       cur.seq = cur.rewind;
@@ -434,6 +444,7 @@ export class Session implements HubSession {
 
   #pauseReading(): void {
     if (this.#readPause || this.#closing) return;
+    this.#probe.readPaused();
     this.#ws.pause();
     this.#readPause = setTimeout(() => {
       this.#readPause = undefined;
@@ -553,7 +564,10 @@ export class Session implements HubSession {
       return false;
     }
     this.#alive = false;
-    if (!this.#closing) this.#ws.ping();
+    if (!this.#closing) {
+      this.#pingAt = performance.now();
+      this.#ws.ping();
+    }
     return true;
   }
 
@@ -573,7 +587,11 @@ export class Session implements HubSession {
     else this.#ws.close(spec.code, name);
     for (const w of this.#writableWaiters.splice(0)) w();
     // A peer that never answers the close handshake is cut off.
-    setTimeout(() => this.#ws.terminate(), 5_000).unref();
+    setTimeout(() => {
+      if (this.#ws.readyState === this.#ws.CLOSED) return;
+      this.#probe.closeTimedOut();
+      this.#ws.terminate();
+    }, 5_000).unref();
   }
 
   #onClose(code: number): void {
@@ -585,7 +603,7 @@ export class Session implements HubSession {
     this.#deps.hub.remove(this);
     this.#queued(-this.#queueBytes);
     this.#queueBytes = 0;
-    this.#probe.closed(code);
+    this.#probe.closed(code, this.#queuePeak);
     this.#logger().debug({ code }, 'session closed');
   }
 }

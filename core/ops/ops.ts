@@ -100,6 +100,13 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
   metrics.set('parley_session_max_queue_bytes', config.maxQueueBytes);
   metrics.set('parley_rate_limit_per_second', config.sendRatePerSec, { action: 'send' });
   metrics.set('parley_rate_limit_per_second', config.readRatePerSec, { action: 'read' });
+  // Staleness in seconds: since the Unleash server's last answer, or since start before the first.
+  const startedAt = Date.now();
+  metrics.read('parley_flags_age_seconds', () => {
+    if (!flagSource) return 0;
+    const { fetchedAt } = flags.status();
+    return (Date.now() - (fetchedAt ? Date.parse(fetchedAt) : startedAt)) / 1000;
+  });
   let elu = performance.eventLoopUtilization();
   metrics.read('parley_event_loop_utilization', () => {
     const delta = performance.eventLoopUtilization(elu);
@@ -115,6 +122,7 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
     metrics, flags, debug, alerts, logins, version: ver, context,
     attach({ hub, bus, fanout }) {
       metrics.read('parley_sessions', () => hub.size);
+      metrics.read('parley_users', () => hub.users);
       const nodeCtx: FlagContext = {};
       const refresh = () => {
         fanout.variant = flags.isEnabled('fanout-batched', nodeCtx) ? 'batched' : 'control';
@@ -144,6 +152,7 @@ export async function startOps(config: Config, log: Logger, rules: readonly Aler
       m.mirror('parley_presence_frames_total', { kind: 'batch' }, () => stats().presence.frames);
       m.mirror('parley_presence_frames_total', { kind: 'bulk' }, () => stats().presence.bulkFrames);
       m.mirror('parley_presence_items_total', undefined, () => stats().presence.items);
+      m.mirror('parley_presence_expired_total', undefined, () => stats().presence.expired);
       const typing = { relayed: 'relayed', droppedDisabled: 'dropped_disabled', droppedPrivacy: 'dropped_privacy', droppedThrottled: 'dropped_throttled', droppedIdle: 'dropped_idle', filtered: 'filtered', expired: 'expired' } as const;
       for (const [field, outcome] of Object.entries(typing) as [keyof TypingStats, string][]) {
         m.mirror('parley_typing_events_total', { outcome }, () => stats().typing[field]);

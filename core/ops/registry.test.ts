@@ -45,8 +45,9 @@ describe('the metrics catalog and registry', () => {
       expect(text).toContain(`# TYPE ${name} ${(METRICS as Record<string, MetricDef>)[name]!.type}`);
     }
     expect(series.length).toBeGreaterThan(200);
-    // The per-op request histogram is the largest family (28 ops × 11 series); the whole catalog stays under 1,000.
-    expect(series.length).toBeLessThan(1000);
+    // The per-op request histogram is the largest family (29 ops × 11 series); the whole catalog
+    // stays under 1,200 (about 960 in 101 families today): a label with unbounded values fails it.
+    expect(series.length).toBeLessThan(1200);
   });
 
   it('counts a label value outside its closed set as "other", so label sets stay bounded', async () => {

@@ -58,7 +58,8 @@ export class RedisProcess {
   /** SIGKILL: the server vanishes as in a crash. */
   async kill(): Promise<void> {
     const child = this.#child;
-    if (!child || child.exitCode !== null) return;
+    // A process ended by a signal keeps exitCode null: check both, so a second kill returns.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await gone;

@@ -89,6 +89,13 @@ export const ALERTS = [
     runbook: `${RUNBOOK}#parleystoreunavailable`,
   },
   {
+    name: 'ParleySqliteWalLarge', severity: 'page',
+    expr: { kind: 'gauge', of: { metric: 'parley_sqlite_wal_bytes' }, agg: 'max' },
+    threshold: 1_073_741_824, for: '2m', keepFiringFor: '5m',
+    summary: 'The SQLite write-ahead log is over 1 GiB: checkpoints are not keeping up with writes (or a reader holds them back), and the disk fills next.',
+    runbook: `${RUNBOOK}#parleysqlitewallarge`,
+  },
+  {
     name: 'ParleyOverloaded', severity: 'page',
     expr: { kind: 'gauge', of: { metric: 'parley_overloaded' }, agg: 'max' },
     threshold: 0.5, for: '2m', keepFiringFor: '2m',

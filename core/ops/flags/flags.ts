@@ -178,6 +178,7 @@ export class FlagLayer implements Flags {
     u.on('changed', () => this.#events.emit('change'));
     u.on('unchanged', () => this.#fresh());
     const down = (error: string) => {
+      this.#opts.meter?.inc('parley_flag_fetches_total', { result: 'error' });
       this.#status = { ...this.#status, stale: true, error };
       this.#publish();
     };
@@ -195,7 +196,9 @@ export class FlagLayer implements Flags {
     if (this.#status.stale) this.#opts.log?.warn({ source: this.#status.source, error: this.#status.error }, 'unleash server not reachable yet; serving the last known flags');
   }
 
+  /** The Unleash server answered (new definitions saved, or unchanged). */
   #fresh(): void {
+    this.#opts.meter?.inc('parley_flag_fetches_total', { result: 'ok' });
     this.#status = { source: 'unleash', stale: false, fetchedAt: new Date().toISOString() };
     this.#publish();
   }
