@@ -6,7 +6,7 @@
 import type { Message } from '../../client/index.ts';
 
 /** A send that has no ack yet: shown after the committed messages, marked as waiting. */
-export interface PendingSend { cmid: string; body: string; from: string; ts: number }
+export interface PendingSend { cmid: string; body: string; from: string; ts: number; attachments?: string[]; uploading?: boolean }
 
 export class Conversation {
   readonly id: string;
@@ -50,7 +50,7 @@ export class Conversation {
   acked(cmid: string, seq: number, ts: number, from: string): void {
     const p = this.pending.get(cmid);
     this.pending.delete(cmid);
-    this.add({ chat: this.id, seq, from, cmid, body: p?.body ?? '', ts } as Message);
+    this.add({ chat: this.id, seq, from, cmid, body: p?.body ?? '', ts, ...(p?.attachments ? { attachments: p.attachments } : {}) } as Message);
   }
 
   /** Committed messages, ascending by seq. */

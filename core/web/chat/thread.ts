@@ -1,7 +1,8 @@
 /**
  * The open conversation: its members (rooms: invite, leave), the messages in seq order with the
  * user's waiting sends after them, who is typing, read receipts on the user's own messages
- * ("read" in a 1:1, "read by N" in a room), older history on scrolling up, and the composer.
+ * ("read" in a 1:1, "read by N" in a room), older history on scrolling up, and the composer
+ * (text, or a photo with the text as its caption). Photos show as thumbnails linking to the full image.
  */
 import { fill, h } from '../shared/dom.ts';
 import type { App } from './app.ts';
@@ -24,7 +25,14 @@ export function thread(a: App): HTMLElement {
     // Enter sends, Shift+Enter is a new line: what chat users expect.
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); form.requestSubmit(); }
   });
-  const form = h('form', { id: 'composer', 'aria-label': 'Write a message' }, label, input, h('button', { type: 'submit' }, 'Send'));
+  const photo = h('input', { id: 'composer-photo', type: 'file', accept: 'image/jpeg,image/png,image/webp,image/gif', class: 'sr' });
+  photo.addEventListener('change', () => {
+    const file = photo.files?.[0];
+    if (file) { a.sendPhoto(file, input.value); input.value = ''; }
+    photo.value = '';
+  });
+  const form = h('form', { id: 'composer', 'aria-label': 'Write a message' }, label, input,
+    h('div', { class: 'composer-actions' }, photo, h('label', { for: 'composer-photo', class: 'button' }, 'Photo'), h('button', { type: 'submit' }, 'Send')));
   form.addEventListener('submit', (ev) => { ev.preventDefault(); a.send(input.value); input.value = ''; });
   const list = h('ol', { id: 'messages', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': 'Messages', tabindex: 0 });
   list.addEventListener('scroll', () => { if (list.scrollTop < 40) void a.older(); });
@@ -106,10 +114,11 @@ export function renderThread(a: App, opts: { keepBottomOffset?: boolean } = {}):
     return h('li', { class: mine ? 'msg mine' : 'msg', 'data-seq': m.seq, 'data-key': key },
       h('span', { class: 'from' }, m.from), ' ', h('time', { datetime: new Date(m.ts).toISOString() }, time(m.ts)),
       h('p', { class: 'body' }, m.body),
+      m.attachments?.length ? photos(a, conv.id, m.from, m.attachments) : null,
       receipt ? h('span', { class: 'receipt' }, receipt) : null);
   });
   const waiting = [...conv.pending.values()].map((s) => old.get(`w:${s.cmid}:${a.online}`) ?? h('li', { class: 'msg mine waiting', 'data-cmid': s.cmid, 'data-key': `w:${s.cmid}:${a.online}` },
-    h('span', { class: 'from' }, s.from), ' ', h('span', { class: 'receipt' }, a.online ? 'sending…' : 'waiting to be sent'),
+    h('span', { class: 'from' }, s.from), ' ', h('span', { class: 'receipt' }, s.uploading ? 'uploading photo…' : a.online ? 'sending…' : 'waiting to be sent'),
     h('p', { class: 'body' }, s.body)));
   reconcile(e.list, [...items, ...waiting]);
   if (opts.keepBottomOffset) e.list.scrollTop = e.list.scrollHeight - fromBottom;
@@ -117,6 +126,16 @@ export function renderThread(a: App, opts: { keepBottomOffset?: boolean } = {}):
 
   const typers = a.social.typingIn(conv.id).filter((u) => u !== a.me);
   e.typing.textContent = typers.length === 0 ? '' : typers.length === 1 ? `${typers[0]} is typing…` : `${typers.join(', ')} are typing…`;
+}
+
+/** A message's attachments: each thumbnail links to the full image; a kind without a thumbnail is a plain link. */
+function photos(a: App, chat: string, from: string, ids: readonly string[]): HTMLElement {
+  return h('div', { class: 'photos' }, ids.map((id, i) => {
+    const img = h('img', { src: a.attachmentUrl(chat, id, true), alt: `photo ${i + 1} from ${from}`, loading: 'lazy' });
+    const link = h('a', { href: a.attachmentUrl(chat, id), target: '_blank', rel: 'noopener' }, img);
+    img.addEventListener('error', () => link.replaceChildren(`attachment ${i + 1}`), { once: true });
+    return link;
+  }));
 }
 
 /** Makes `list`'s children exactly `nodes` with the fewest moves: appends stay appends. */

@@ -1,0 +1,117 @@
+/**
+ * Photos on the chat page in a real browser (headless Chromium): alice picks a photo in a room,
+ * it is uploaded and sent with her caption, and both she and bob see its thumbnail, which links
+ * to the full image; the photo's EXIF position never reaches bob's browser. The page is built
+ * into a temporary folder and served from there by the browser's routing (dist/web, which tests
+ * running beside this one serve, is not rebuilt); the API and the socket are the real node's.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.ts';
+import { startServer, type ParleyServer } from '../server.ts';
+import { CONTENT_SECURITY_POLICY } from '../edge/static.ts';
+import { requires } from '../test/env.ts';
+import { buildWeb } from './build.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+// A document the browser's routing answers counts as public to Chromium, which would then block its
+// socket to 127.0.0.1 (local network access checks); the node itself serves the same origin.
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-features=LocalNetworkAccessChecks'];
+const ARTIFACTS = path.resolve('test-results/web');
+const hasChromium = fs.existsSync(CHROMIUM);
+
+async function signIn(page: Page, base: string, user: string): Promise<void> {
+  await page.goto(`${base}/`);
+  await page.getByLabel('User name').first().fill(user);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#connection', { hasText: 'Online' }).waitFor();
+}
+
+/** Natural sizes of the thumbnails shown in the open conversation, once each has loaded. */
+async function thumbnails(page: Page): Promise<{ w: number; h: number; href: string; alt: string }[]> {
+  await page.waitForFunction(() => {
+    const imgs = [...document.querySelectorAll<HTMLImageElement>('#messages .photos img')];
+    return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+  });
+  return page.$$eval('#messages .photos a', (as) => as.map((a) => {
+    const img = a.querySelector('img')!;
+    return { w: img.naturalWidth, h: img.naturalHeight, href: (a as HTMLAnchorElement).href, alt: img.alt };
+  }));
+}
+
+describe('photos on the chat page in Chromium', { timeout: 120_000 }, () => {
+  let server: ParleyServer;
+  let browser: Browser;
+  let dir: string;
+  let web: string;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-photos-'));
+    web = path.join(dir, 'web');
+    await buildWeb(web);
+    server = await startServer(loadConfig(new Map(), {}, { host: '127.0.0.1', port: 0, opsPort: 0, dataDir: dir, devLogin: true, logLevel: 'silent' }));
+    if (hasChromium) browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends a picked photo with its caption; both sides see the thumbnail linking to the full image, without its EXIF', async (ctx) => {
+    requires(ctx, 'Chromium at /usr/bin/chromium', hasChromium);
+    const pages: Page[] = [];
+    for (const name of ['alice', 'bob']) {
+      const page = await (await browser.newContext({ viewport: { width: 1000, height: 760 } })).newPage();
+      // The shell and its assets from this test's build; everything else goes to the node.
+      await page.route((u) => u.pathname === '/' || u.pathname.startsWith('/assets/'), (route) => {
+        const p = new URL(route.request().url()).pathname;
+        const file = path.join(web, 'chat', p === '/' ? 'index.html' : p);
+        const type = file.endsWith('.html') ? 'text/html; charset=utf-8' : file.endsWith('.js') ? 'text/javascript; charset=utf-8' : file.endsWith('.css') ? 'text/css; charset=utf-8' : 'application/octet-stream';
+        return route.fulfill({ path: file, contentType: type, headers: { 'content-security-policy': CONTENT_SECURITY_POLICY } });
+      });
+      page.on('console', (m) => { if (m.type() === 'error') problems.push(`${name} console: ${m.text()}`); });
+      page.on('pageerror', (e) => problems.push(`${name} page error: ${e.message}`));
+      page.on('response', (r) => { if (r.status() >= 400) problems.push(`${name} HTTP ${r.status()}: ${r.url()}`); });
+      pages.push(page);
+    }
+    const [alice, bob] = pages as [Page, Page];
+    await signIn(alice, server.httpUrl, 'alice').catch((err: Error) => { throw new Error(`${err.message}; ${problems.join('; ')}`); });
+    await signIn(bob, server.httpUrl, 'bob');
+    await alice.getByLabel('Room name').fill('trip');
+    await alice.getByLabel('Members (comma separated)').fill('bob');
+    await alice.getByRole('button', { name: 'Create room' }).click();
+    await alice.locator('#thread-title', { hasText: '# trip' }).waitFor();
+
+    const photo = await sharp({ create: { width: 800, height: 600, channels: 3, background: { r: 30, g: 120, b: 200 } } })
+      .composite([{ input: { create: { width: 300, height: 200, channels: 3, background: { r: 250, g: 200, b: 40 } } }, left: 250, top: 200 }])
+      .withExif({ IFD0: { Make: 'ParleyCam' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 2976/100', GPSLongitudeRef: 'E', GPSLongitude: '2/1 17/1 4000/100' } })
+      .jpeg().toBuffer();
+    await alice.locator('#composer-input').fill('the view from the top');
+    await alice.setInputFiles('#composer-photo', { name: 'view.jpg', mimeType: 'image/jpeg', buffer: photo });
+    await alice.locator('#messages li.msg', { hasText: 'the view from the top' }).waitFor();
+    const mine = await thumbnails(alice);
+    expect(mine).toHaveLength(1);
+    expect([mine[0]!.w, mine[0]!.h, mine[0]!.alt]).toEqual([320, 240, 'photo 1 from alice']);
+
+    await bob.locator('#conversations button', { hasText: '# trip' }).click();
+    await bob.locator('#messages li.msg', { hasText: 'the view from the top' }).waitFor();
+    const seen = await thumbnails(bob);
+    expect([seen[0]!.w, seen[0]!.h]).toEqual([320, 240]);
+    // The link opens the full image, as bob's browser would fetch it.
+    const full = Buffer.from(await (await bob.request.get(seen[0]!.href)).body());
+    const meta = await sharp(full).metadata();
+    expect([meta.format, meta.width, meta.height, meta.exif]).toEqual(['jpeg', 800, 600, undefined]);
+    expect(full.includes('ParleyCam')).toBe(false);
+
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await bob.screenshot({ path: path.join(ARTIFACTS, 'chat-photo.png') });
+    expect(problems).toEqual([]);
+  });
+});
