@@ -28,6 +28,7 @@ const WHY: Record<StoreFault['kind'], string> = {
   full: 'the disk is full',
   io: 'the disk reports I/O errors',
   flush: 'a WAL flush failed and the node needs a restart',
+  unreachable: 'the database cannot be reached',
 };
 
 /** The error every write gets while the store is faulted: nothing was stored, the same cmid may be retried. */

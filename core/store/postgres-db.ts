@@ -14,6 +14,8 @@ export interface PgObserver {
   onQuery?: (ms: number) => void;
   /** A failed statement or transaction: database unreachable, retried (deadlock, race), or anything else. */
   onError?: (kind: 'unavailable' | 'retried' | 'other', err: unknown) => void;
+  /** The database became unreachable (since when, why), and reachable again (undefined). */
+  onFault?: (down: { since: number; message: string } | undefined) => void;
 }
 
 export interface PgDbOptions extends PgObserver {
@@ -69,10 +71,17 @@ export function redactUrl(url: string): string {
 
 export type Query = <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<R[]>;
 
+/** How often a database found unreachable is tried again while nothing else reaches it. */
+const PROBE_MS = 1_000;
+
 export class PgDb {
   readonly pool: pg.Pool;
   readonly #obs: PgObserver;
   readonly url: string;
+  /** Since when and why the database cannot be reached; undefined while it answers. */
+  #down: { since: number; message: string } | undefined;
+  #probe: NodeJS.Timeout | undefined;
+  #ended = false;
 
   constructor(opts: PgDbOptions) {
     this.#obs = opts;
@@ -167,15 +176,45 @@ export class PgDb {
   async #timed<R extends pg.QueryResultRow>(on: pg.Pool | pg.PoolClient, text: string, values?: unknown[]): Promise<R[]> {
     const t0 = performance.now();
     try {
-      return (await on.query<R>(text, values)).rows;
+      const rows = (await on.query<R>(text, values)).rows;
+      if (this.#down) this.#up();
+      return rows;
     } finally {
       this.#obs.onQuery?.(performance.now() - t0);
     }
   }
 
+  /**
+   * Since when the database cannot be reached, or undefined while it answers: what /readyz and
+   * parley_store_unavailable report, so a load balancer stops sending users to a node that cannot
+   * store their messages. Set by the first failure; cleared by the next statement that succeeds,
+   * or by a probe every PROBE_MS while nothing else is tried.
+   */
+  fault(): { since: number; message: string } | undefined {
+    return this.#down;
+  }
+
+  #markDown(err: unknown): void {
+    if (this.#down || this.#ended) return;
+    this.#down = { since: Date.now(), message: (err as Error).message };
+    this.#obs.onFault?.(this.#down);
+    this.#probe = setInterval(() => {
+      this.pool.query('SELECT 1').then(() => this.#up(), () => { /* still down */ });
+    }, PROBE_MS).unref();
+  }
+
+  #up(): void {
+    if (!this.#down) return;
+    this.#down = undefined;
+    clearInterval(this.#probe);
+    this.#probe = undefined;
+    this.#obs.onFault?.(undefined);
+  }
+
   #fail(err: unknown): unknown {
     if (err instanceof ParleyError) return err;
     if (isUnavailable(err)) {
+      this.#markDown(err);
       this.#obs.onError?.('unavailable', err);
       return new ParleyError('store_unavailable', `the database is unavailable (${(err as Error).message}); retry with the same cmid`);
     }
@@ -189,6 +228,8 @@ export class PgDb {
   }
 
   end(): Promise<void> {
+    this.#ended = true;
+    clearInterval(this.#probe);
     return this.pool.end();
   }
 }

@@ -148,7 +148,12 @@ describe('PostgreSQL store: outages', () => {
     const down = await Promise.allSettled([store.append([item('a', 'during', 'd:a:b')]), store.after('d:a:b', 0, 10), store.social.block('a', 'b', 10)]);
     expect(down.map((s) => s.status === 'rejected' && (s.reason as { code?: string }).code)).toEqual(['store_unavailable', 'store_unavailable', 'store_unavailable']);
     expect(errors).toContain('unavailable');
+    // The node reports it (readiness, parley_store_unavailable), then sees the database back by itself.
+    expect(store.fault()).toMatchObject({ kind: 'unreachable', since: expect.any(Number) });
     await proxy.resume();
+    const back = Date.now() + 5_000;
+    while (store.fault() && Date.now() < back) await new Promise((r) => setTimeout(r, 50));
+    expect(store.fault()).toBeUndefined();
     // The retry with the same cmid is stored once, right after the message before the outage.
     expect((await store.append([item('a', 'during', 'd:a:b')]))[0]).toMatchObject({ ok: true, dup: false, message: { seq: 2 } });
     expect((await store.append([item('a', 'during', 'd:a:b')]))[0]).toMatchObject({ ok: true, dup: true, message: { seq: 2 } });

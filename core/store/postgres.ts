@@ -9,7 +9,7 @@ import type { ChatId, ChatSummary, Message, RoomPolicy } from '../protocol.ts';
 import { PgDb, type PgDbOptions, type Query } from './postgres-db.ts';
 import { migratePostgres } from './postgres-migrations.ts';
 import { PostgresSocial } from './postgres-social.ts';
-import type { AppendItem, AppendResult, ChatInfo, CursorKind, Store } from './types.ts';
+import type { AppendItem, AppendResult, ChatInfo, CursorKind, Store, StoreFault } from './types.ts';
 import { searchDoc, type SearchQuery, type SearchRow } from './search.ts';
 import { searchPostgres } from './search-postgres.ts';
 
@@ -246,6 +246,12 @@ export class PostgresStore implements Store {
     if (!this.#running && !this.#scheduled && !this.#queue.length) return;
     await new Promise<void>((resolve) => this.#idle.push(resolve));
     if (this.#queue.length) await this.flush();
+  }
+
+  /** The database cannot be reached (see PgDb.fault): writes answer store_unavailable until it answers again. */
+  fault(): StoreFault | undefined {
+    const down = this.#db.fault();
+    return down && { kind: 'unreachable', since: down.since, message: down.message };
   }
 
   async close(): Promise<void> {

@@ -39,7 +39,8 @@ export type CursorKind = 'delivered' | 'read';
  * themselves once the disk takes writes again; 'flush' (a failed WAL fdatasync) needs a restart.
  */
 export interface StoreFault {
-  readonly kind: 'full' | 'io' | 'flush';
+  /** full, io, flush: the embedded store's disk; unreachable: the PostgreSQL store's database. */
+  readonly kind: 'full' | 'io' | 'flush' | 'unreachable';
   readonly message: string;
   /** When the store stopped writing, ms since the epoch. */
   readonly since: number;
