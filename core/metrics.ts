@@ -41,7 +41,11 @@ export const FANOUT_VARIANTS = ['control', 'batched'] as const;
 /** How a session was put on its cursors: a sync with the client's cursors, a sync without (from the server's delivered cursors), or implicitly (no sync first). */
 export const RESUME_KINDS = ['cursors', 'full', 'implicit'] as const;
 /** REST resources under /api/v1, as `parley_rest_requests_total{route}` names them (core/edge/rest-probe.ts). */
-export const REST_ROUTES = ['chats', 'chats.messages', 'chats.members', 'chats.read', 'search', 'roster', 'blocks', 'settings', 'other'] as const;
+export const REST_ROUTES = ['chats', 'chats.messages', 'chats.members', 'chats.read', 'chats.attachments', 'search', 'roster', 'blocks', 'settings', 'other'] as const;
+/** How an attachment upload ended: stored, or the catalog code it was refused with (core/attachments). */
+export const ATTACHMENT_RESULTS = ['stored', 'attachment_too_large', 'attachment_type', 'attachment_invalid', 'attachment_dimensions', 'not_member', 'overloaded', 'other'] as const;
+/** Why attachments were deleted: never referenced within the grace period, their ephemeral chat lapsed, or their chat was gone. */
+export const ATTACHMENT_DELETE_REASONS = ['unreferenced', 'expired', 'orphaned'] as const;
 /** How a REST request ended: its status class, or aborted (the client left before the answer was written). */
 export const REST_STATUSES = ['2xx', '3xx', '4xx', '5xx', 'aborted'] as const;
 /** pino's levels, as `parley_log_lines_total{level}` counts them. */
@@ -144,6 +148,9 @@ export const METRICS = {
   parley_expiry_errors_total: { type: 'counter', unit: 'errors', help: 'Failed checks for lapsed ephemeral chats (their messages stay until a later check succeeds).' },
   parley_rest_requests_total: { type: 'counter', unit: 'requests', help: 'REST requests under /api/v1 by resource and outcome (status class, or aborted by the client).', labels: { route: REST_ROUTES, status: REST_STATUSES } },
   parley_rest_request_seconds: { type: 'histogram', unit: 'seconds', help: 'Time from a REST request to its answer being written, by resource.', labels: { route: REST_ROUTES }, buckets: [0.01, 0.1, 1, 5] },
+  parley_attachment_uploads_total: { type: 'counter', unit: 'uploads', help: 'Attachment uploads by outcome: stored, or the code they were refused with (nothing is stored then).', labels: { result: ATTACHMENT_RESULTS } },
+  parley_attachment_stored_bytes_total: { type: 'counter', unit: 'bytes', help: 'Bytes of attachments stored (after images were re-encoded; a content already stored under its hash counts again).' },
+  parley_attachments_deleted_total: { type: 'counter', unit: 'attachments', help: 'Attachments deleted, by reason: unreferenced after attachmentGraceMs, with their lapsed ephemeral chat, or orphaned (their chat was gone).', labels: { reason: ATTACHMENT_DELETE_REASONS } },
   parley_sqlite_db_bytes: { type: 'gauge', unit: 'bytes', help: 'SQLite store: size of the database file, read at scrape.' },
   parley_sqlite_wal_bytes: { type: 'gauge', unit: 'bytes', help: 'SQLite store: size of the write-ahead log (the -wal file), read at scrape. It should stay near its checkpoint size; one that grows without end fills the disk.' },
   parley_data_dir_free_bytes: { type: 'gauge', unit: 'bytes', help: 'Free bytes (available to the node) on the filesystem of the data directory, read at scrape.' },

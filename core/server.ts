@@ -281,8 +281,8 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const attachmentStore: AttachmentStore = config.store === 'sqlite'
     ? new FsAttachments(path.join(config.dataDir, 'attachments'))
     : await PostgresAttachments.open(config.store);
-  chat.attachments = attachmentStore;
-  const attachments = new Attachments(attachmentStore, chat, Attachments.limitsOf(config));
+  const attachments = new Attachments(attachmentStore, chat, Attachments.limitsOf(config), metrics);
+  chat.attachments = attachments;
   const attachmentSweep = config.attachmentSweepMs > 0
     ? setInterval(() => void attachments.sweep().catch((err: unknown) => log.error({ err }, 'collecting unreferenced attachments failed; the next sweep retries')), config.attachmentSweepMs)
     : undefined;

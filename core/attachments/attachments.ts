@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import type { ChatService } from '../chat/chat.ts';
 import { ParleyError } from '../errors.ts';
 import type { AttachmentInfo, ChatId } from '../protocol.ts';
+import { NOOP_METER, type Meter } from '../metrics.ts';
 import type { AttachmentMeta, AttachmentStore } from '../store/attachments.ts';
 import { processImage } from './image.ts';
 import { parseExtraTypes, sniff, EXTRA_TYPES } from './sniff.ts';
@@ -74,12 +75,14 @@ export class Attachments {
   readonly store: AttachmentStore;
   readonly limits: AttachmentLimits;
   readonly #chat: ChatService;
+  readonly #meter: Meter;
   #active = 0;
   /** Where the orphan check goes on at the next sweep (chat ids in order, wrapping round). */
   #orphanCursor = '';
 
-  constructor(store: AttachmentStore, chat: ChatService, limits: AttachmentLimits) {
+  constructor(store: AttachmentStore, chat: ChatService, limits: AttachmentLimits, meter: Meter = NOOP_METER) {
     this.store = store;
+    this.#meter = meter;
     this.#chat = chat;
     this.limits = limits;
   }
@@ -102,14 +105,24 @@ export class Attachments {
    * is stored when any check fails: membership, size, kind, decodability, dimensions.
    */
   async upload(user: string, chat: ChatId, body: Readable, opts: { name?: string | null; declaredBytes?: number } = {}): Promise<AttachmentInfo> {
-    await this.#chat.members(user, chat);
+    await this.#chat.members(user, chat).catch((err: unknown) => {
+      this.#meter.inc('parley_attachment_uploads_total', { result: err instanceof ParleyError ? err.code : 'other' });
+      throw err;
+    });
     // Each upload in progress holds up to maxBytes (and a decode): their number bounds the memory.
     if (this.#active >= this.limits.maxUploads) {
+      this.#meter.inc('parley_attachment_uploads_total', { result: 'overloaded' });
       throw new ParleyError('overloaded', `this node is processing ${this.#active} uploads, its most at once; retry after 1000 ms`, { reason: 'uploads', retryAfterMs: 1000 });
     }
     this.#active++;
     try {
-      return await this.#upload(user, chat, body, opts);
+      const info = await this.#upload(user, chat, body, opts);
+      this.#meter.inc('parley_attachment_uploads_total', { result: 'stored' });
+      this.#meter.inc('parley_attachment_stored_bytes_total', undefined, info.size);
+      return info;
+    } catch (err) {
+      this.#meter.inc('parley_attachment_uploads_total', { result: err instanceof ParleyError ? err.code : 'other' });
+      throw err;
     } finally {
       this.#active--;
     }
@@ -142,6 +155,22 @@ export class Attachments {
     return infoOf(meta);
   }
 
+  /** Marks a message's uploads referenced (chat/chat.ts, before the append). */
+  claim(chat: ChatId, uploader: string, ids: readonly string[]): Promise<string[]> {
+    return this.store.claim(chat, uploader, ids);
+  }
+
+  /** Deletes the attachments of a lapsed chat (chat/chat.ts expire). */
+  async deleteChat(chat: ChatId): Promise<number> {
+    const n = await this.store.deleteChat(chat);
+    if (n) this.#meter.inc('parley_attachments_deleted_total', { reason: 'expired' }, n);
+    return n;
+  }
+
+  async purge(): Promise<void> {
+    await this.store.purge?.();
+  }
+
   /** The attachment `id` of `chat` for a member; attachment_not_found when it is not that chat's. */
   async open(user: string, chat: ChatId, id: string): Promise<AttachmentMeta> {
     await this.#chat.members(user, chat);
@@ -159,6 +188,7 @@ export class Attachments {
     let n = await this.#orphans(batch);
     for (;;) {
       const k = await this.store.collect(now - this.limits.graceMs, batch);
+      if (k) this.#meter.inc('parley_attachments_deleted_total', { reason: 'unreferenced' }, k);
       n += k;
       if (k < batch) break;
       await new Promise((resolve) => setImmediate(resolve));
@@ -172,6 +202,7 @@ export class Attachments {
     this.#orphanCursor = chats.length < batch ? '' : chats.at(-1)!;
     let n = 0;
     for (const chat of chats) if (!(await this.#chat.store.chatInfo(chat))) n += await this.store.deleteChat(chat);
+    if (n) this.#meter.inc('parley_attachments_deleted_total', { reason: 'orphaned' }, n);
     return n;
   }
 }

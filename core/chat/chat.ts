@@ -59,7 +59,7 @@ export class ChatService {
   /** Lifetimes an ephemeral room may ask for, and the one it gets when it names none (settings ephemeral*). */
   ephemeral = { defaultMs: 86_400_000, minMs: 60_000, maxMs: 30 * 86_400_000 };
   /** Where uploads live; set once at assembly. Without it a message cannot reference attachments. */
-  attachments: AttachmentStore | undefined;
+  attachments: Pick<AttachmentStore, 'claim' | 'deleteChat' | 'purge'> | undefined;
   /** Fault injection (setting faultDelayMs): extra delay before each commit, to prove the release gate catches it. */
   faultDelayMs = 0;
 

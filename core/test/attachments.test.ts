@@ -80,6 +80,12 @@ function pngDeclaring(width: number, height: number): Buffer {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(1024))), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/** The value of one series of the node's metrics, 0 when absent. */
+async function metric(series: string): Promise<number> {
+  const line = (await server.ops.metrics.appText()).split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
 /** Every file under dir whose bytes contain `needle`. */
 function filesContaining(dir: string, needle: string): string[] {
   const out: string[] = [];
@@ -199,6 +205,11 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
 
       expect(await server.attachments.store.stats()).toEqual({ attachments: 0, contents: 0 });
       expect(blobFiles()).toEqual([]);
+      for (const [result, n] of [['attachment_type', 1], ['attachment_invalid', 2], ['attachment_dimensions', 1], ['attachment_too_large', 1], ['not_member', 1], ['stored', 0]] as const) {
+        expect(await metric(`parley_attachment_uploads_total{result="${result}"}`), result).toBe(n);
+      }
+      // Counted when each response closes, which may follow the client's read of it by a moment.
+      await until(async () => (await metric('parley_rest_requests_total{route="chats.attachments",status="4xx"}')) === 6, 'six refused uploads counted by route');
       // The node still takes a good upload on the same connection pool afterwards.
       expect((await upload('alice', chat, png, 'ok.png')).status).toBe(201);
     });
@@ -330,6 +341,7 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
 
       await until(() => told.some((f) => f.op === 'chat.expired' && f.chat === eph.chat), 'the room to expire', 15_000);
       await until(async () => (await server.attachments.store.stats()).attachments === 0, 'the attachments to go');
+      expect(await metric('parley_attachments_deleted_total{reason="expired"}')).toBe(1);
       expect(await server.attachments.store.stats()).toEqual({ attachments: 0, contents: 0 });
       expect(filesContaining(server.config.dataDir, unique)).toEqual([]);
     });
@@ -345,6 +357,7 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
       expect(await server.chat.store.deleteChat(eph.chat)).toEqual(['alice']);
       expect((await server.attachments.store.stats()).attachments).toBe(1);
       expect(await server.attachments.sweep()).toBe(1);
+      expect(await metric('parley_attachments_deleted_total{reason="orphaned"}')).toBe(1);
       expect(await server.attachments.store.stats()).toEqual({ attachments: 0, contents: 0 });
     });
 
@@ -364,6 +377,8 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
       await until(async () => (await server.attachments.store.stats()).attachments === 1, 'the unreferenced uploads to be collected', 10_000);
       expect(await server.attachments.store.get(dropped.id)).toBeUndefined();
       expect(await server.attachments.store.get(other.id)).toBeUndefined();
+      expect(await metric('parley_attachments_deleted_total{reason="unreferenced"}')).toBe(2);
+      expect(await metric('parley_attachment_uploads_total{result="stored"}')).toBe(3);
       expect(await server.attachments.store.stats()).toEqual({ attachments: 1, contents: 2 });
       const res = await call('alice', 'GET', `/chats/${chat}/attachments/${kept.id}`);
       expect(res.status).toBe(200);
