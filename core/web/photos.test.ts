@@ -33,9 +33,15 @@ async function signIn(page: Page, base: string, user: string): Promise<void> {
 
 /** Natural sizes of the thumbnails shown in the open conversation, once each has loaded. */
 async function thumbnails(page: Page): Promise<{ w: number; h: number; href: string; alt: string }[]> {
-  // Strings, not functions: this file is type-checked without the DOM library.
-  await page.waitForFunction(`(() => { const imgs = [...document.querySelectorAll('#messages .photos img')]; return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0); })()`);
-  return page.evaluate(`[...document.querySelectorAll('#messages .photos a')].map((a) => { const img = a.querySelector('img'); return { w: img.naturalWidth, h: img.naturalHeight, href: a.href, alt: img.alt }; })`);
+  // The DOM is reached through globalThis: this file is type-checked without the DOM library.
+  await page.waitForFunction(() => {
+    const imgs = [...(globalThis as any).document.querySelectorAll('#messages .photos img')] as { complete: boolean; naturalWidth: number }[];
+    return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+  });
+  return page.evaluate(() => [...(globalThis as any).document.querySelectorAll('#messages .photos a')].map((a: any) => {
+    const img = a.querySelector('img');
+    return { w: img.naturalWidth as number, h: img.naturalHeight as number, href: a.href as string, alt: img.alt as string };
+  }));
 }
 
 describe('photos on the chat page in Chromium', { timeout: 120_000 }, () => {
