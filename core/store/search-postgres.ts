@@ -8,10 +8,11 @@
  * The GIN index answers the terms; the (chat, seq) key narrows them to the asker's chats, and the
  * planner ANDs the two bitmaps.
  */
+import type { Message } from '../protocol.ts';
 import type { Query } from './postgres-db.ts';
 import { RANK_WINDOW, tsQuery, type SearchQuery, type SearchRow } from './search.ts';
 
-interface Row { chat: string; seq: number; sender: string; cmid: string; body: Buffer; ts: number; score: number }
+interface Row { chat: string; seq: number; sender: string; cmid: string; body: Buffer; attachments: string | null; ts: number; score: number }
 
 /** Matches in the asker's chats, best first (ts_rank normalized by length; newer first on ties). */
 export async function searchPostgres(query: Query, q: SearchQuery): Promise<SearchRow[]> {
@@ -26,10 +27,14 @@ export async function searchPostgres(query: Query, q: SearchQuery): Promise<Sear
         AND (s.sender = $2 OR NOT EXISTS (SELECT 1 FROM blocks b WHERE b.owner = $2 AND b.target = s.sender))
       ORDER BY s.ts DESC LIMIT ${RANK_WINDOW}
     )
-    SELECT c.chat, c.seq, c.sender, g.cmid, g.body, c.ts, ts_rank(c.doc, to_tsquery('simple', $1), 1) AS score
+    SELECT c.chat, c.seq, c.sender, g.cmid, g.body, g.attachments, c.ts, ts_rank(c.doc, to_tsquery('simple', $1), 1) AS score
     FROM c JOIN messages g ON g.chat = c.chat AND g.seq = c.seq
     ORDER BY score DESC, c.ts DESC, c.chat, c.seq
     LIMIT $7 OFFSET $8`,
   [tsQuery(q.terms), q.user, q.since ?? 0, Math.min(q.until ?? Number.MAX_SAFE_INTEGER, q.upto), q.chat ?? null, q.from ?? null, q.limit, q.offset]);
-  return rows.map((r) => ({ message: { chat: r.chat, seq: r.seq, from: r.sender, cmid: r.cmid, body: r.body.toString('utf8'), ts: r.ts }, score: r.score }));
+  return rows.map((r) => {
+    const message: Message = { chat: r.chat, seq: r.seq, from: r.sender, cmid: r.cmid, body: r.body.toString('utf8'), ts: r.ts };
+    if (r.attachments !== null) message.attachments = JSON.parse(r.attachments) as string[];
+    return { message, score: r.score };
+  });
 }

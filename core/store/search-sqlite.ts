@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { ChatId } from '../protocol.ts';
+import type { ChatId, Message } from '../protocol.ts';
 import { ftsMatch, RANK_WINDOW, searchDoc, type SearchQuery, type SearchRow } from './search.ts';
 
 const keys = new Map<string, string>();
@@ -54,7 +54,7 @@ export class SqliteSearch {
       insert: db.prepare('INSERT INTO message_search(rowid, doc, ctok, stok, chat, seq, sender, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       lowest: db.prepare('SELECT min(rowid) FROM message_search').pluck(),
       memberChats: db.prepare('SELECT chat FROM members WHERE user = ?').pluck(),
-      message: db.prepare('SELECT body, cmid FROM messages WHERE chat = ? AND seq = ?'),
+      message: db.prepare('SELECT body, cmid, attachments FROM messages WHERE chat = ? AND seq = ?'),
       clear: db.prepare('DELETE FROM message_search'),
       refill: db.prepare(`INSERT INTO message_search(rowid, doc, ctok, stok, chat, seq, sender, ts)
         SELECT -row_number() OVER (ORDER BY ts, chat, seq), parley_search_doc(body), parley_search_key('c', chat), parley_search_key('s', sender), chat, seq, sender, ts FROM messages`),
@@ -102,8 +102,11 @@ export class SqliteSearch {
     rows.sort((a, b) => a.rank - b.rank || b.ts - a.ts || (a.chat < b.chat ? -1 : a.chat > b.chat ? 1 : a.seq - b.seq));
     const out: SearchRow[] = [];
     for (const r of rows.filter((x) => x.seq <= durable(x.chat)).slice(q.offset, q.offset + q.limit)) {
-      const m = this.#stmt.message.get(r.chat, r.seq) as { body: string; cmid: string } | undefined;
-      if (m) out.push({ message: { chat: r.chat, seq: r.seq, from: r.sender, cmid: m.cmid, body: m.body, ts: r.ts }, score: -r.rank });
+      const m = this.#stmt.message.get(r.chat, r.seq) as { body: string; cmid: string; attachments: string | null } | undefined;
+      if (!m) continue;
+      const message: Message = { chat: r.chat, seq: r.seq, from: r.sender, cmid: m.cmid, body: m.body, ts: r.ts };
+      if (m.attachments !== null) message.attachments = JSON.parse(m.attachments) as string[];
+      out.push({ message, score: -r.rank });
     }
     return out;
   }

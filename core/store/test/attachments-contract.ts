@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it, onTestFinished, type TestContext } from 'vitest';
 import type { AttachmentMeta, AttachmentStore } from '../attachments.ts';
+import { parseQuery } from '../search.ts';
 import type { Store } from '../types.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -98,7 +99,7 @@ export function attachmentStoreContract(engine: string, openStore: (ctx: TestCon
 /** The message side: a store keeps the attachment ids a message references, on every read path. */
 export function messageAttachmentsContract(engine: string, openStore: (ctx: TestContext) => Promise<Store>): void {
   describe(`${engine} store: messages with attachments`, () => {
-    it('returns the ids with the new message, its history, its catch-up and the chats list; a message without them has none', async (ctx) => {
+    it('returns the ids with the new message, its history, its catch-up, the chats list and search hits; a message without them has none', async (ctx) => {
       const store = await openStore(ctx);
       onTestFinished(() => store.close());
       await store.createRoom('r:one', 'one', 'a', ['b'], 'invite');
@@ -112,6 +113,8 @@ export function messageAttachmentsContract(engine: string, openStore: (ctx: Test
       expect((await store.after('r:one', 0, 10)).map((m) => m.attachments)).toEqual([undefined, ids]);
       expect((await store.before('r:one', undefined, 10)).map((m) => m.attachments)).toEqual([undefined, ids]);
       expect((await store.userChats('b'))[0]!.last?.attachments).toEqual(ids);
+      const hits = await store.search({ user: 'b', terms: parseQuery('photos'), upto: Number.MAX_SAFE_INTEGER, limit: 10, offset: 0 });
+      expect(hits.map((h) => h.message.attachments)).toEqual([ids]);
     });
   });
 }
