@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ChatService } from '../chat/chat.ts';
 import { ParleyError } from '../errors.ts';
-import type { AttachmentInfo, ChatId } from '../protocol.ts';
+import { directMembers, type AttachmentInfo, type ChatId } from '../protocol.ts';
 import { NOOP_METER, type Meter } from '../metrics.ts';
 import type { AttachmentMeta, AttachmentStore } from '../store/attachments.ts';
 import { processImage } from './image.ts';
@@ -105,7 +105,7 @@ export class Attachments {
    * is stored when any check fails: membership, size, kind, decodability, dimensions.
    */
   async upload(user: string, chat: ChatId, body: Readable, opts: { name?: string | null; declaredBytes?: number } = {}): Promise<AttachmentInfo> {
-    await this.#chat.members(user, chat).catch((err: unknown) => {
+    await this.#admit(user, chat).catch((err: unknown) => {
       this.#meter.inc('parley_attachment_uploads_total', { result: err instanceof ParleyError ? err.code : 'other' });
       throw err;
     });
@@ -150,9 +150,16 @@ export class Attachments {
     }
     meta.sha256 = sha256(content);
     // Still a member after the work above: a user who left meanwhile stores nothing.
-    await this.#chat.members(user, chat);
+    await this.#admit(user, chat);
     await this.store.put(meta, content, thumbnail);
     return infoOf(meta);
+  }
+
+  /** Whether `user` may upload to `chat`: a member, and in a 1:1 not blocked either way (as for a message). */
+  async #admit(user: string, chat: ChatId): Promise<void> {
+    await this.#chat.members(user, chat);
+    const pair = directMembers(chat);
+    if (pair) await this.#chat.hooks.beforeDirect?.(user, pair[0] === user ? pair[1] : pair[0]);
   }
 
   /** Marks a message's uploads referenced (chat/chat.ts, before the append). */

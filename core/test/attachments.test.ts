@@ -157,6 +157,12 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
 
       const info = await call('bob', 'GET', `/chats/${chat}/attachments/${id}/info`);
       expect(await info.json()).toEqual(up.json);
+
+      // Cached copies revalidate by the content's hash; HEAD answers the headers alone.
+      const again = await call('bob', 'GET', `/chats/${chat}/attachments/${id}`, { headers: { 'if-none-match': `"${up.json.sha256}"` } });
+      expect([again.status, again.headers.get('etag')]).toEqual([304, `"${up.json.sha256}"`]);
+      const head = await call('bob', 'HEAD', `/chats/${chat}/attachments/${id}`);
+      expect([head.status, head.headers.get('content-length'), head.headers.get('content-type'), (await head.arrayBuffer()).byteLength]).toEqual([200, String(stored.length), 'image/jpeg', 0]);
     });
 
     it('answers members only: an outsider can neither upload nor download, nor learn the id exists', async (ctx) => {
@@ -234,6 +240,18 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
       expect((await first).status).toBe(201);
       expect((await upload('alice', chat, png)).status).toBe(201);
       expect((await server.attachments.store.stats()).attachments).toBe(2);
+    });
+
+    it('refuses an upload to a 1:1 whose other member blocked the uploader, or that does not exist yet', async (ctx) => {
+      await start(ctx, kind);
+      const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#def' } }).png().toBuffer();
+      expect(await upload('alice', 'd:alice:bob', png)).toMatchObject({ status: 403, json: { error: { code: 'not_member' } } });
+      await call('alice', 'POST', '/chats', { body: JSON.stringify({ to: 'bob' }), headers: { 'content-type': 'application/json' } });
+      expect((await upload('bob', 'd:alice:bob', png)).status).toBe(201);
+      expect((await call('alice', 'PUT', '/blocks/bob')).status).toBe(200);
+      expect(await upload('bob', 'd:alice:bob', png)).toMatchObject({ status: 403, json: { error: { code: 'blocked' } } });
+      expect(await upload('alice', 'd:alice:bob', png)).toMatchObject({ status: 403, json: { error: { code: 'blocked', details: { byYou: true } } } });
+      expect((await server.attachments.store.stats()).attachments).toBe(1);
     });
 
     it('accepts another kind only when attachmentExtraTypes names it, and serves it as a download', async (ctx) => {
