@@ -37,7 +37,8 @@ export function infoOf(m: AttachmentMeta): AttachmentInfo {
 
 /** A file name fit for Content-Disposition: no path, no control characters, at most MAX_NAME_CHARS. */
 export function cleanName(raw: string | null | undefined, ext: string): string {
-  const base = (raw ?? '').replace(/[\u0000-\u001f\u007f"\\]/g, '').split(/[/\\]/).pop()!.trim().slice(0, MAX_NAME_CHARS);
+  // The last path part first (a Windows path's backslashes are separators), then no control characters or quotes.
+  const base = (raw ?? '').split(/[/\\]/).pop()!.replace(/[\u0000-\u001f\u007f"]/g, '').trim().slice(0, MAX_NAME_CHARS);
   return base && base !== '.' && base !== '..' ? base : `attachment.${ext}`;
 }
 
