@@ -9,7 +9,8 @@ import type { Message } from '../protocol.ts';
 import type { ParleyServer } from '../server.ts';
 import { createTestDatabase, pgAvailable } from '../store/test/pg.ts';
 import { requires } from './env.ts';
-import { connect, testServer, until } from './helpers.ts';
+import { TokenAuthority } from '../edge/auth.ts';
+import { connect, spawnServer, tempDir, testServer, TEST_SECRET, until } from './helpers.ts';
 
 let server: ParleyServer;
 const clients: ParleyClient[] = [];
@@ -404,6 +405,44 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
       expect((await call('alice', 'GET', `/chats/${chat}/attachments/${dropped.id}`)).status).toBe(404);
     });
   });
+});
+
+describe('parley serve with attachment flags', () => {
+  it('loads sharp in the command\'s process, takes the limits from flags, and keeps the files, private, under the data dir across a restart', async () => {
+    const dataDir = tempDir();
+    const authority = new TokenAuthority(new TextEncoder().encode(TEST_SECRET));
+    const token = await authority.mint('alice', 600);
+    const args = ['--attachment-max-bytes', '4096', '--attachment-extra-types', 'pdf'];
+    let proc = await spawnServer(dataDir, args);
+    try {
+      const base = `http://127.0.0.1:${proc.port}/api/v1`;
+      const post = (route: string, body: Buffer | string, type = 'application/octet-stream') => fetch(`${base}${route}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': type }, body });
+      const { chat } = (await (await post('/chats', JSON.stringify({ name: 'cli' }), 'application/json')).json()) as { chat: string };
+      const jpeg = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#468' } }).withExif({ IFD0: { Make: 'ParleyCam' } }).jpeg().toBuffer();
+      const up = await post(`/chats/${chat}/attachments?name=a.jpg`, jpeg);
+      expect(up.status).toBe(201);
+      const info = (await up.json()) as { id: string; size: number };
+      expect((await post(`/chats/${chat}/attachments`, Buffer.from('%PDF-1.4 tiny'))).status).toBe(201);
+      const big = await post(`/chats/${chat}/attachments`, Buffer.concat([jpeg, Buffer.alloc(5000)]));
+      expect([big.status, ((await big.json()) as any).error.code]).toEqual([413, 'attachment_too_large']);
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+
+      proc = await spawnServer(dataDir, args);
+      const res = await fetch(`http://127.0.0.1:${proc.port}/api/v1/chats/${chat}/attachments/${info.id}`, { headers: { authorization: `Bearer ${token}` } });
+      const stored = Buffer.from(await res.arrayBuffer());
+      expect([res.status, stored.length, stored.includes('ParleyCam')]).toEqual([200, info.size, false]);
+      const files = fs.readdirSync(path.join(dataDir, 'attachments', 'blobs'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+      // The JPEG, its thumbnail and the PDF, each under its hash, private to the node's user.
+      expect(files.map((f) => f.name).every((n) => /^[0-9a-f]{64}$/.test(n))).toBe(true);
+      expect(files).toHaveLength(3);
+      for (const f of files) expect(fs.statSync(path.join(f.parentPath, f.name)).mode & 0o777).toBe(0o600);
+      expect(fs.statSync(path.join(dataDir, 'attachments')).mode & 0o777).toBe(0o700);
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    }
+  }, 60_000);
 });
 
 function createHashHex(b: Buffer): string {
