@@ -407,6 +407,27 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
   });
 });
 
+describe('attachments in a cluster (PostgreSQL)', () => {
+  it('serves an upload made on one node from another, and a message there may reference it', async (ctx) => {
+    await start(ctx, 'postgres');
+    const other = await testServer({ store: server.config.store });
+    try {
+      const chat = await room('alice', ['bob']);
+      const png = await sharp({ create: { width: 24, height: 24, channels: 3, background: '#0c0' } }).png().toBuffer();
+      const up = (await upload('alice', chat, png, 'shared.png')).json;
+      const token = await other.auth.mint('bob', 600);
+      const res = await fetch(`${other.httpUrl}/api/v1/chats/${chat}/attachments/${up.id}`, { headers: { authorization: `Bearer ${token}` } });
+      expect([res.status, res.headers.get('etag'), createHashHex(Buffer.from(await res.arrayBuffer()))]).toEqual([200, `"${up.sha256}"`, up.sha256]);
+      const aliceThere = await connect(other, 'alice');
+      clients.push(aliceThere);
+      const ack = await aliceThere.send({ chat }, 'sent through the other node', undefined, { attachments: [up.id] });
+      expect((await server.chat.store.after(chat, ack.seq - 1, 1))[0]?.attachments).toEqual([up.id]);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('parley serve with attachment flags', () => {
   it('loads sharp in the command\'s process, takes the limits from flags, and keeps the files, private, under the data dir across a restart', async () => {
     const dataDir = tempDir();
