@@ -3,7 +3,9 @@
  * written to a temporary file, fsynced, then renamed into place (a crash leaves no half file under
  * a hash); rows are in <dir>/index.db (SQLite). Files are 0600, folders 0700 (core/datadir.ts).
  * Link and unlink run one at a time, so a content is never deleted while an upload of the same
- * bytes is linking to it.
+ * bytes is linking to it. The index is a database of its own, not the message store's: the folder
+ * is the whole attachment store (one thing to back up or move), and uploads never wait in the
+ * messages' group commit.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -102,6 +104,13 @@ export class FsAttachments implements AttachmentStore {
     }
     fs.closeSync(fd);
     fs.renameSync(tmp, file);
+    // The rename is durable only once its folder is: the index row written next must not outlive it.
+    const dir = fs.openSync(path.dirname(file), 'r');
+    try {
+      fs.fsyncSync(dir);
+    } finally {
+      fs.closeSync(dir);
+    }
   }
 
   put(meta: AttachmentMeta, content: Buffer, thumbnail?: Buffer): Promise<void> {
