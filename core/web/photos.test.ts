@@ -6,6 +6,7 @@
  * running beside this one serve, is not rebuilt); the API and the socket are the real node's.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -23,6 +24,13 @@ const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-features=LocalNetworkAccessChecks'];
 const ARTIFACTS = path.resolve('test-results/web');
 const hasChromium = fs.existsSync(CHROMIUM);
+const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical violations on the page as it is now (evaluated over DevTools: the CSP stays on). */
+async function axe(page: Page): Promise<string[]> {
+  const violations = await page.evaluate(`${axeSource}\n;axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) })))`) as { id: string; impact: string; nodes: string[] }[];
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.nodes.join(', ')}`);
+}
 
 async function signIn(page: Page, base: string, user: string): Promise<void> {
   await page.goto(`${base}/`);
@@ -111,6 +119,7 @@ describe('photos on the chat page in Chromium', { timeout: 120_000 }, () => {
     expect([meta.format, meta.width, meta.height, meta.exif]).toEqual(['jpeg', 800, 600, undefined]);
     expect(full.includes('ParleyCam')).toBe(false);
 
+    expect([...await axe(alice), ...await axe(bob)]).toEqual([]);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await bob.screenshot({ path: path.join(ARTIFACTS, 'chat-photo.png') });
     expect(problems).toEqual([]);
