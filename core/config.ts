@@ -63,6 +63,7 @@ export const SETTINGS = {
   attachmentMaxPixels: { kind: 'int', default: 40_000_000, min: 1, max: 1 << 30, doc: 'most pixels (width x height, all frames) an uploaded image may declare; more is refused from the header alone with attachment_dimensions' },
   attachmentExtraTypes: { kind: 'string', default: undefined, doc: 'attachment kinds accepted besides JPEG, PNG, WebP and GIF images, comma-separated, recognised by magic bytes: pdf, zip, mp4, webm, ogg, mp3, octet-stream (anything); unset: images only' },
   attachmentMaxUploads: { kind: 'int', default: 8, min: 1, max: 1000, doc: 'uploads one node reads and processes at once (memory: this many times attachmentMaxBytes, plus decoding); more are refused with overloaded, retry after 1 s' },
+  attachmentIdleMs: { kind: 'int', default: 30_000, min: 100, max: 600_000, doc: 'an upload whose body sends nothing for this long is refused with attachment_stalled and its connection closed (a stalled upload holds one of attachmentMaxUploads)' },
   attachmentThumbPx: { kind: 'int', default: 320, min: 16, max: 2048, doc: 'longest side of the WebP thumbnail made of each image attachment' },
   attachmentGraceMs: { kind: 'int', default: 3_600_000, min: 100, max: 2_592_000_000, doc: 'how long an upload no message references is kept before the sweep deletes it' },
   attachmentSweepMs: { kind: 'int', default: 60_000, min: 0, max: 3_600_000, doc: 'how often unreferenced uploads older than attachmentGraceMs are deleted, in batches of 100 (0: never)' },

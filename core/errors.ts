@@ -45,6 +45,7 @@ export const ERRORS = {
   attachment_type: { status: 415, retry: false, meaning: 'The upload\'s content, judged by its magic bytes (never by the client\'s Content-Type or file name), is not an accepted type: JPEG, PNG, WebP, GIF, plus the types of setting attachmentExtraTypes; nothing was stored.' },
   attachment_invalid: { status: 422, retry: false, meaning: 'The upload starts like an image but does not decode (truncated, corrupt, or empty); nothing was stored.' },
   attachment_dimensions: { status: 422, retry: false, meaning: 'The image declares more pixels than the node decodes (setting attachmentMaxPixels, details.maxPixels; a decompression bomb); refused from its header alone, nothing stored.' },
+  attachment_stalled: { status: 408, retry: true, meaning: 'The upload\'s body stopped arriving for longer than the setting attachmentIdleMs (details.idleMs); nothing was stored. Upload again.' },
   attachment_not_found: { status: 404, retry: false, meaning: 'No such attachment in this conversation (never uploaded, collected as unreferenced, or expired with its chat); a message may reference only its sender\'s own uploads to that conversation (details.attachments lists the ids).' },
   range_not_satisfiable: { status: 416, retry: false, meaning: 'The Range header asks for bytes outside the attachment (Content-Range: bytes */size gives its size).' },
   rate_limited: { status: 429, retry: true, meaning: 'The session sent (or read) faster than its rate limit; retry after retryAfterMs.' },

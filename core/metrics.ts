@@ -43,7 +43,7 @@ export const RESUME_KINDS = ['cursors', 'full', 'implicit'] as const;
 /** REST resources under /api/v1, as `parley_rest_requests_total{route}` names them (core/edge/rest-probe.ts). */
 export const REST_ROUTES = ['chats', 'chats.messages', 'chats.members', 'chats.read', 'chats.attachments', 'search', 'roster', 'blocks', 'settings', 'other'] as const;
 /** How an attachment upload ended: stored, or the catalog code it was refused with (core/attachments). */
-export const ATTACHMENT_RESULTS = ['stored', 'attachment_too_large', 'attachment_type', 'attachment_invalid', 'attachment_dimensions', 'not_member', 'blocked', 'overloaded', 'other'] as const;
+export const ATTACHMENT_RESULTS = ['stored', 'attachment_too_large', 'attachment_type', 'attachment_invalid', 'attachment_dimensions', 'attachment_stalled', 'not_member', 'blocked', 'overloaded', 'other'] as const;
 /** Why attachments were deleted: never referenced within the grace period, their ephemeral chat lapsed, or their chat was gone. */
 export const ATTACHMENT_DELETE_REASONS = ['unreferenced', 'expired', 'orphaned'] as const;
 /** How a REST request ended: its status class, or aborted (the client left before the answer was written). */

@@ -24,6 +24,8 @@ export interface AttachmentLimits {
   graceMs: number;
   /** Uploads read and processed at once; more are refused with overloaded. */
   maxUploads: number;
+  /** Longest pause in an upload's body before it is refused with attachment_stalled. */
+  idleMs: number;
 }
 
 export const MAX_NAME_CHARS = 200;
@@ -44,9 +46,10 @@ export function cleanName(raw: string | null | undefined, ext: string): string {
 
 /**
  * Reads a body into memory, at most `max` bytes: past it, rejects with attachment_too_large at once
- * and discards the rest as it arrives (memory stays bounded by the limit).
+ * and discards the rest as it arrives (memory stays bounded by the limit). A body that sends
+ * nothing for `idleMs` rejects with attachment_stalled.
  */
-export function readLimited(body: Readable, max: number, declared?: number): Promise<Buffer> {
+export function readLimited(body: Readable, max: number, declared?: number, idleMs = 30_000): Promise<Buffer> {
   const tooLarge = () => new ParleyError('attachment_too_large', `attachments must be at most ${max} bytes`, { maxBytes: max });
   if (declared !== undefined && declared > max) {
     body.resume();
@@ -55,18 +58,31 @@ export function readLimited(body: Readable, max: number, declared?: number): Pro
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= max) return void chunks.push(chunk);
+    let idle: NodeJS.Timeout | undefined;
+    const fail = (err: unknown) => {
+      clearTimeout(idle);
       body.off('data', onData);
       chunks.length = 0;
-      body.resume();
-      reject(tooLarge());
+      reject(err);
     };
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => fail(new ParleyError('attachment_stalled', `the upload sent nothing for ${idleMs} ms; upload again`, { idleMs })), idleMs);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        body.resume();
+        return fail(tooLarge());
+      }
+      chunks.push(chunk);
+      arm();
+    };
+    arm();
     body.on('data', onData);
-    body.once('end', () => resolve(Buffer.concat(chunks)));
-    body.once('error', reject);
-    body.once('aborted', () => reject(new ParleyError('bad_field', 'the upload was aborted before its end', { field: 'body' })));
+    body.once('end', () => { clearTimeout(idle); resolve(Buffer.concat(chunks)); });
+    body.once('error', fail);
+    body.once('aborted', () => fail(new ParleyError('bad_field', 'the upload was aborted before its end', { field: 'body' })));
   });
 }
 
@@ -94,10 +110,10 @@ export class Attachments {
   }
 
   /** The limits as the setting strings give them. */
-  static limitsOf(config: { attachmentMaxBytes: number; attachmentMaxPixels: number; attachmentThumbPx: number; attachmentExtraTypes?: string | undefined; attachmentGraceMs: number; attachmentMaxUploads: number }): AttachmentLimits {
+  static limitsOf(config: { attachmentMaxBytes: number; attachmentMaxPixels: number; attachmentThumbPx: number; attachmentExtraTypes?: string | undefined; attachmentGraceMs: number; attachmentMaxUploads: number; attachmentIdleMs: number }): AttachmentLimits {
     return {
       maxBytes: config.attachmentMaxBytes, maxPixels: config.attachmentMaxPixels, thumbPx: config.attachmentThumbPx,
-      extraTypes: parseExtraTypes(config.attachmentExtraTypes).filter((k) => Object.hasOwn(EXTRA_TYPES, k)), graceMs: config.attachmentGraceMs, maxUploads: config.attachmentMaxUploads,
+      extraTypes: parseExtraTypes(config.attachmentExtraTypes).filter((k) => Object.hasOwn(EXTRA_TYPES, k)), graceMs: config.attachmentGraceMs, maxUploads: config.attachmentMaxUploads, idleMs: config.attachmentIdleMs,
     };
   }
 
@@ -130,7 +146,7 @@ export class Attachments {
   }
 
   async #upload(user: string, chat: ChatId, body: Readable, opts: { name?: string | null; declaredBytes?: number }): Promise<AttachmentInfo> {
-    const bytes = await readLimited(body, this.limits.maxBytes, opts.declaredBytes);
+    const bytes = await readLimited(body, this.limits.maxBytes, opts.declaredBytes, this.limits.idleMs);
     if (bytes.length === 0) throw new ParleyError('attachment_invalid', 'the upload is empty: send the file as the request body');
     const kind = sniff(bytes, this.limits.extraTypes);
     if (!kind) {

@@ -91,10 +91,11 @@ export function attachmentRoutes(attachments: Attachments): RestRoutes {
         sendJson(res, 201, info);
       } catch (err) {
         // The rest of a refused body is discarded and the connection closes after the answer; a
-        // client still sending a second after the answer is cut off.
+        // client still sending (or stalled) a second after the answer is cut off.
         if (!req.complete) {
           res.setHeader('connection', 'close');
           res.once('finish', () => setTimeout(() => req.destroy(), 1000).unref());
+          if (err instanceof ParleyError && err.code === 'attachment_stalled') req.resume();
         }
         throw err;
       }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
@@ -252,6 +253,28 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
       expect((await call('alice', 'PUT', '/blocks/bob')).status).toBe(200);
       expect(await upload('bob', 'd:alice:bob', png)).toMatchObject({ status: 403, json: { error: { code: 'blocked' } } });
       expect(await upload('alice', 'd:alice:bob', png)).toMatchObject({ status: 403, json: { error: { code: 'blocked', details: { byYou: true } } } });
+      expect((await server.attachments.store.stats()).attachments).toBe(1);
+    });
+
+    it('refuses an upload whose body stops arriving with 408 attachment_stalled, frees its slot and stores nothing', async (ctx) => {
+      await start(ctx, kind, { attachmentIdleMs: 300, attachmentMaxUploads: 1 });
+      const chat = await room('alice', []);
+      const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fed' } }).png().toBuffer();
+      const token = await server.auth.mint('alice', 600);
+      // A raw request: the test reads the answer while its body is still open.
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(`${server.httpUrl}/api/v1/chats/${chat}/attachments`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'transfer-encoding': 'chunked' } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.write(png.subarray(0, 30));
+      });
+      expect(answer.status).toBe(408);
+      expect(JSON.parse(answer.body).error).toMatchObject({ code: 'attachment_stalled', details: { idleMs: 300 } });
+      expect(server.attachments.active).toBe(0);
+      expect((await upload('alice', chat, png)).status).toBe(201);
       expect((await server.attachments.store.stats()).attachments).toBe(1);
     });
 
