@@ -4,12 +4,13 @@ import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
-import { afterEach, describe, expect, it, type TestContext } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, type TestContext } from 'vitest';
 import type { ParleyClient } from '../client/index.ts';
 import type { Message } from '../protocol.ts';
 import type { ParleyServer } from '../server.ts';
 import { createTestDatabase, pgAvailable } from '../store/test/pg.ts';
-import { requires } from './env.ts';
+import { hasCommand, requires } from './env.ts';
+import { singleRedis, type RedisProcess } from './cluster-env.ts';
 import { TokenAuthority } from '../edge/auth.ts';
 import { connect, spawnServer, tempDir, testServer, TEST_SECRET, until } from './helpers.ts';
 
@@ -431,9 +432,12 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('attachments on %s', (kind) => 
 });
 
 describe('attachments in a cluster (PostgreSQL)', () => {
-  it('serves an upload made on one node from another, and a message there may reference it', async (ctx) => {
-    await start(ctx, 'postgres');
-    const other = await testServer({ store: server.config.store });
+  it('serves an upload made on one node from another, and a message sent there reaches a member on the first over Redis with its ids', async (ctx) => {
+    requires(ctx, 'redis-server', hasCommand('redis-server'));
+    const redis = await singleRedis();
+    onTestFinished(() => Promise.all(redis.servers.map((r: RedisProcess) => r.kill())).then(() => undefined));
+    await start(ctx, 'postgres', { redis: redis.url });
+    const other = await testServer({ store: server.config.store, redis: redis.url });
     try {
       const chat = await room('alice', ['bob']);
       const png = await sharp({ create: { width: 24, height: 24, channels: 3, background: '#0c0' } }).png().toBuffer();
@@ -441,10 +445,14 @@ describe('attachments in a cluster (PostgreSQL)', () => {
       const token = await other.auth.mint('bob', 600);
       const res = await fetch(`${other.httpUrl}/api/v1/chats/${chat}/attachments/${up.id}`, { headers: { authorization: `Bearer ${token}` } });
       expect([res.status, res.headers.get('etag'), createHashHex(Buffer.from(await res.arrayBuffer()))]).toEqual([200, `"${up.sha256}"`, up.sha256]);
+      const bobHere = await user('bob');
+      const got: Message[] = [];
+      bobHere.on('message', (m) => got.push(m));
       const aliceThere = await connect(other, 'alice');
       clients.push(aliceThere);
       const ack = await aliceThere.send({ chat }, 'sent through the other node', undefined, { attachments: [up.id] });
-      expect((await server.chat.store.after(chat, ack.seq - 1, 1))[0]?.attachments).toEqual([up.id]);
+      await until(() => got.length === 1, 'bob on the first node to get the message');
+      expect(got[0]).toMatchObject({ seq: ack.seq, attachments: [up.id] });
     } finally {
       await other.close();
     }
