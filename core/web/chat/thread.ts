@@ -117,7 +117,9 @@ export function renderThread(a: App, opts: { keepBottomOffset?: boolean } = {}):
       m.attachments?.length ? photos(a, conv.id, m.from, m.attachments) : null,
       receipt ? h('span', { class: 'receipt' }, receipt) : null);
   });
-  const waiting = [...conv.pending.values()].map((s) => old.get(`w:${s.cmid}:${a.online}`) ?? h('li', { class: 'msg mine waiting', 'data-cmid': s.cmid, 'data-key': `w:${s.cmid}:${a.online}` },
+  // The key holds what the entry shows, so a change of state (uploaded, online) redraws it.
+  const waitKey = (s: { cmid: string; uploading?: boolean }) => `w:${s.cmid}:${a.online}:${s.uploading ? 'up' : ''}`;
+  const waiting = [...conv.pending.values()].map((s) => old.get(waitKey(s)) ?? h('li', { class: 'msg mine waiting', 'data-cmid': s.cmid, 'data-key': waitKey(s) },
     h('span', { class: 'from' }, s.from), ' ', h('span', { class: 'receipt' }, s.uploading ? 'uploading photo…' : a.online ? 'sending…' : 'waiting to be sent'),
     h('p', { class: 'body' }, s.body)));
   reconcile(e.list, [...items, ...waiting]);
