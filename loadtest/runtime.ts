@@ -137,13 +137,20 @@ export class Runtime {
     while (now() < deadline && !this.#settled()) await sleep(25);
   }
 
-  /** Every acked message has reached every recipient and no send waits for its ack. */
+  /**
+   * Every acked message has reached every recipient and no send waits for its ack. A recipient
+   * that dropped and is reconnecting is waited for too: its resume delivers what it missed, and
+   * settling before it is back counted those messages as lost (reconnect-churn reported 110).
+   */
   #settled(): boolean {
     if (this.#outbox.unacked > 0) return false;
     for (const u of this.#users.values()) {
       const acked = this.#ledger.ackedCount(u.index);
       if (acked === 0) continue;
-      for (const p of u.peers) if (this.#ledger.receivedCount(p, u.index) < acked && this.#users.get(p)?.connected) return false;
+      for (const p of u.peers) {
+        const peer = this.#users.get(p);
+        if (this.#ledger.receivedCount(p, u.index) < acked && (peer?.connected || peer?.returning)) return false;
+      }
     }
     return true;
   }

@@ -136,6 +136,11 @@ export class SimUser implements User {
     r?.reject(new Error(`${this.id}: connect failed (${code})${detail ? `: ${detail}` : ''}`));
   }
 
+  /** Dropped unplanned and coming back (backoff or connecting): the drain waits for it. */
+  get returning(): boolean {
+    return !this.connected && this.#retrying && !this.#leaving && !this.#retired;
+  }
+
   /** The run is ending: whatever closes from now on stays closed. */
   retire(): void {
     this.#retired = true;
