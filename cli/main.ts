@@ -18,6 +18,7 @@ import { PROFILE_HELP, profileCommand } from '../loadtest/profile.ts';
 import { NIGHTLY_HELP, nightly } from '../nightly/cli.ts';
 import { DASHBOARDS_HELP, dashboardsCommand } from '../dashboards/render.ts';
 import { OPS_HELP, opsCommand } from './ops.ts';
+import { CLUSTER_HELP, clusterCommand } from './cluster.ts';
 import { SEARCH_HELP, searchCommand } from './search.ts';
 
 type Command = { summary: string; help: string; run: (argv: string[]) => Promise<number> };
@@ -56,6 +57,7 @@ the token.`,
   search: { summary: 'rebuild the full-text search index from the stored messages', help: SEARCH_HELP, run: searchCommand },
   keys: { summary: 'rotate the roster-note encryption key, re-encrypt old notes, list keys', help: KEYS_HELP, run: keysCommand },
   ops: { summary: 'run a local ops stack: real Prometheus and Alertmanager scraping the local node(s), alerts to a webhook', help: OPS_HELP, run: opsCommand },
+  cluster: { summary: 'run a local cluster: N nodes on PostgreSQL and Redis behind HAProxy; Ctrl-C drains and stops everything', help: CLUSTER_HELP, run: clusterCommand },
 };
 
 /** `  name  text` rows with the names padded to one width and the text wrapped beneath itself. */

@@ -71,7 +71,7 @@ describe('parley --help', () => {
     const { code, stdout } = await parley(['--help']);
     expect(code).toBe(0);
     const rows = stdout.split('\n').filter((l) => /^ {2}\S/.test(l));
-    expect(rows.map((l) => l.trim().split(/\s+/)[0])).toEqual(['serve', 'token', 'flags', 'canary', 'alerts', 'load', 'profile', 'nightly', 'dashboards', 'search', 'keys', 'ops', 'version']);
+    expect(rows.map((l) => l.trim().split(/\s+/)[0])).toEqual(['serve', 'token', 'flags', 'canary', 'alerts', 'load', 'profile', 'nightly', 'dashboards', 'search', 'keys', 'ops', 'cluster', 'version']);
     expect(new Set(rows.map((l) => /^ {2}\S+ +/.exec(l)![0].length))).toHaveProperty('size', 1);
     for (const line of stdout.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
   });
