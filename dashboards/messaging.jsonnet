@@ -88,6 +88,13 @@ dashboard.new('messaging', 'parley / messaging', 'Requests by op, logins, fan-ou
   ], 'percentunit'),
   p.timeseries('Ephemeral-chat expiry check failures', [[q.rate('parley_expiry_errors_total', by=['instance']), '{{instance}}']], 'reqps'),
 
+  p.row('Attachments'),
+  p.timeseries('Attachment uploads by outcome', [[q.rate('parley_attachment_uploads_total', by=['result']), '{{result}}']], 'reqps', stack=true),
+  p.timeseries('Attachment bytes stored and attachments deleted', [
+    [q.rate('parley_attachment_stored_bytes_total', by=['instance']), 'stored B/s {{instance}}'],
+    [q.rate('parley_attachments_deleted_total', by=['reason']), 'deleted/s {{reason}}'],
+  ], 'short'),
+
   p.row('Queues and overload'),
   p.timeseries('Outbound queue bytes vs the node budget', [
     [q.gauge('parley_queue_bytes', by=['instance']), 'queued {{instance}}'],
