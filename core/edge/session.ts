@@ -57,6 +57,12 @@ const READ_COST: Partial<Record<Request['op'], (req: Request) => number>> = {
 /** Per-chat delivery state: the last seq this session was sent, and what waits behind a fill. */
 interface ChatCursor {
   seq: number;
+  /**
+   * This socket has carried every message of the chat after `base`, in order, up to `seq`: a sync
+   * whose cursor is at or above `base` needs nothing resent. Only a cursor below it (a device
+   * behind where this session started) makes the session go back and resend, in order, from there.
+   */
+  base: number;
   filling: boolean;
   pending: Message[];
   /** The fill in progress, so a sync can wait for it. */
@@ -100,6 +106,8 @@ export class Session implements HubSession {
   /** Live deliveries wait for the session's first frame (normally its sync), bounded by liveHoldMs. */
   #holding: Message[] | undefined;
   #holdTimer: NodeJS.Timeout | undefined;
+  /** A sync frame has been read: the hold's implicit resume is not needed. */
+  #syncSeen = false;
   #expiryTimer: NodeJS.Timeout | undefined;
   readonly #onWritten = (): void => this.#pump();
   /** The socket under ws, corked while a turn's frames accumulate (see #cork). */
@@ -121,7 +129,10 @@ export class Session implements HubSession {
     this.#sendBucket = new TokenBucket(config.sendRatePerSec, config.sendBurst);
     this.#readBucket = new TokenBucket(config.readRatePerSec, config.readBurst);
     this.#holding = [];
-    if (config.liveHoldMs > 0) this.#holdTimer = setTimeout(() => this.#resumeQuietly(), config.liveHoldMs);
+    // An expired timer runs before the socket's waiting frames are read (timers come first in a
+    // turn of the event loop): after a stall longer than the hold, a sync that already arrived would
+    // lose to it. The implicit resume waits one turn, by which the sync has been read.
+    if (config.liveHoldMs > 0) this.#holdTimer = setTimeout(() => setImmediate(() => { if (!this.#syncSeen) this.#resumeQuietly(); }), config.liveHoldMs);
     this.#armExpiry(expiresAt);
     ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary));
     ws.on('pong', () => {
@@ -226,7 +237,7 @@ export class Session implements HubSession {
     const cur = this.#cursors.get(message.chat);
     if (!cur) {
       // The session never synced this chat: it has no cursor to check against, so start one here.
-      this.#cursors.set(message.chat, { seq: message.seq, filling: false, pending: [] });
+      this.#cursors.set(message.chat, { seq: message.seq, base: message.seq - 1, filling: false, pending: [] });
       this.#write(this.#hidden(message) ? skipFrame(message) : text ?? encode({ op: 'msg', ...message }));
       return;
     }
@@ -325,17 +336,26 @@ export class Session implements HubSession {
     for (const [c, seq] of plan) {
       const cur = this.#cursors.get(c);
       if (!cur) {
-        const fresh: ChatCursor = { seq, filling: false, pending: [] };
+        const fresh: ChatCursor = { seq, base: seq, filling: false, pending: [] };
         this.#cursors.set(c, fresh);
         fills.push(this.#fill(c, fresh));
-      } else if (cur.filling) {
-        // Already catching up: resend from the lower cursor once that fill ends; the client drops what it has.
-        if (seq < cur.seq) cur.rewind = Math.min(cur.rewind ?? seq, seq);
-        fills.push(cur.fill!);
-      } else if (seq < cur.seq) {
-        // Already live past the client's cursor: resend from its cursor; the client drops what it has.
-        cur.seq = seq;
-        fills.push(this.#fill(c, cur));
+      } else if (seq < cur.base) {
+        // The device is behind where this session started: resend in order from its cursor (the
+        // client drops what it has). While a fill runs, after it.
+        cur.base = seq;
+        if (cur.filling) {
+          cur.rewind = Math.min(cur.rewind ?? seq, seq);
+          fills.push(cur.fill!);
+        } else {
+          cur.seq = seq;
+          fills.push(this.#fill(c, cur));
+        }
+      } else {
+        // This socket already carries everything after the device's cursor. A fill behind it (a
+        // resume from the delivered cursor that began before this sync) skips ahead: the device
+        // has those messages. (Rewinding here resent whole histories: 107,545 duplicates in a soak.)
+        if (seq > cur.seq) cur.seq = seq;
+        if (cur.filling) fills.push(cur.fill!);
       }
     }
     this.#release();
@@ -387,6 +407,8 @@ export class Session implements HubSession {
       this.#probe.done(req.op, t0);
       return;
     }
+    // Read in this turn and admitted: the hold's implicit resume (waiting a turn) must not run.
+    if (req.op === 'sync') this.#syncSeen = true;
     const isSend = req.op === 'send';
     if (isSend) this.#sendsInflight++;
     const work = READ_COST[req.op] ? this.#inReadLane(req) : this.#run(req);
@@ -541,7 +563,8 @@ export class Session implements HubSession {
   /** The sender's own session saw its message through the ack: advance its cursor when contiguous. */
   #acked(m: Message): void {
     const cur = this.#cursors.get(m.chat);
-    if (!cur) this.#cursors.set(m.chat, { seq: m.seq, filling: false, pending: [] });
+    // An ack is not a msg frame: a sync from below this seq gets the message sent (base = seq).
+    if (!cur) this.#cursors.set(m.chat, { seq: m.seq, base: m.seq, filling: false, pending: [] });
     else if (!cur.filling && cur.seq === m.seq - 1) cur.seq = m.seq;
     else if (m.seq > cur.seq + 1) {
       cur.pending.push(m);

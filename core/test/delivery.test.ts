@@ -4,6 +4,7 @@ import { ParleyClient } from '../client/index.ts';
 import { SUBPROTOCOL, type Message } from '../protocol.ts';
 import type { ParleyServer } from '../server.ts';
 import { connect, testServer, until } from './helpers.ts';
+import { rawConnect } from './raw.ts';
 
 let server: ParleyServer;
 const clients: ParleyClient[] = [];
@@ -159,6 +160,55 @@ describe('resume races', () => {
       expect(got.map((m) => m.seq).sort((a, b) => a - b)).toEqual([4, 5, 6, 7, 8, 9, 10]);
     });
   }
+
+  it('sends nothing twice when its sync arrived during a stall that outlasted the live hold (a 60-minute soak resent 107,545 messages)', async () => {
+    server = await testServer({ ...NO_LIMITS, liveHoldMs: 50 });
+    const alice = await open('alice');
+    for (let i = 1; i <= 30; i++) await alice.send({ to: 'bob' }, `m${i}`);
+    const chat = 'd:alice:bob';
+    const bob = await rawConnect(server, 'bob');
+    // Bob has everything (cursor 30) and says so at once; the node's event loop then stalls past
+    // the live hold, so the expired hold and Bob's waiting sync are both ready when it resumes.
+    bob.send({ op: 'sync', id: 's', cursors: { [chat]: 30 } });
+    const until_ = Date.now() + 200;
+    while (Date.now() < until_) { /* the stall */ }
+    const synced = await bob.next((f) => f.op === 'synced');
+    await alice.send({ to: 'bob' }, 'm31');
+    await until(() => bob.frames.some((f) => f.op === 'msg' && f.seq === 31), 'm31 live');
+    await new Promise((r) => setTimeout(r, 100));
+    // Not the delivered cursor's 30 messages again (nothing was ever marked delivered): only the new one.
+    expect(bob.frames.filter((f) => f.op === 'msg').map((f) => f.seq)).toEqual([31]);
+    expect(synced).toMatchObject({ chats: { [chat]: { last: 30 } } });
+    await bob.close();
+  });
+
+  it('a fill from the delivered cursor still running when the sync comes skips ahead to the client\'s cursor', async () => {
+    server = await testServer({ ...NO_LIMITS, liveHoldMs: 20 });
+    const alice = await open('alice');
+    // 3,000 messages of 2 KB: more than the socket buffers hold, so the fill waits on Bob's reading.
+    const body = 'x'.repeat(2000);
+    await Promise.all(Array.from({ length: 3000 }, () => alice.send({ to: 'bob' }, body)));
+    const chat = 'd:alice:bob';
+    const bob = await rawConnect(server, 'bob');
+    // No frame within the hold: the node resumes Bob from his delivered cursor (0).
+    await bob.next((f) => f.op === 'msg', 5000, 0);
+    const socket = (bob.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    socket.pause();
+    // His sync arrives while that fill waits on him: he has everything up to 2,990.
+    bob.send({ op: 'sync', id: 's', cursors: { [chat]: 2990 } });
+    await new Promise((r) => setTimeout(r, 300));
+    socket.resume();
+    await bob.next((f) => f.op === 'synced', 10_000, 0);
+    await until(() => bob.frames.some((f) => f.op === 'msg' && f.seq === 3000), 'the last message');
+    await new Promise((r) => setTimeout(r, 100));
+    const seqs = bob.frames.filter((f) => f.op === 'msg').map((f) => f.seq as number);
+    // In order, none twice, and the fill jumped from where it was to 2,991.
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(seqs.slice(-10)).toEqual(Array.from({ length: 10 }, (_, i) => 2991 + i));
+    expect(seqs.length).toBeLessThan(2500);
+    await bob.close();
+  });
 
   it('a device without cursors whose sync comes late still starts at the delivered cursor', async () => {
     server = await testServer({ ...NO_LIMITS, liveHoldMs: 30 });
