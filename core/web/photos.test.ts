@@ -6,7 +6,6 @@
  * running beside this one serve, is not rebuilt); the API and the socket are the real node's.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -14,30 +13,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
 import { startServer, type ParleyServer } from '../server.ts';
-import { CONTENT_SECURITY_POLICY } from '../edge/static.ts';
 import { requires } from '../test/env.ts';
+import { ARTIFACTS, axe, chatPage, CHROMIUM, CHROMIUM_ARGS, hasChromium, signIn } from './browser-test.ts';
 import { buildWeb } from './build.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-// A document the browser's routing answers counts as public to Chromium, which would then block its
-// socket to 127.0.0.1 (local network access checks); the node itself serves the same origin.
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-features=LocalNetworkAccessChecks'];
-const ARTIFACTS = path.resolve('test-results/web');
-const hasChromium = fs.existsSync(CHROMIUM);
-const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-/** axe-core's serious and critical violations on the page as it is now (evaluated over DevTools: the CSP stays on). */
-async function axe(page: Page): Promise<string[]> {
-  const violations = await page.evaluate(`${axeSource}\n;axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) })))`) as { id: string; impact: string; nodes: string[] }[];
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.nodes.join(', ')}`);
-}
-
-async function signIn(page: Page, base: string, user: string): Promise<void> {
-  await page.goto(`${base}/`);
-  await page.getByLabel('User name').first().fill(user);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#connection', { hasText: 'Online' }).waitFor();
-}
 
 /** Natural sizes of the thumbnails shown in the open conversation, once each has loaded. */
 async function thumbnails(page: Page): Promise<{ w: number; h: number; href: string; alt: string }[]> {
@@ -64,7 +42,7 @@ describe('photos on the chat page in Chromium', { timeout: 120_000 }, () => {
     web = path.join(dir, 'web');
     await buildWeb(web);
     server = await startServer(loadConfig(new Map(), {}, { host: '127.0.0.1', port: 0, opsPort: 0, dataDir: dir, devLogin: true, logLevel: 'silent' }));
-    if (hasChromium) browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    if (hasChromium) browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   }, 120_000);
 
   afterAll(async () => {
@@ -76,20 +54,8 @@ describe('photos on the chat page in Chromium', { timeout: 120_000 }, () => {
   it('sends a picked photo with its caption; both sides see the thumbnail linking to the full image, without its EXIF', async (ctx) => {
     requires(ctx, 'Chromium at /usr/bin/chromium', hasChromium);
     const pages: Page[] = [];
-    for (const name of ['alice', 'bob']) {
-      const page = await (await browser.newContext({ viewport: { width: 1000, height: 760 } })).newPage();
-      // The shell and its assets from this test's build; everything else goes to the node.
-      await page.route((u) => u.pathname === '/' || u.pathname.startsWith('/assets/'), (route) => {
-        const p = new URL(route.request().url()).pathname;
-        const file = path.join(web, 'chat', p === '/' ? 'index.html' : p);
-        const type = file.endsWith('.html') ? 'text/html; charset=utf-8' : file.endsWith('.js') ? 'text/javascript; charset=utf-8' : file.endsWith('.css') ? 'text/css; charset=utf-8' : 'application/octet-stream';
-        return route.fulfill({ path: file, contentType: type, headers: { 'content-security-policy': CONTENT_SECURITY_POLICY } });
-      });
-      page.on('console', (m) => { if (m.type() === 'error') problems.push(`${name} console: ${m.text()}`); });
-      page.on('pageerror', (e) => problems.push(`${name} page error: ${e.message}`));
-      page.on('response', (r) => { if (r.status() >= 400) problems.push(`${name} HTTP ${r.status()}: ${r.url()}`); });
-      pages.push(page);
-    }
+    // The shell and its assets from this test's build; everything else goes to the node.
+    for (const name of ['alice', 'bob']) pages.push(await chatPage(browser, web, name, problems));
     const [alice, bob] = pages as [Page, Page];
     await signIn(alice, server.httpUrl, 'alice').catch((err: Error) => { throw new Error(`${err.message}; ${problems.join('; ')}`); });
     await signIn(bob, server.httpUrl, 'bob');

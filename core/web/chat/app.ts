@@ -66,6 +66,17 @@ export class App {
     c.on('disconnect', (d) => { this.online = false; this.render(); if (!d.willReconnect) this.say(`disconnected (${d.reason || d.code}); reload the page to sign in again`); });
     c.on('error', (err) => this.say(err.message));
     c.on('message', (m) => this.#onMessage(m));
+    c.on('event', (f) => {
+      if (f.op !== 'chat.expired') return;
+      const chat = String(f.chat);
+      const conv = this.convs.get(chat);
+      this.convs.delete(chat);
+      if (this.active === chat) this.close();
+      this.say(`${conv ? (conv.kind === 'room' ? `# ${conv.title(this.me)}` : conv.title(this.me)) : 'A conversation'} disappeared: its time ran out`);
+      this.render();
+    });
+    // The time left of ephemeral chats, in the list and the open thread, moves on by the minute.
+    setInterval(() => { if ([...this.convs.values()].some((v) => v.expiresAt !== undefined)) this.render(); }, 30_000);
     c.on('member', (ev) => { if (ev.user === this.me && ev.event === 'left') this.convs.delete(ev.chat); void this.refreshChats(); });
     s.on('presence', () => renderSidebar(this));
     s.on('roster', () => renderSidebar(this));
@@ -147,6 +158,7 @@ export class App {
       conv.name = s.name;
       conv.lastSeq = Math.max(conv.lastSeq, s.lastSeq);
       conv.unread = s.chat === this.active && document.visibilityState === 'visible' ? 0 : s.unread;
+      conv.expiresAt = s.expiresAt;
       if (s.last) conv.add(s.last);
     }
     for (const [id, conv] of this.convs) if (!live.has(id) && conv.messages.length === 0 && conv.pending.size === 0 && id !== this.active) this.convs.delete(id);
@@ -160,7 +172,8 @@ export class App {
     const added = conv.add(m);
     if (!added) return;
     if (m.from !== this.me && !(m.chat === this.active && document.visibilityState === 'visible')) conv.unread += added;
-    if (!known) void this.refreshChats().catch(() => {});
+    // A message restarts an ephemeral chat's lifetime: the list says when it now lapses.
+    if (!known || conv.expiresAt !== undefined) void this.refreshChats().catch(() => {});
     this.render();
     this.#scheduleRead();
   }

@@ -26,6 +26,8 @@ export class Conversation {
   otherRead = 0;
   /** The read marker this page last sent. */
   readSent = 0;
+  /** Ephemeral: when it is deleted unless a message comes first (ms since the epoch), from the chats list. */
+  expiresAt: number | undefined;
 
   constructor(id: string) {
     this.id = id;
@@ -67,6 +69,17 @@ export class Conversation {
     if (this.kind !== 'direct') return undefined;
     const [, a, b] = this.id.split(':');
     return a === me ? b : a;
+  }
+
+  /** How long until `expiresAt`, in words ("23 h 59 min", "5 min", "under a minute"). */
+  expiresIn(now: number): string | undefined {
+    if (this.expiresAt === undefined) return undefined;
+    const min = Math.floor((this.expiresAt - now) / 60_000);
+    if (min < 1) return 'under a minute';
+    const d = Math.floor(min / 1440);
+    const hr = Math.floor((min % 1440) / 60);
+    const m = min % 60;
+    return d ? `${d} d ${hr} h` : hr ? `${hr} h ${m} min` : `${m} min`;
   }
 
   title(me: string): string {

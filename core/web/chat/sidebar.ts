@@ -66,7 +66,11 @@ function field(id: string, label: string, attrs: Record<string, string | boolean
 }
 
 /** Builds the panel once; renderSidebar fills its lists. */
+/** Lifetimes offered for a new room: kept, or deleted this long after its last message (an ephemeral room). */
+const LIFETIMES: readonly [number, string][] = [[0, 'kept'], [3_600_000, 'disappear 1 h after the last one'], [86_400_000, 'disappear 24 h after the last one'], [604_800_000, 'disappear 7 days after the last one']];
+
 export function sidebar(app: App): HTMLElement {
+  const lifetime = h('select', { id: 'room-lifetime' }, ...LIFETIMES.map(([ms, text]) => h('option', { value: String(ms) }, text))) as HTMLSelectElement;
   const status = h('p', { id: 'connection', role: 'status', class: 'connection' });
   const presence = h('select', { id: 'my-presence' }, ...STATES.map((s) => h('option', { value: s }, s)));
   const statusText = h('input', { id: 'my-status', maxlength: 140, autocomplete: 'off', placeholder: 'e.g. in a meeting' });
@@ -98,8 +102,12 @@ export function sidebar(app: App): HTMLElement {
     h('section', { 'aria-labelledby': 'h-convs' }, h('h2', { id: 'h-convs' }, 'Conversations'), els.convs,
       form('New room', ([name, members]) => {
         const list = members!.value.split(/[\s,]+/).filter(Boolean);
-        app.act(app.client.createRoom(name!.value.trim() || undefined, list.length ? list : undefined).then((r) => app.refreshChats().then(() => app.open(r.chat))));
-      }, ...field('room-name', 'Room name'), ...field('room-members', 'Members (comma separated)'), h('button', { type: 'submit' }, 'Create room')),
+        const lifetimeMs = Number(lifetime.value);
+        app.act(app.client.createRoom(name!.value.trim() || undefined, list.length ? list : undefined, undefined, lifetimeMs ? { ephemeral: true, lifetimeMs } : {})
+          .then((r) => app.refreshChats().then(() => app.open(r.chat))));
+        lifetime.value = '0';
+      }, ...field('room-name', 'Room name'), ...field('room-members', 'Members (comma separated)'),
+      h('label', { for: 'room-lifetime' }, 'Its messages'), lifetime, h('button', { type: 'submit' }, 'Create room')),
       form('Join a room', ([id]) => {
         const chat = id!.value.trim();
         app.act(app.client.join(chat).then(() => app.refreshChats().then(() => app.open(chat))));
@@ -164,6 +172,7 @@ export function renderSidebar(app: App): void {
     const last = c.messages.at(-1);
     fill(b, h('span', { class: 'title' }, c.kind === 'room' ? `# ${c.title(app.me)}` : c.title(app.me)),
       c.unread ? h('span', { class: 'badge' }, `${c.unread} unread`) : null,
+      c.expiresAt !== undefined ? h('span', { class: 'expires' }, `disappears in ${c.expiresIn(Date.now())}`) : null,
       last ? h('span', { class: 'preview' }, `${last.from}: ${last.body.slice(0, 60)}`) : null);
   }
 

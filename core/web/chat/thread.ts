@@ -92,7 +92,9 @@ export function renderThread(a: App, opts: { keepBottomOffset?: boolean } = {}):
   e.title.textContent = conv.kind === 'room' ? `# ${title}` : title;
   const partner = conv.partner(a.me);
   const p = partner ? a.social.presence.get(partner) : undefined;
-  e.meta.textContent = partner ? `${p?.state ?? 'offline'}${p?.status ? ` · “${p.status}”` : ''}` : 'Room';
+  const expires = conv.expiresIn(Date.now());
+  e.meta.textContent = (partner ? `${p?.state ?? 'offline'}${p?.status ? ` · “${p.status}”` : ''}` : 'Room')
+    + (expires ? ` · disappears in ${expires} unless someone writes` : '');
   (e.room.querySelector('#room-id') as HTMLElement).textContent = conv.id;
   e.label.textContent = `Message to ${conv.kind === 'room' ? `# ${title}` : title}`;
   e.older.hidden = !conv.more || conv.messages.length === 0;
