@@ -114,6 +114,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
   #reconnectTimer: Timer | undefined;
   #reportTimer: ReturnType<typeof setInterval> | undefined;
   #session = '';
+  #user = '';
   reconnects = 0;
   duplicatesDropped = 0;
   gaps = 0;
@@ -216,6 +217,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     switch (f.op) {
       case 'welcome':
         this.#session = String(f.session);
+        this.#user = String(f.user);
         return void this.#afterWelcome();
       case 'msg':
         return this.#onMessage(f as unknown as Message);
@@ -265,6 +267,16 @@ export class ParleyClient extends Emitter<ClientEvents> {
   }
 
   #onMessage(m: Message): void {
+    // One of our sends committed on a connection that closed (or died) before its ack: the catch-up
+    // brings it back with its cmid, unique per user. It is that send's ack, not a message to show.
+    const own = m.from === this.#user ? this.#sends.get(m.cmid) : undefined;
+    if (own) {
+      this.#sends.delete(m.cmid);
+      clearTimeout(own.timer);
+      this.#see(m.chat, m.seq);
+      own.resolve({ chat: m.chat, seq: m.seq, cmid: m.cmid, ts: m.ts });
+      return;
+    }
     if (!this.#see(m.chat, m.seq)) { this.duplicatesDropped++; return; }
     this.emit('message', m);
   }

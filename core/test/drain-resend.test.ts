@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ParleyServer } from '../server.ts';
-import type { ParleyClient } from '../client/index.ts';
+import { ParleyClient, type Message } from '../client/index.ts';
 import { connect, freePort, tempDir, testServer, until } from './helpers.ts';
 
 let servers: ParleyServer[] = [];
@@ -48,5 +48,28 @@ describe('a send refused by a draining node', () => {
     expect(closes[0]).toBe(4000);
     await until(() => got.length >= 2, 'bob gets both messages');
     expect(got).toEqual(['in flight', 'refused, then re-sent']);
+  });
+
+  it('is taken as acked, not shown as a message, when the catch-up brings it back before its ack', async () => {
+    // A send committed on a connection that died before its ack, resumed from a cursor below it: here
+    // the same user and cmid commit it over REST while the socket client still holds it unsent.
+    const server = await testServer();
+    servers.push(server);
+    const post = async (user: string, cmid: string, body: string) => (await fetch(`${server.httpUrl}/api/v1/chats/d:alice:bob/messages`, {
+      method: 'POST', headers: { authorization: `Bearer ${await server.auth.mint(user, 60)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ cmid, body }),
+    })).status;
+    expect(await post('bob', 'b-1', 'from bob')).toBe(201);
+    const alice = new ParleyClient({ url: server.wsUrl, token: await server.auth.mint('alice', 3600), backoffMinMs: 20, cursors: { 'd:alice:bob': 1 } });
+    clients.push(alice);
+    const shown: Message[] = [];
+    alice.on('message', (m) => shown.push(m));
+    const pending = alice.send({ to: 'bob' }, 'sent once', 'c-lost-ack');
+    expect(await post('alice', 'c-lost-ack', 'sent once')).toBe(201);
+    await alice.connect();
+    expect(await pending).toMatchObject({ chat: 'd:alice:bob', seq: 2, cmid: 'c-lost-ack' });
+    await alice.send({ to: 'bob' }, 'next');
+    expect(shown).toEqual([]);
+    expect((await alice.history('d:alice:bob')).messages.map((m) => [m.seq, m.body])).toEqual([[1, 'from bob'], [2, 'sent once'], [3, 'next']]);
   });
 });
