@@ -14,6 +14,8 @@ import { hasCommand, requires } from '../../core/test/env.ts';
 import { freePort, tempDir, TEST_SECRET, until } from '../../core/test/helpers.ts';
 import { PG_ADMIN_URL, pgAvailable } from '../../core/store/test/pg.ts';
 import { compiledTree, runToEnd, type CompiledTree } from '../../nightly/test/fixtures.ts';
+import { UsageError } from '../../core/args.ts';
+import { clusterCommand } from '../cluster.ts';
 
 let tree: CompiledTree | undefined;
 beforeAll(async () => { tree = await compiledTree(); }, 180_000);
@@ -96,4 +98,23 @@ describe('parley cluster up (compiled)', () => {
       if (cli.exitCode === null) { cli.kill('SIGKILL'); await exited; }
     }
   }, 240_000);
+});
+
+describe('parley cluster usage', () => {
+  it('names every bad option at once, before starting anything', async () => {
+    const err = await clusterCommand(['up', '--nodes', '0', '--port', 'x', '--store', 'mysql://db', '--pg', 'postgres://h/db', '--nodez', '2']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).problems).toEqual([
+      'unknown flag --nodez',
+      '--nodes must be an integer from 1 to 16, got "0"',
+      '--port must be a port (0-65535), got "x"',
+      '--store and --pg exclude each other: --store uses a database, --pg creates one',
+      '--store must be a postgres:// or postgresql:// URL, got "mysql://db"',
+    ]);
+  });
+
+  it('refuses a bad --node for cluster haproxy with the form it expects', async () => {
+    const err = await clusterCommand(['haproxy', '--node', '10.0.0.1:8080']).catch((e: unknown) => e);
+    expect((err as UsageError).problems).toEqual(['--node must be HOST:PORT:OPSPORT (e.g. 10.0.0.11:8080:9464), got "10.0.0.1:8080"']);
+  });
 });
