@@ -223,7 +223,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
         return this.#onMessage(f as unknown as Message);
       case 'ack': {
         const ack = f as unknown as Ack;
-        this.#see(ack.chat, ack.seq);
+        // The first seq met in a chat new to this client starts its cursor, but an ack of seq N
+        // there may come before seqs below N are delivered (the server fills them in order): it
+        // waits aside instead, so those seqs are not dropped as already past.
+        if (!this.#cursors.has(ack.chat) && ack.seq > 1) this.#aside(ack.chat, ack.seq);
+        else this.#see(ack.chat, ack.seq);
         const s = this.#sends.get(ack.cmid);
         if (s) { this.#sends.delete(ack.cmid); clearTimeout(s.timer); s.resolve({ chat: ack.chat, seq: ack.seq, cmid: ack.cmid, ts: ack.ts, ...(ack.dup ? { dup: true } : {}) }); }
         return;
@@ -285,6 +289,12 @@ export class ParleyClient extends Emitter<ClientEvents> {
    * Records a seq as seen; false when it was seen before. The cursor only moves over contiguous
    * seqs: one past a gap is kept aside, so the server's refill of the gap is not taken for duplicates.
    */
+  #aside(chat: ChatId, seq: number): void {
+    let ahead = this.#ahead.get(chat);
+    if (!ahead) this.#ahead.set(chat, (ahead = new Set()));
+    ahead.add(seq);
+  }
+
   #see(chat: ChatId, seq: number): boolean {
     const cur = this.#cursors.get(chat);
     if (cur !== undefined && seq <= cur) return false;

@@ -69,7 +69,18 @@ interface ChatCursor {
   fill?: Promise<void>;
   /** A sync asked to resume below the cursor while a fill ran: refill from here after it. */
   rewind?: number;
+  /** Seqs of this user's own sends already acked on this session: a fill passes them without a msg frame. */
+  ownAcked?: Set<number>;
 }
+
+/**
+ * How far before the first seq it sees a session starts a chat it never synced (a room created or
+ * joined, or a 1:1 begun, after its sync). Messages of a new chat can reach a session out of order
+ * (its own ack of seq 2 before seq 1's delivery; another node's message late through the bus); the
+ * session fills this window from the store, in order, instead of starting past a message that is
+ * still on its way. Members may read a room's history, so the window shows nothing they could not.
+ */
+const FIRST_CONTACT_WINDOW = 64;
 
 export class Session implements HubSession {
   readonly id = randomBytes(9).toString('base64url');
@@ -236,9 +247,11 @@ export class Session implements HubSession {
     if (own) return this.#acked(message);
     const cur = this.#cursors.get(message.chat);
     if (!cur) {
-      // The session never synced this chat: it has no cursor to check against, so start one here.
-      this.#cursors.set(message.chat, { seq: message.seq, base: message.seq - 1, filling: false, pending: [] });
-      this.#write(this.#hidden(message) ? skipFrame(message) : text ?? encode({ op: 'msg', ...message }));
+      // The session never synced this chat: a first message needs nothing before it.
+      if (message.seq === 1) {
+        this.#cursors.set(message.chat, { seq: 1, base: 0, filling: false, pending: [] });
+        this.#write(this.#hidden(message) ? skipFrame(message) : text ?? encode({ op: 'msg', ...message }));
+      } else this.#firstContact(message, false);
       return;
     }
     if (cur.filling) {
@@ -278,6 +291,16 @@ export class Session implements HubSession {
     return this.#deps.social.hides(this.user, m);
   }
 
+  /** A chat this session never synced, first met past its seq 1: start FIRST_CONTACT_WINDOW before and fill in order. */
+  #firstContact(m: Message, own: boolean): void {
+    const start = Math.max(0, m.seq - FIRST_CONTACT_WINDOW);
+    const cur: ChatCursor = { seq: start, base: start, filling: false, pending: own ? [] : [m] };
+    if (own) cur.ownAcked = new Set([m.seq]);
+    this.#cursors.set(m.chat, cur);
+    this.#deps.hub.gapRepaired('seq');
+    this.#fillQuietly(m.chat, cur);
+  }
+
   /** Sends everything after the cursor from the store, paced by the outbound queue, then what waited. */
   #fill(chat: ChatId, cur: ChatCursor): Promise<void> {
     if (cur.filling && cur.fill) return cur.fill;
@@ -304,7 +327,12 @@ export class Session implements HubSession {
           if (!this.#isWritable()) await this.#whenWritable();
           if (this.#closing) return;
           // A hidden message (its sender is blocked) still advances the cursor, so it is not refilled as a gap.
-          if (m.seq === cur.seq + 1) { cur.seq = m.seq; this.#probe.filled(); this.#write(this.#hidden(m) ? skipFrame(m) : encode({ op: 'msg', ...m })); }
+          if (m.seq !== cur.seq + 1) continue;
+          cur.seq = m.seq;
+          // The user's own send, acked on this session: its ack was its frame.
+          if (cur.ownAcked?.delete(m.seq)) continue;
+          this.#probe.filled();
+          this.#write(this.#hidden(m) ? skipFrame(m) : encode({ op: 'msg', ...m }));
         }
         if (page.length < FILL_PAGE) break;
       }
@@ -564,8 +592,11 @@ export class Session implements HubSession {
   #acked(m: Message): void {
     const cur = this.#cursors.get(m.chat);
     // An ack is not a msg frame: a sync from below this seq gets the message sent (base = seq).
-    if (!cur) this.#cursors.set(m.chat, { seq: m.seq, base: m.seq, filling: false, pending: [] });
-    else if (!cur.filling && cur.seq === m.seq - 1) cur.seq = m.seq;
+    if (!cur) {
+      if (m.seq === 1) this.#cursors.set(m.chat, { seq: 1, base: 1, filling: false, pending: [] });
+      else this.#firstContact(m, true);
+    } else if (cur.filling) (cur.ownAcked ??= new Set()).add(m.seq);
+    else if (cur.seq === m.seq - 1) cur.seq = m.seq;
     else if (m.seq > cur.seq + 1) {
       cur.pending.push(m);
       this.#fillQuietly(m.chat, cur);
