@@ -8,7 +8,7 @@
 import type { ChatId } from '../protocol.ts';
 import type { AttachmentMeta, AttachmentPart, AttachmentStore } from './attachments.ts';
 import { PgDb, type Query } from './postgres-db.ts';
-import { migratePostgres } from './postgres-migrations.ts';
+import { openMigrated } from './postgres-migrations.ts';
 
 interface Row { id: string; chat: string; uploader: string; type: string; name: Buffer; size: number; sha: string; width: number | null; height: number | null; thumb_sha: string | null; thumb_size: number | null; created_at: number; referenced: boolean }
 
@@ -32,18 +32,7 @@ export class PostgresAttachments implements AttachmentStore {
 
   /** Connects (a small pool of its own) and brings the schema up to date. */
   static async open(url: string, poolMax = 4): Promise<PostgresAttachments> {
-    const db = new PgDb({ url, poolMax });
-    try {
-      const client = await db.pool.connect();
-      try {
-        await migratePostgres(client);
-      } finally {
-        client.release();
-      }
-    } catch (err) {
-      await db.end().catch(() => undefined);
-      throw new Error(`cannot open the PostgreSQL attachment store at ${db.url}: ${(err as Error).message}`, { cause: err });
-    }
+    const db = await openMigrated({ url, poolMax }, 'the PostgreSQL attachment store');
     return new PostgresAttachments(db);
   }
 

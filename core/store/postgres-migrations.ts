@@ -4,6 +4,7 @@
  * SQLite's byte order; bodies and room names are bytea because PostgreSQL text cannot hold U+0000.
  */
 import type pg from 'pg';
+import { PgDb, type PgDbOptions } from './postgres-db.ts';
 
 export const PG_MIGRATIONS: readonly string[] = [
   `
@@ -209,4 +210,24 @@ export async function migratePostgres(client: pg.ClientBase, migrations: readonl
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
   }
+}
+
+/**
+ * A pool on `opts.url` with the schema brought up to date (safe when several nodes start at once);
+ * on failure the pool is ended and the error names `what` and the URL without its password.
+ */
+export async function openMigrated(opts: PgDbOptions, what: string): Promise<PgDb> {
+  const db = new PgDb(opts);
+  try {
+    const client = await db.pool.connect();
+    try {
+      await migratePostgres(client);
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    await db.end().catch(() => undefined);
+    throw new Error(`cannot open ${what} at ${db.url}: ${(err as Error).message}`, { cause: err });
+  }
+  return db;
 }

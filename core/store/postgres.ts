@@ -7,7 +7,7 @@
  */
 import type { ChatId, ChatSummary, Message, RoomPolicy } from '../protocol.ts';
 import { PgDb, type PgDbOptions, type Query } from './postgres-db.ts';
-import { migratePostgres } from './postgres-migrations.ts';
+import { openMigrated } from './postgres-migrations.ts';
 import { PostgresSocial } from './postgres-social.ts';
 import type { AppendItem, AppendResult, ChatInfo, CursorKind, Store, StoreFault } from './types.ts';
 import { searchDoc, type SearchQuery, type SearchRow } from './search.ts';
@@ -52,18 +52,7 @@ export class PostgresStore implements Store {
 
   /** Connects, migrates the schema (safe when several nodes start together) and returns the store. */
   static async open(opts: PostgresOptions): Promise<PostgresStore> {
-    const db = new PgDb(opts);
-    try {
-      const client = await db.pool.connect();
-      try {
-        await migratePostgres(client);
-      } finally {
-        client.release();
-      }
-    } catch (err) {
-      await db.end().catch(() => undefined);
-      throw new Error(`cannot open the PostgreSQL store at ${db.url}: ${(err as Error).message}`, { cause: err });
-    }
+    const db = await openMigrated(opts, 'the PostgreSQL store');
     return new PostgresStore(db, opts);
   }
 
