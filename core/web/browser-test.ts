@@ -6,9 +6,14 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
+import { loadConfig } from '../config.ts';
 import { CONTENT_SECURITY_POLICY } from '../edge/static.ts';
+import { startServer, type ParleyServer } from '../server.ts';
+import { buildWeb } from './build.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 // A document the browser's routing answers counts as public to Chromium, which would then block its
@@ -45,4 +50,35 @@ export async function signIn(page: Page, base: string, user: string): Promise<vo
   await page.getByLabel('User name').first().fill(user);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('#connection', { hasText: 'Online' }).waitFor();
+}
+
+export interface ChatPageFixture {
+  /** A node with development sign-in on a data dir of its own. */
+  readonly server: ParleyServer;
+  /** Chromium, when it is installed (tests call requires() first). */
+  readonly browser: Browser;
+  /** This suite's build of the page. */
+  readonly web: string;
+  readonly problems: string[];
+}
+
+/**
+ * Registers the suite's set-up and tear-down: the page built into a temporary folder, a node
+ * (with `settings` over the defaults) and Chromium. Read the fields inside the tests.
+ */
+export function chatPageFixture(prefix: string, settings: Record<string, string | number | boolean> = {}): ChatPageFixture {
+  const f = { problems: [] as string[] } as { server: ParleyServer; browser: Browser; web: string; problems: string[]; dir?: string };
+  beforeAll(async () => {
+    f.dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    f.web = path.join(f.dir, 'web');
+    await buildWeb(f.web);
+    f.server = await startServer(loadConfig(new Map(), {}, { host: '127.0.0.1', port: 0, opsPort: 0, dataDir: f.dir, devLogin: true, logLevel: 'silent', ...settings }));
+    if (hasChromium) f.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  }, 120_000);
+  afterAll(async () => {
+    await f.browser?.close();
+    await f.server?.close();
+    if (f.dir) fs.rmSync(f.dir, { recursive: true, force: true });
+  });
+  return f;
 }

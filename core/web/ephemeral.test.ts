@@ -5,44 +5,19 @@
  * with a notice, as the node deletes it.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../client/index.ts';
-import { loadConfig } from '../config.ts';
-import { startServer, type ParleyServer } from '../server.ts';
 import { requires } from '../test/env.ts';
-import { ARTIFACTS, axe, chatPage, CHROMIUM, CHROMIUM_ARGS, hasChromium, signIn } from './browser-test.ts';
-import { buildWeb } from './build.ts';
+import { ARTIFACTS, axe, chatPage, chatPageFixture, hasChromium, signIn } from './browser-test.ts';
 
 describe('ephemeral rooms on the chat page in Chromium', { timeout: 120_000 }, () => {
-  let server: ParleyServer;
-  let browser: Browser;
-  let dir: string;
-  let web: string;
-  const problems: string[] = [];
-
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-ephemeral-page-'));
-    web = path.join(dir, 'web');
-    await buildWeb(web);
-    server = await startServer(loadConfig(new Map(), {}, {
-      host: '127.0.0.1', port: 0, opsPort: 0, dataDir: dir, devLogin: true, logLevel: 'silent', ephemeralMinLifetimeMs: 1000, expiryCheckMs: 200,
-    }));
-    if (hasChromium) browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const f = chatPageFixture('parley-ephemeral-page-', { ephemeralMinLifetimeMs: 1000, expiryCheckMs: 200 });
 
   it('creates a room whose messages disappear, shows the time left, and drops a lapsed room with a notice', async (ctx) => {
     requires(ctx, 'Chromium at /usr/bin/chromium', hasChromium);
-    const alice = await chatPage(browser, web, 'alice', problems);
-    await signIn(alice, server.httpUrl, 'alice').catch((err: Error) => { throw new Error(`${err.message}; ${problems.join('; ')}`); });
+    const alice = await chatPage(f.browser, f.web, 'alice', f.problems);
+    await signIn(alice, f.server.httpUrl, 'alice').catch((err: Error) => { throw new Error(`${err.message}; ${f.problems.join('; ')}`); });
 
     await alice.getByLabel('Room name').fill('plans');
     await alice.getByLabel('Its messages').selectOption({ label: 'disappear 1 h after the last one' });
@@ -51,14 +26,14 @@ describe('ephemeral rooms on the chat page in Chromium', { timeout: 120_000 }, (
     await alice.locator('#thread-meta', { hasText: /disappears in (59 min|1 h 0 min) unless someone writes/ }).waitFor();
     await alice.locator('#conversations button', { hasText: '# plans' }).locator('.expires', { hasText: /disappears in (59 min|1 h 0 min)/ }).waitFor();
     // The node has it as ephemeral with that lifetime.
-    const probe = new ParleyClient({ url: server.wsUrl, token: await server.auth.mint('alice', 600) });
+    const probe = new ParleyClient({ url: f.server.wsUrl, token: await f.server.auth.mint('alice', 600) });
     await probe.connect();
     const plans = (await probe.chats()).find((c) => c.name === 'plans');
     expect(plans!.expiresAt! - Date.now()).toBeGreaterThan(3_500_000);
     await probe.close();
 
     // Bob's room with a two-second lifetime, alice in it and looking at it.
-    const bob = new ParleyClient({ url: server.wsUrl, token: await server.auth.mint('bob', 600) });
+    const bob = new ParleyClient({ url: f.server.wsUrl, token: await f.server.auth.mint('bob', 600) });
     await bob.connect();
     const brief = await bob.createRoom('brief', ['alice'], undefined, { ephemeral: true, lifetimeMs: 2000 });
     await bob.send({ chat: brief.chat }, 'this will not last');
@@ -76,6 +51,6 @@ describe('ephemeral rooms on the chat page in Chromium', { timeout: 120_000 }, (
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await alice.screenshot({ path: path.join(ARTIFACTS, 'chat-ephemeral.png') });
     await bob.close();
-    expect(problems).toEqual([]);
+    expect(f.problems).toEqual([]);
   });
 });

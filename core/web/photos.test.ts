@@ -6,16 +6,12 @@
  * running beside this one serve, is not rebuilt); the API and the socket are the real node's.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../config.ts';
-import { startServer, type ParleyServer } from '../server.ts';
+import { describe, expect, it } from 'vitest';
 import { requires } from '../test/env.ts';
-import { ARTIFACTS, axe, chatPage, CHROMIUM, CHROMIUM_ARGS, hasChromium, signIn } from './browser-test.ts';
-import { buildWeb } from './build.ts';
+import { ARTIFACTS, axe, chatPage, chatPageFixture, hasChromium, signIn } from './browser-test.ts';
 
 /** Natural sizes of the thumbnails shown in the open conversation, once each has loaded. */
 async function thumbnails(page: Page): Promise<{ w: number; h: number; href: string; alt: string }[]> {
@@ -31,34 +27,16 @@ async function thumbnails(page: Page): Promise<{ w: number; h: number; href: str
 }
 
 describe('photos on the chat page in Chromium', { timeout: 120_000 }, () => {
-  let server: ParleyServer;
-  let browser: Browser;
-  let dir: string;
-  let web: string;
-  const problems: string[] = [];
-
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-photos-'));
-    web = path.join(dir, 'web');
-    await buildWeb(web);
-    server = await startServer(loadConfig(new Map(), {}, { host: '127.0.0.1', port: 0, opsPort: 0, dataDir: dir, devLogin: true, logLevel: 'silent' }));
-    if (hasChromium) browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const f = chatPageFixture('parley-photos-');
 
   it('sends a picked photo with its caption; both sides see the thumbnail linking to the full image, without its EXIF', async (ctx) => {
     requires(ctx, 'Chromium at /usr/bin/chromium', hasChromium);
     const pages: Page[] = [];
     // The shell and its assets from this test's build; everything else goes to the node.
-    for (const name of ['alice', 'bob']) pages.push(await chatPage(browser, web, name, problems));
+    for (const name of ['alice', 'bob']) pages.push(await chatPage(f.browser, f.web, name, f.problems));
     const [alice, bob] = pages as [Page, Page];
-    await signIn(alice, server.httpUrl, 'alice').catch((err: Error) => { throw new Error(`${err.message}; ${problems.join('; ')}`); });
-    await signIn(bob, server.httpUrl, 'bob');
+    await signIn(alice, f.server.httpUrl, 'alice').catch((err: Error) => { throw new Error(`${err.message}; ${f.problems.join('; ')}`); });
+    await signIn(bob, f.server.httpUrl, 'bob');
     await alice.getByLabel('Room name').fill('trip');
     await alice.getByLabel('Members (comma separated)').fill('bob');
     await alice.getByRole('button', { name: 'Create room' }).click();
@@ -88,6 +66,6 @@ describe('photos on the chat page in Chromium', { timeout: 120_000 }, () => {
     expect([...await axe(alice), ...await axe(bob)]).toEqual([]);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await bob.screenshot({ path: path.join(ARTIFACTS, 'chat-photo.png') });
-    expect(problems).toEqual([]);
+    expect(f.problems).toEqual([]);
   });
 });
