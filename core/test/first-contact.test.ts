@@ -27,13 +27,19 @@ function batchedFlags(): string {
   return file;
 }
 
-it('delivers seq 1 of a new room to a member whose own seq 2 was acked first', async () => {
+/** A node whose fan-out passes run 150 ms late, alice and bob on it, and what bob is delivered. */
+async function lateFanout(): Promise<{ alice: ParleyClient; bob: ParleyClient; got: Message[] }> {
   server = await testServer({ flagsFile: batchedFlags(), faultVariantDelayMs: 150 });
   const alice = await connect(server, 'alice');
   const bob = await connect(server, 'bob');
   clients.push(alice, bob);
   const got: Message[] = [];
   bob.on('message', (m) => got.push(m));
+  return { alice, bob, got };
+}
+
+it('delivers seq 1 of a new room to a member whose own seq 2 was acked first', async () => {
+  const { alice, bob, got } = await lateFanout();
   const room = await alice.createRoom('race', ['bob']);
   // Seq 1 is committed, its delivery waits in the late fan-out pass; bob's seq 2 is acked at once.
   const first = alice.send({ chat: room.chat }, 'one');
@@ -46,12 +52,7 @@ it('delivers seq 1 of a new room to a member whose own seq 2 was acked first', a
 });
 
 it('delivers seq 1 of a new 1:1 to a peer that answered before it arrived', async () => {
-  server = await testServer({ flagsFile: batchedFlags(), faultVariantDelayMs: 150 });
-  const alice = await connect(server, 'alice');
-  const bob = await connect(server, 'bob');
-  clients.push(alice, bob);
-  const got: Message[] = [];
-  bob.on('message', (m) => got.push(m));
+  const { alice, bob, got } = await lateFanout();
   const first = alice.send({ to: 'bob' }, 'hi');
   await new Promise((r) => setTimeout(r, 20));
   await bob.send({ to: 'alice' }, 'hello');
