@@ -297,7 +297,7 @@ export class Session implements HubSession {
     const cur: ChatCursor = { seq: start, base: start, filling: false, pending: own ? [] : [m] };
     if (own) cur.ownAcked = new Set([m.seq]);
     this.#cursors.set(m.chat, cur);
-    this.#deps.hub.gapRepaired('seq');
+    // Not counted as a gap repair: nothing is known to be missing, and the alert on repairs must not page for new chats.
     this.#fillQuietly(m.chat, cur);
   }
 
