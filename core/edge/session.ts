@@ -119,6 +119,8 @@ export class Session implements HubSession {
   #holdTimer: NodeJS.Timeout | undefined;
   /** A sync frame has been read: the hold's implicit resume is not needed. */
   #syncSeen = false;
+  /** The hold's implicit resume has begun (it ends the hold only after two awaits). */
+  #implicitResume = false;
   #expiryTimer: NodeJS.Timeout | undefined;
   readonly #onWritten = (): void => this.#pump();
   /** The socket under ws, corked while a turn's frames accumulate (see #cork). */
@@ -143,7 +145,7 @@ export class Session implements HubSession {
     // An expired timer runs before the socket's waiting frames are read (timers come first in a
     // turn of the event loop): after a stall longer than the hold, a sync that already arrived would
     // lose to it. The implicit resume waits one turn, by which the sync has been read.
-    if (config.liveHoldMs > 0) this.#holdTimer = setTimeout(() => setImmediate(() => { if (!this.#syncSeen) this.#resumeQuietly(); }), config.liveHoldMs);
+    if (config.liveHoldMs > 0) this.#holdTimer = setTimeout(() => setImmediate(() => this.#resumeQuietly()), config.liveHoldMs);
     this.#armExpiry(expiresAt);
     ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary));
     ws.on('pong', () => {
@@ -396,7 +398,11 @@ export class Session implements HubSession {
    * the server's delivered cursors, so live messages never start a chat's cursor past a gap.
    */
   #resumeQuietly(): void {
-    if (!this.#holding) return;
+    // Once per session, and not after a sync (which resumes the session itself): every frame of a
+    // pipelined burst read before the hold ends would otherwise start its own resume, each a store
+    // read of the plan (350 resumes for 500 pings).
+    if (!this.#holding || this.#syncSeen || this.#implicitResume) return;
+    this.#implicitResume = true;
     clearTimeout(this.#holdTimer);
     this.#resume(undefined).then((plan) => this.#probe.resumed('implicit', plan.size), (err: unknown) => {
       this.#logger().error({ err }, 'resume from the delivered cursors failed; closing the session so the client resumes');

@@ -67,10 +67,15 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs `parley serve` from source in a child process and waits until it listens. */
-export async function spawnServer(dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/run.ts'), 'serve', '--port', '0', '--ops-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...args], {
-    cwd: ROOT, env: { ...process.env, PARLEY_SECRET: TEST_SECRET, PARLEY_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+/**
+ * Runs `parley serve` from source in a child process and waits until it listens. `heapProbe`
+ * preloads core/bench/heap-probe.mjs (with --expose-gc and an IPC channel) so a test can ask the
+ * node for its heap after a full GC (heapAfterGc).
+ */
+export async function spawnServer(dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, opts: { heapProbe?: boolean } = {}): Promise<ServerProcess> {
+  const probe = opts.heapProbe ? ['--expose-gc', '--import', path.join(ROOT, 'core/bench/heap-probe.mjs')] : [];
+  const child = spawn(process.execPath, [...probe, '--import', 'tsx', path.join(ROOT, 'cli/run.ts'), 'serve', '--port', '0', '--ops-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...args], {
+    cwd: ROOT, env: { ...process.env, PARLEY_SECRET: TEST_SECRET, PARLEY_LOG_LEVEL: 'info', ...env }, stdio: opts.heapProbe ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let stderr = '';
@@ -90,5 +95,15 @@ export async function spawnServer(dataDir: string, args: string[] = [], env: Nod
     };
     child.stdout!.on('data', onData);
     void exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${stderr}`)));
+  });
+}
+
+/** What survives a full GC in a node spawned with `heapProbe`: the V8 heap plus Buffers and other memory held outside it, in MiB. */
+export function heapAfterGc(proc: ServerProcess): Promise<{ heapUsedMiB: number; externalMiB: number }> {
+  const id = Math.random().toString(36).slice(2);
+  return new Promise((resolve) => {
+    const on = (m: { id?: string; heapUsedMiB: number; externalMiB: number }) => { if (m?.id === id) { proc.child.off('message', on); resolve(m); } };
+    proc.child.on('message', on);
+    proc.child.send({ cmd: 'heap', id });
   });
 }
