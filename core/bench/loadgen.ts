@@ -1,7 +1,8 @@
 /**
  * A lean 1:1 load generator for bench:core: raw `ws` sockets (not the full client library) so one
- * core can outrun the server. Users come in pairs and each sends to its peer. The send frame
- * carries its intended send time in the body; the receiver reads it back without a full parse.
+ * core can outrun the server. Users come in pairs and each sends to its peer, or (parley only) in
+ * rooms and each sends to its room. The send frame carries its intended send time in the body;
+ * every receiver reads it back without a full parse.
  *
  * Two shapes: `open` schedules sends on a clock at a fixed total rate (one timer tick dispatches
  * every send that is due; latency counts from the scheduled time, so a stalled server cannot hide
@@ -27,8 +28,12 @@ export interface Target {
 export interface RunStats {
   /** Sends issued inside the measured window. */
   sent: number;
-  /** Of those, delivered to the peer before the grace period ended. */
+  /** Deliveries of those to their recipients (one per send for pairs, room size - 1 for rooms) before the grace period ended. */
   delivered: number;
+  /** Recipients per send: 1 for pairs, room size - 1 for rooms. */
+  fanout: number;
+  /** Every ack of the run, warm-up and grace included. */
+  acked: number;
   /** Delivered msgs/s counted by receive time inside the measured window. */
   deliveredPerSec: number;
   /** Offered sends/s actually issued inside the window (open) or achieved acks/s (closed). */
@@ -49,11 +54,12 @@ export interface RunStats {
 interface Conn {
   ws: WebSocket;
   user: string;
-  peer: string;
+  /** Where the user's sends go, as the send frame's field: `"to":"<peer>"` or `"chat":"<room>"`. */
+  dest: string;
   /** Sends awaiting their ack (closed loop). */
   outstanding: number;
-  /** `"from":"<peer>"`: a msg frame without it is the user's own message coming back. */
-  fromPeer: Buffer;
+  /** `"from":"<user>"`: a msg frame with it is the user's own message coming back. */
+  fromSelf: Buffer;
 }
 
 const BODY_PAD = 'x'.repeat(64);
@@ -151,6 +157,7 @@ export class LoadGen {
   #cmid = 0;
   /** Closed loop: called on each ack or error to issue the next send. */
   #onAck: ((c: Conn) => void) | undefined;
+  #fanout = 1;
   readonly #socketIo: boolean;
   readonly #kind: (data: Buffer) => Kind;
 
@@ -164,14 +171,45 @@ export class LoadGen {
     const gen = new LoadGen(target);
     const users = Array.from({ length: pairs * 2 }, (_, i) => `${prefix}-${i}`);
     await Promise.all(users.map(async (user, i) => {
-      const peer = users[i ^ 1]!;
       const ws = await connectUser(target, user);
-      const conn: Conn = { ws, user, peer, outstanding: 0, fromPeer: Buffer.from(`"from":"${peer}"`) };
-      gen.#conns.push(conn);
-      gen.#byUser.set(user, conn);
-      ws.on('message', (data: Buffer) => gen.#onFrame(conn, data));
+      gen.#add({ ws, user, dest: `"to":"${users[i ^ 1]!}"`, outstanding: 0, fromSelf: Buffer.from(`"from":"${user}"`) });
     }));
     return gen;
+  }
+
+  /**
+   * Connects `rooms` rooms of `size` users named `<prefix>-<room>-<i>` (parley's wire only); the
+   * first member of each creates it with the others. Every send reaches size - 1 members.
+   */
+  static async connectRooms(target: Target, rooms: number, size: number, prefix: string): Promise<LoadGen> {
+    if (target.wire === 'socketio') throw new Error('rooms are a parley workload');
+    if (size < 2) throw new Error(`a room needs at least 2 members, got ${size}`);
+    const gen = new LoadGen(target);
+    gen.#fanout = size - 1;
+    await Promise.all(Array.from({ length: rooms }, async (_, r) => {
+      const users = Array.from({ length: size }, (_, i) => `${prefix}-${r}-${i}`);
+      const sockets = await Promise.all(users.map((u) => connectUser(target, u)));
+      const owner = sockets[0]!;
+      const chat = await new Promise<string>((resolve, reject) => {
+        const on = (data: Buffer) => {
+          const f = JSON.parse(data.toString()) as { id?: string; op: string; result?: { chat: string }; code?: string };
+          if (f.id !== 'room') return;
+          owner.off('message', on);
+          if (f.op === 'reply' && f.result) resolve(f.result.chat);
+          else reject(new Error(`room.create failed: ${data.toString().slice(0, 200)}`));
+        };
+        owner.on('message', on);
+        owner.send(JSON.stringify({ op: 'room.create', id: 'room', name: `${prefix}-${r}`, members: users.slice(1) }));
+      });
+      users.forEach((user, i) => gen.#add({ ws: sockets[i]!, user, dest: `"chat":"${chat}"`, outstanding: 0, fromSelf: Buffer.from(`"from":"${user}"`) }));
+    }));
+    return gen;
+  }
+
+  #add(conn: Conn): void {
+    this.#conns.push(conn);
+    this.#byUser.set(conn.user, conn);
+    conn.ws.on('message', (data: Buffer) => this.#onFrame(conn, data));
   }
 
   get connections(): number {
@@ -185,15 +223,15 @@ export class LoadGen {
     if (m.inWindow(parseFloat(stamp))) m.sent++;
     c.outstanding++;
     const id = ++this.#cmid;
-    if (this.#socketIo) c.ws.send(`42${id}["send",{"to":"${c.peer}","cmid":"c${id}","body":"${stamp}|${BODY_PAD}"}]`);
-    else c.ws.send(`{"op":"send","to":"${c.peer}","cmid":"c${id}","body":"${stamp}|${BODY_PAD}"}`);
+    if (this.#socketIo) c.ws.send(`42${id}["send",{${c.dest},"cmid":"c${id}","body":"${stamp}|${BODY_PAD}"}]`);
+    else c.ws.send(`{"op":"send",${c.dest},"cmid":"c${id}","body":"${stamp}|${BODY_PAD}"}`);
   }
 
   #onFrame(c: Conn, data: Buffer): void {
     const m = this.#meter;
     const kind = this.#kind(data);
     if (kind === Kind.Msg) {
-      if (data.indexOf(c.fromPeer) < 0) {
+      if (data.indexOf(c.fromSelf) >= 0) {
         m.echoes++;
         return;
       }
@@ -283,7 +321,7 @@ export class LoadGen {
   /** Waits until every sampled send was delivered and every send acked, or graceMs passed. */
   async #settle(m: Meter, graceMs: number): Promise<void> {
     const deadline = performance.now() + graceMs;
-    const busy = () => m.delivered < m.sent || this.#conns.some((c) => c.outstanding > 0);
+    const busy = () => m.delivered < m.sent * this.#fanout || this.#conns.some((c) => c.outstanding > 0);
     while (busy() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
@@ -293,6 +331,8 @@ export class LoadGen {
     const s: RunStats = {
       sent: m.sent,
       delivered: m.delivered,
+      fanout: this.#fanout,
+      acked: m.acked,
       deliveredPerSec: Math.round(m.deliveredInWindow / (windowMs / 1000)),
       issuedPerSec: Math.round(issuedPerSec),
       p50Ms: ms(m.latency.getValueAtPercentile(50)),
