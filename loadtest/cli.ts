@@ -34,6 +34,8 @@ measurement and gates:
   --slice 1s  --drain 2s  --late-tolerance 10ms  --max-lag 25ms  --max-slice-lag 100ms  --max-cpu-percent 90
   --barrier-timeout 30s
 distribution:
+  --target A,B,...      several nodes of one cluster: user i connects to the (i mod n)-th URL
+                        (REST scenarios use the first)
   --workers N (default: one per core)  --segment i/n  --seed N  --user-prefix P  --in-process
 output:
   --out FILE (result JSON)  --quiet (no progress)

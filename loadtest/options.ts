@@ -9,6 +9,7 @@ import { parseSegment, type Segment } from './plan.ts';
 import type { ThresholdSpec } from './thresholds.ts';
 
 export interface LoadOptions {
+  /** One node's WebSocket URL, or several, comma-separated (targetsOf). */
   target: string;
   users: number;
   /** Users arriving per second (0 = all at once). */
@@ -117,6 +118,14 @@ const FLAGS: Record<string, [keyof ScenarioOptions | 'workers' | 'seed' | 'segme
 
 export const OPTION_FLAGS = Object.keys(FLAGS);
 
+/**
+ * The nodes of a `--target` list (comma-separated): user i connects to the (i mod n)-th, so the
+ * same seed puts every user on the same node in every run and a 1:1 pair may span two nodes.
+ */
+export function targetsOf(target: string): string[] {
+  return target.split(',');
+}
+
 const ENUMS: Record<string, readonly string[]> = { arrival: ['poisson', 'fixed'], schedule: ['poisson', 'fixed'], mode: ['open', 'closed'] };
 
 /**
@@ -154,7 +163,7 @@ export function resolveOptions(scenario: ScenarioOptions, flags: Map<string, str
     return v as T;
   };
   const target = typeof raw.target === 'string' ? raw.target : '';
-  if (!/^wss?:\/\/[^\s]+$/.test(target)) problems.push(`--target must be a ws:// or wss:// URL of a parley node's WebSocket endpoint (e.g. ws://127.0.0.1:8080/ws), got "${target}"`);
+  for (const t of targetsOf(target)) if (!/^wss?:\/\/[^\s,]+$/.test(t)) problems.push(`--target must be a ws:// or wss:// URL of a parley node's WebSocket endpoint (e.g. ws://127.0.0.1:8080/ws), got "${t}"`);
   const segText = typeof raw.segment === 'string' ? raw.segment : '1/1';
   const segment = parseSegment(segText);
   if (!segment) problems.push(`--segment must be i/n with 1 <= i <= n (e.g. 1/3), got "${segText}"`);

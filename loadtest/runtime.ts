@@ -10,7 +10,7 @@ import { HealthMonitor } from './health.ts';
 import { Inbox } from './inbox.ts';
 import { Ledger } from './ledger.ts';
 import type { WorkerMessage, WorkerStart } from './messages.ts';
-import type { LoadOptions } from './options.ts';
+import { targetsOf, type LoadOptions } from './options.ts';
 import { Outbox } from './outbox.ts';
 import { buildPlan, segmentGroups, workerGroups, type Group } from './plan.ts';
 import { deriveSeed, prng } from './random.ts';
@@ -79,8 +79,8 @@ export class Runtime {
         else if (typeof f.id === 'string') outbox.refused(u, f.id);
       },
     };
-    const wiring = { target: o.target, token: this.#token, userId, requests, sink };
-    for (const g of this.#groups) for (const m of g.members) this.#users.set(m, new SimUser(wiring, m, g));
+    const wirings = targetsOf(o.target).map((target) => ({ target, token: this.#token, userId, requests, sink }));
+    for (const g of this.#groups) for (const m of g.members) this.#users.set(m, new SimUser(wirings[m % wirings.length]!, m, g));
     this.#api = new ScenarioRun({
       options: o, users: this.#users, userId, token: this.#token, meter: rec, barriers: this.#barriers,
       outbox, inbox, signals, scheduler: this.#scheduler, phase: this.#phase, rand,

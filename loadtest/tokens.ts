@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TokenAuthority } from '../core/edge/auth.ts';
 import { UsageError } from '../core/args.ts';
+import { targetsOf } from './options.ts';
 
 export type TokenSource =
   | { kind: 'secret'; secret: string }
@@ -66,7 +67,7 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** Whether a target URL names this machine (127.0.0.1, localhost or ::1). */
 export function isLoopback(target: string): boolean {
-  try { return LOOPBACK_HOSTS.has(new URL(target).hostname); } catch { return false; }
+  try { return targetsOf(target).every((t) => LOOPBACK_HOSTS.has(new URL(t).hostname)); } catch { return false; }
 }
 
 /** The secret file of the local node, as `parley serve` and `parley token` find it: --data-dir, PARLEY_DATA_DIR, ./data. */

@@ -5,6 +5,7 @@
  */
 import autocannon from 'autocannon';
 import { defineScenario } from '../api.ts';
+import { targetsOf } from '../options.ts';
 
 export default defineScenario({
   name: 'http-api',
@@ -20,7 +21,8 @@ export default defineScenario({
     },
   },
   async worker(run) {
-    const target = new URL(run.options.target);
+    // autocannon speaks to one origin: the first node of a --target list.
+    const target = new URL(targetsOf(run.options.target)[0]!);
     const origin = `${target.protocol === 'wss:' ? 'https' : 'http'}://${target.host}`;
     const pairs = run.users.filter((u) => u.isLeader);
     if (pairs.length === 0) return;

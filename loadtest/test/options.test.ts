@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../core/test/helpers.ts';
-import { resolveOptions } from '../options.ts';
+import { resolveOptions, targetsOf } from '../options.ts';
 import { validateResult } from '../result.ts';
-import { tokenProvider, tokenSourceFrom } from '../tokens.ts';
+import { isLoopback, tokenProvider, tokenSourceFrom } from '../tokens.ts';
 
 describe('options', () => {
   it('lets flags override scenario options and reads durations with units', () => {
@@ -17,6 +17,14 @@ describe('options', () => {
   it('reports every bad option together', () => {
     expect(() => resolveOptions({ duration: 'forever' }, new Map([['target', 'ws://x/ws'], ['mode', 'half-open'], ['window', '0'], ['slice', '10ms']]))).toThrow(
       /duration must be a duration like 500ms[\s\S]*mode must be one of open, closed, got "half-open"[\s\S]*window must be a number in \[1, 10000\], got 0[\s\S]*slice must be at least 100ms/,
+    );
+  });
+
+  it('takes a comma-separated --target list for the nodes of one cluster and names each bad URL in it', () => {
+    const o = resolveOptions({}, new Map([['target', 'ws://127.0.0.1:1/ws,ws://127.0.0.1:2/ws']]));
+    expect(targetsOf(o.target)).toEqual(['ws://127.0.0.1:1/ws', 'ws://127.0.0.1:2/ws']);
+    expect(() => resolveOptions({}, new Map([['target', 'ws://127.0.0.1:1/ws,http://127.0.0.1:2/ws,']]))).toThrow(
+      /got "http:\/\/127\.0\.0\.1:2\/ws"[\s\S]*got ""/,
     );
   });
 });
@@ -50,6 +58,11 @@ describe('token sources', () => {
       expect(tokenSourceFrom(new Map(), target, { PARLEY_DATA_DIR: envDir })).toEqual({ kind: 'secret', secret: 'from-env' });
     }
     expect(() => tokenSourceFrom(new Map([['data-dir', envDir]]), REMOTE, {})).toThrow(/remote node/);
+  });
+
+  it('treats a --target list as loopback only when every node in it is', () => {
+    expect(isLoopback('ws://127.0.0.1:1/ws,ws://localhost:2/ws')).toBe(true);
+    expect(isLoopback(`ws://127.0.0.1:1/ws,${REMOTE}`)).toBe(false);
   });
 
   it('never generates a secret for a loopback node that has none', () => {
