@@ -63,6 +63,12 @@ export interface ClusterStart {
   nodeArgs?: string[];
   /** Bound on one node's start, from spawn to /readyz 200. */
   startTimeoutMs?: number;
+  /**
+   * How a node is started, for a build other than this one (`parley nightly` deploys the build
+   * under test from its own tree): the argv prefix of its `parley` (default: this CLI), the working
+   * directory, an argv prefix per node index (a taskset pin), and extra environment variables.
+   */
+  launch?: { command: string[]; cwd?: string; pin?: (index: number) => string[]; env?: Record<string, string | undefined> };
 }
 
 /** One node of the cluster: it keeps its ports across stop() and start(). */
@@ -124,7 +130,8 @@ async function admin<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const tail = (file: string) => { try { return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-5).join('\n'); } catch { return ''; } };
 
-function clusterNode(id: string, port: number, opsPort: number, dir: string, args: string[], env: NodeJS.ProcessEnv, startTimeoutMs: number): ClusterNode {
+function clusterNode(id: string, port: number, opsPort: number, dir: string, args: string[], env: NodeJS.ProcessEnv, startTimeoutMs: number,
+  command: string[], cwd?: string): ClusterNode {
   const logFile = path.join(dir, `${id}.log`);
   let child: ChildProcess | undefined;
   let exited: Promise<number | null> = Promise.resolve(null);
@@ -134,10 +141,10 @@ function clusterNode(id: string, port: number, opsPort: number, dir: string, arg
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     get child() { return child; },
     async start() {
-      const [cmd, ...pre] = selfCommand();
+      const [cmd, ...pre] = command;
       const log = fs.openSync(logFile, 'a');
       const p = spawn(cmd!, [...pre, 'serve', '--host', '127.0.0.1', '--port', String(port), '--ops-port', String(opsPort),
-        '--data-dir', path.join(dir, id), '--node-id', id, '--log-format', 'json', ...args], { env, stdio: ['ignore', log, log] });
+        '--data-dir', path.join(dir, id), '--node-id', id, '--log-format', 'json', ...args], { env, cwd, stdio: ['ignore', log, log] });
       fs.closeSync(log);
       child = p;
       exited = new Promise((resolve) => p.once('exit', (code) => { if (child === p) child = undefined; resolve(code); }));
@@ -206,9 +213,10 @@ export async function startCluster(s: ClusterStart): Promise<LocalCluster> {
   }
   const createdStore = s.store === undefined;
   const ports = await freePorts(2 * s.nodes);
-  const env = { ...process.env, PARLEY_SECRET: secret };
+  const env = { ...process.env, ...s.launch?.env, PARLEY_SECRET: secret };
   const args = ['--store', store, '--redis', redis, ...(s.nodeArgs ?? [])];
-  const nodes = Array.from({ length: s.nodes }, (_, i) => clusterNode(`n${i + 1}`, ports[2 * i]!, ports[2 * i + 1]!, dir, args, env, s.startTimeoutMs ?? 120_000));
+  const command = (i: number) => [...(s.launch?.pin?.(i) ?? []), ...(s.launch?.command ?? selfCommand())];
+  const nodes = Array.from({ length: s.nodes }, (_, i) => clusterNode(`n${i + 1}`, ports[2 * i]!, ports[2 * i + 1]!, dir, args, env, s.startTimeoutMs ?? 120_000, command(i), s.launch?.cwd));
   let haproxy: HaproxyProcess | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
