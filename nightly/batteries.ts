@@ -35,7 +35,17 @@ export interface Battery {
   plan: SessionPlan;
   /** Runs are redone at most this many times before the night counts as an infrastructure failure. */
   maxRedos: number;
+  /**
+   * How each run's server is deployed (default `single`): one `parley serve` on SQLite, or
+   * `cluster`: two nodes on a fresh PostgreSQL database and Redis (nightly/cluster.ts).
+   * `parley nightly --deploy` overrides it.
+   */
+  deploy?: Deploy;
 }
+
+/** Deployment modes of a run: one node, or a two-node cluster. */
+export const DEPLOYS = ['single', 'cluster'] as const;
+export type Deploy = (typeof DEPLOYS)[number];
 
 const LATENCY = ['ack_ms.p50', 'ack_ms.p99', 'deliver_ms.p50', 'deliver_ms.p99'];
 const SERVER = ['server.cpu_percent', 'server.gc_ms_per_1k', 'server.rss_peak_mb', 'server.eventloop_lag_p99_ms'];

@@ -138,7 +138,7 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
         // The warm-up's result is not kept; a failed warm-up shows in the measured run.
         if (sc.warmup) await runLoad({ ...sc, args: sc.warmup }, target, opts.secret, `${file}.warmup`, opts.generatorCpu);
         fs.rmSync(`${file}.warmup`, { force: true });
-        const { result, code, server, tail: said } = await watchRun(target, (t) => runLoad(sc, t, opts.secret, file, opts.generatorCpu), sc.unit);
+        const { result, code, server, nodes, tail: said } = await watchRun(target, (t) => runLoad(sc, t, opts.secret, file, opts.generatorCpu), sc.unit);
         tail = said;
         const stat1 = stealTicks();
         const total = stat1.reduce((s, v, i) => s + v - (stat0[i] ?? 0), 0);
@@ -155,6 +155,7 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
             side, scenario: sc.name, block, index: runs.length, startedAt: started.toISOString(), durationMs: result.durationMs, file: path.basename(file),
             metrics: { ...clientMetrics(result), ...server },
             health: { scheduleLagP99Ms: Math.max(0, ...w.map((x) => x.scheduleLagP99Ms)), generatorCpuPercent: Math.max(0, ...w.map((x) => x.cpuPercent)), loadavg1: load1, stealPercent: steal },
+            ...(nodes ? { nodes } : {}),
           };
         }
       } finally {

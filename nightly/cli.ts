@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, UsageError } from '../core/args.ts';
-import { BATTERIES } from './batteries.ts';
+import { BATTERIES, DEPLOYS, type Deploy } from './batteries.ts';
+import { DEFAULT_NIGHTLY_PG, DEFAULT_NIGHTLY_REDIS, deployCluster, nodeCpu, redisServerInstalled } from './cluster.ts';
 import { createProgress } from './progress.ts';
 import { InfrastructureError, runBattery, type Provider } from './battery.ts';
 import { BuildError, buildRef, type Build } from './build.ts';
@@ -54,6 +55,17 @@ battery and statistics:
   --calibrate           after an A/A night (--base X --head X), store thresholds from all A/A nights
   --waivers FILE        reviewed waivers (default: nightly/waivers.json in the repo)
   --head-env K=V,...    extra server settings for head runs (e.g. PARLEY_FAULT_DELAY_MS=5)
+deployment of each run (builds only):
+  --deploy single|cluster
+                        single (default, unless the battery says otherwise): one node on SQLite;
+                        cluster: two nodes of the build on a PostgreSQL database created for the run
+                        and dropped after it, and a redis-server started for the run on a free port
+                        (without redis-server on PATH: the shared --redis, no key prefix); users are
+                        spread over both nodes, server figures summed over them (docs/nightly.md)
+  --pg URL              PostgreSQL server the run's database is created on (default $PARLEY_NIGHTLY_PG,
+                        else ${DEFAULT_NIGHTLY_PG})
+  --redis URL           Redis for the nodes when redis-server is not installed (default
+                        $PARLEY_NIGHTLY_REDIS, else ${DEFAULT_NIGHTLY_REDIS})
 output and delivery:
   --out DIR             default ./nightly-out
   --keep-nights N       keep the files of the newest N nights (and the builds they used); the history
@@ -69,7 +81,7 @@ exit codes: ${GATE_EXIT.pass} pass, ${GATE_EXIT.regression} regression, ${GATE_E
 
 const FLAGS = new Set(['base', 'head', 'repo', 'cache', 'base-url', 'head-url', 'base-ops-url', 'head-ops-url', 'secret', 'battery', 'blocks', 'max-blocks',
   'alpha', 'calibrate', 'waivers', 'head-env', 'deps-from', 'max-load', 'out', 'smtp-url', 'email-to', 'email-from', 'webhook-url', 'report-url', 'resamples',
-  'keep-nights', 'allow-dirty']);
+  'keep-nights', 'allow-dirty', 'deploy', 'pg', 'redis']);
 
 interface Args {
   battery: (typeof BATTERIES)[string];
@@ -82,6 +94,10 @@ interface Args {
   maxLoad?: number;
   headEnv: Record<string, string>;
   keepNights?: number;
+  deploy: Deploy;
+  /** PostgreSQL admin URL and shared Redis of cluster runs. */
+  pg: string;
+  redis: string;
 }
 
 function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
@@ -128,6 +144,13 @@ function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
     if (eq < 1 || !pair.startsWith('PARLEY_')) problems.push(`--head-env expects PARLEY_NAME=value pairs, got "${pair}"`);
     else headEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  const deploy = (flags.get('deploy') ?? battery?.deploy ?? 'single') as Deploy;
+  if (!DEPLOYS.includes(deploy)) problems.push(`--deploy must be one of ${DEPLOYS.join(', ')}, got "${deploy}"`);
+  if (urlMode && flags.has('deploy')) problems.push('--deploy applies to builds; running environments (--base-url/--head-url) are deployed already');
+  const pg = flags.get('pg') ?? process.env.PARLEY_NIGHTLY_PG ?? DEFAULT_NIGHTLY_PG;
+  if (!/^postgres(ql)?:\/\//.test(pg)) problems.push(`--pg must be a postgres:// or postgresql:// URL, got "${pg}"`);
+  const redis = flags.get('redis') ?? process.env.PARLEY_NIGHTLY_REDIS ?? DEFAULT_NIGHTLY_REDIS;
+  if (!/^rediss?:\/\//.test(redis)) problems.push(`--redis must be a redis:// or rediss:// URL, got "${redis}"`);
   if (problems.length) throw new UsageError(problems);
   const out = path.resolve(flags.get('out') ?? 'nightly-out');
   const plan = { initialBlocks: blocks ?? battery!.plan.initialBlocks, maxBlocks: Math.max(maxBlocks ?? battery!.plan.maxBlocks, blocks ?? 0) };
@@ -135,18 +158,21 @@ function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
     flags,
     args: {
       battery: { ...battery!, plan }, out, repo: path.resolve(flags.get('repo') ?? '.'), cache: path.resolve(flags.get('cache') ?? path.join(out, 'cache')),
-      alpha, resamples, url, headEnv, maxLoad, keepNights,
+      alpha, resamples, url, headEnv, maxLoad, keepNights, deploy, pg, redis,
     },
   };
 }
 
-function environment(pinned: boolean): Record<string, string | number> {
+function environment(pinned: boolean, deploy: Deploy): Record<string, string | number> {
   let kernel = os.release();
   try { kernel = execFileSync('uname', ['-srm']).toString().trim(); } catch { /* os.release is enough */ }
   return {
     host: os.hostname(), node: process.version, kernel, cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.cpus().length,
     memoryGb: Math.round(os.totalmem() / 2 ** 30), loadavg: os.loadavg().map((v) => v.toFixed(2)).join(' '),
-    pinning: pinned ? 'server on CPU 1, load generator on CPU 0 (taskset)' : 'none (one CPU or no taskset)',
+    pinning: !pinned ? 'none (one CPU or no taskset)' : deploy === 'cluster'
+      ? `${nodeCpu(0) === nodeCpu(1) ? `both nodes on CPU ${nodeCpu(0)}` : `nodes on CPU ${nodeCpu(0)} and ${nodeCpu(1)}`}${redisServerInstalled() ? ', redis-server with the first' : ''}, load generator on CPU 0 (taskset)`
+      : 'server on CPU 1, load generator on CPU 0 (taskset)',
+    ...(deploy === 'cluster' ? { deploy: `cluster: 2 nodes, a PostgreSQL database and ${redisServerInstalled() ? 'a redis-server' : 'the shared Redis'} per run` } : {}),
   };
 }
 
@@ -204,10 +230,17 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
       secret = randomBytes(24).toString('base64url');
       const local = (b: Build, env: Record<string, string>): Provider => ({
         acquire: async () => {
+          if (args.deploy === 'cluster') {
+            const c = await deployCluster({ buildDir: b.dir, secret, nodes: 2, teardown, env, pgAdmin: args.pg, sharedRedis: args.redis, log });
+            return { wsUrl: c.wsUrl, opsUrl: c.opsUrl, nodes: c.nodes, release: c.stop };
+          }
           const d = await deploy({ buildDir: b.dir, secret, cpu: 1, teardown, env });
           return { wsUrl: d.wsUrl, opsUrl: d.opsUrl, pid: d.pid, release: d.stop };
         },
       });
+      if (args.deploy === 'cluster' && !redisServerInstalled()) {
+        log(`redis-server is not installed: the cluster nodes share ${args.redis} without a per-run key prefix (nothing is flushed)`);
+      }
       providers = { base: local(builds[0]!, {}), head: local(builds[1]!, args.headEnv) };
     }
     log(`battery ${args.battery.name}: ${base.commit.slice(0, 10)} → ${head.commit.slice(0, 10)}`);
@@ -234,7 +267,7 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
     schemaVersion: 1, id, at: at.toISOString(), battery: args.battery.name, mode: args.url ? 'url' : 'build', aa, base, head, blocks: outcome.blocks,
     runs: outcome.runs, discarded: outcome.discarded, rows: outcome.rows, gate: { status: gate.status, exitCode: gate.exitCode, reasons: gate.reasons },
     environment: {
-      ...environment(pinned), ...(Object.keys(args.headEnv).length ? { headEnv: JSON.stringify(args.headEnv) } : {}),
+      ...environment(pinned, args.deploy), ...(Object.keys(args.headEnv).length ? { headEnv: JSON.stringify(args.headEnv) } : {}),
       ...(refs?.dirty.length ? { uncommitted: `${refs.dirty.length} tracked file(s) changed in the repo, not measured` } : {}),
     },
   };

@@ -9,11 +9,21 @@ import os from 'node:os';
 import path from 'node:path';
 
 export interface Target {
-  /** ws://host:port/ws */
+  /** ws://host:port/ws; for a cluster, every node's, comma-separated (`parley load` spreads users over them) */
   wsUrl: string;
   /** http://host:opsPort */
   opsUrl: string;
   /** Local server pid (for /proc figures); absent for remote environments. */
+  pid?: number;
+  /** The nodes of a cluster deployment, each scraped on its own; absent for one server. */
+  nodes?: readonly NodeTarget[];
+}
+
+/** One node of a cluster deployment. */
+export interface NodeTarget {
+  id: string;
+  wsUrl: string;
+  opsUrl: string;
   pid?: number;
 }
 

@@ -31,6 +31,8 @@ export interface RunRecord {
   file?: string;
   /** Generator and machine health at the time of the run. */
   health: { scheduleLagP99Ms?: number; generatorCpuPercent?: number; loadavg1: number; stealPercent?: number };
+  /** A cluster run's figures node by node (nodeFigures in scrape.ts), by node id; absent for one server. */
+  nodes?: Record<string, Record<string, number>>;
 }
 
 /** A run thrown away (and redone): why, and what `parley load` said last. */

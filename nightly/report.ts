@@ -6,7 +6,7 @@ import { badness, type Row } from './compare.ts';
 import { dotPlot, esc, lineChart, SPECTRUM_TICKS, spectrumX, trendChart, type Line } from './charts.ts';
 import type { ChangePoint } from './changepoint.ts';
 import { fmtPct, type GateResult } from './gate.ts';
-import type { DiscardedRun, NightRecord } from './history.ts';
+import type { DiscardedRun, NightRecord, RunRecord } from './history.ts';
 import { SPECTRUM_PERCENTILES, type WithinRun } from './within.ts';
 
 export interface Trend {
@@ -119,6 +119,7 @@ export function renderReport(input: ReportInput): string {
     return `<figure>${trendChart(t.points.map((p) => ({ label: p.commit.slice(0, 7), value: p.value })), at, t.unit, `${t.scenario} ${t.metric} trend`)}<figcaption>${esc(t.scenario)} ${esc(t.metric)}${notes ? `<br>${notes}` : ''}</figcaption></figure>`;
   }).join('');
   const health = night.runs.map((r) => `<tr><td>${r.file ? `<a href="runs/${encodeURIComponent(r.file)}">${r.index}</a>` : r.index}</td><td>${r.block + 1}</td><td>${r.side}</td><td>${esc(r.scenario)}</td><td>${esc(r.startedAt)}</td><td>${num(r.health.scheduleLagP99Ms ?? NaN)}</td><td>${num(r.health.generatorCpuPercent ?? NaN)}</td><td>${num(r.health.loadavg1)}</td><td>${num(r.health.stealPercent ?? NaN, 2)}</td></tr>`).join('');
+  const nodes = nodesHtml(night.runs);
   const env = Object.entries(night.environment).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`).join('');
   const builds = input.builds.map((b) => `<tr><th>${b.side}</th><td>${esc(b.ref)}</td><td><code>${esc(b.commit)}</code></td><td>${esc(b.subject ?? '')}</td><td>${b.cached === undefined ? '' : b.cached ? 'cached' : `built in ${((b.buildMs ?? 0) / 1000).toFixed(1)} s`}${b.warnings?.length ? `<br>${esc(b.warnings.join('; '))}` : ''}</td></tr>`).join('');
   const reasons = gate.reasons.length ? `<ul class="reasons">${gate.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>` : '';
@@ -147,10 +148,21 @@ ${COLUMNS}
 ${withinHtml(input.within)}
 <h2>Trends over recent nights</h2>${trends ? `<div class="charts">${trends}</div>` : '<p>Not enough nights in the history yet.</p>'}
 <h2 id="runs">Environment and generator health</h2><table>${env}</table>
-<table><tr><th>run</th><th>block</th><th>side</th><th>scenario</th><th>started</th><th>schedule lag p99 (ms)</th><th>generator CPU %</th><th>load avg</th><th>steal %</th></tr>${health}</table>
+<table><tr><th>run</th><th>block</th><th>side</th><th>scenario</th><th>started</th><th>schedule lag p99 (ms)</th><th>generator CPU %</th><th>load avg</th><th>steal %</th></tr>${health}</table>${nodes}
 ${atTop ? '' : discarded}
 </body></html>
 `;
+}
+
+const NODE_COLUMNS: [string, string][] = [['cpu_ms', 'CPU (ms)'], ['cpu_percent', 'CPU %'], ['rss_peak_mb', 'peak RSS (MiB)'], ['gc_ms', 'GC (ms)'],
+  ['logins', 'logins'], ['messages_stored', 'messages stored'], ['deliveries', 'deliveries'], ['bus_received', 'bus events received']];
+
+/** Cluster runs, node by node: how the run's work and cost split over the nodes (empty for one server). */
+function nodesHtml(runs: readonly RunRecord[]): string {
+  const rows = runs.flatMap((r) => Object.entries(r.nodes ?? {}).map(([id, f]) => `<tr><td>${r.index}</td><td>${r.side}</td><td>${esc(r.scenario)}</td><td>${esc(id)}</td>${NODE_COLUMNS.map(([k]) => `<td>${num(f[k] ?? NaN)}</td>`).join('')}</tr>`));
+  if (!rows.length) return '';
+  return `\n<h3>Nodes</h3><p>Each cluster run node by node (the compared server figures are these summed; event-loop lag is the worst node's).</p>`
+    + `<table><tr><th>run</th><th>side</th><th>scenario</th><th>node</th>${NODE_COLUMNS.map(([, label]) => `<th>${label}</th>`).join('')}</tr>${rows.join('')}</table>`;
 }
 
 /** Discarded runs with the same side, scenario, reason and output, counted once each. */

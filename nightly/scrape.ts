@@ -62,10 +62,17 @@ export function parsePrometheus(text: string): Map<string, number> {
   return out;
 }
 
-/** Sum of every series of a metric, whatever its labels (e.g. GC time over all GC kinds). */
-export function sumOf(m: Map<string, number>, name: string): number | undefined {
+/**
+ * Sum of every series of a metric, whatever its labels (e.g. GC time over all GC kinds), or of
+ * those whose labels include `label` (`reason="ok"`).
+ */
+export function sumOf(m: Map<string, number>, name: string, label?: string): number | undefined {
   let sum: number | undefined;
-  for (const [k, v] of m) if (k === name || k.startsWith(`${name}{`)) sum = (sum ?? 0) + v;
+  for (const [k, v] of m) {
+    if (!(k === name || k.startsWith(`${name}{`))) continue;
+    if (label !== undefined && !k.includes(label)) continue;
+    sum = (sum ?? 0) + v;
+  }
   return sum;
 }
 
@@ -122,27 +129,94 @@ export class ServerWatch {
    * requests: the scenario's unit), the denominator of the CPU and GC figures.
    */
   async stop(work: number): Promise<Record<string, number>> {
+    return serverFigures(await this.finish(), work);
+  }
+
+  /** Stops polling and returns what the server did during the run, not yet divided by the work. */
+  async finish(): Promise<ServerSpan> {
     clearInterval(this.#timer);
     const end = this.#pid ? procSample(this.#pid) : undefined;
     const elapsedS = (performance.now() - this.#startAt) / 1000;
     await Promise.all(this.#polls);
     await this.#poll();
-    const out: Record<string, number> = {};
     const m0 = this.#startMetrics;
     const m1 = this.#lastMetrics;
-    const cpu = end && this.#startProc ? end.cpuSeconds - this.#startProc.cpuSeconds
+    const cpuSeconds = end && this.#startProc ? end.cpuSeconds - this.#startProc.cpuSeconds
       : m0 && m1 && m1.has('process_cpu_seconds_total') ? m1.get('process_cpu_seconds_total')! - m0.get('process_cpu_seconds_total')! : undefined;
-    if (cpu !== undefined && work > 0) out['server.cpu_ms_per_1k'] = (cpu * 1000) / (work / 1000);
-    if (cpu !== undefined && elapsedS > 0) out['server.cpu_percent'] = (100 * cpu) / elapsedS;
     const rss = end?.peakRssMb ?? (this.#maxRssMb || undefined);
-    if (rss !== undefined && Number.isFinite(rss)) out['server.rss_peak_mb'] = rss;
-    if (m1 && m1.has('nodejs_eventloop_lag_p99_seconds')) out['server.eventloop_lag_p99_ms'] = this.#maxLagMs;
     const gc1 = m1 && sumOf(m1, 'nodejs_gc_duration_seconds_sum');
-    if (gc1 !== undefined) {
-      const gcMs = (gc1 - ((m0 && sumOf(m0, 'nodejs_gc_duration_seconds_sum')) ?? 0)) * 1000;
-      out['server.gc_ms'] = gcMs;
-      if (work > 0) out['server.gc_ms_per_1k'] = gcMs / (work / 1000);
+    const counters: Record<string, number> = {};
+    if (m1) {
+      for (const [key, name, label] of NODE_COUNTERS) {
+        const v1 = sumOf(m1, name, label);
+        if (v1 !== undefined) counters[key] = v1 - ((m0 && sumOf(m0, name, label)) ?? 0);
+      }
     }
-    return out;
+    return {
+      cpuSeconds, elapsedS, rssPeakMb: rss !== undefined && Number.isFinite(rss) ? rss : undefined,
+      lagP99Ms: m1 && m1.has('nodejs_eventloop_lag_p99_seconds') ? this.#maxLagMs : undefined,
+      gcMs: gc1 !== undefined ? (gc1 - ((m0 && sumOf(m0, 'nodejs_gc_duration_seconds_sum')) ?? 0)) * 1000 : undefined,
+      counters,
+    };
   }
+}
+
+/** What one server (or a whole cluster) did during a run, before dividing by the run's work. */
+export interface ServerSpan {
+  cpuSeconds?: number;
+  elapsedS: number;
+  rssPeakMb?: number;
+  lagP99Ms?: number;
+  gcMs?: number;
+  /** Growth of the node's own counters over the run (NODE_COUNTERS), for per-node figures. */
+  counters: Record<string, number>;
+}
+
+/** Per-node counters kept for cluster runs: figure → metric and the label its series must carry. */
+const NODE_COUNTERS: readonly [string, string, string | undefined][] = [
+  ['logins', 'parley_logins_total', 'reason="ok"'],
+  ['messages_stored', 'parley_messages_stored_total', undefined],
+  ['deliveries', 'parley_messages_delivered_total', undefined],
+  ['bus_received', 'parley_bus_received_total', 'result="ok"'],
+];
+
+/** A run's server-side metrics (keys of METRIC_SPECS) from a span and the run's work. */
+export function serverFigures(span: ServerSpan, work: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  const cpu = span.cpuSeconds;
+  if (cpu !== undefined && work > 0) out['server.cpu_ms_per_1k'] = (cpu * 1000) / (work / 1000);
+  if (cpu !== undefined && span.elapsedS > 0) out['server.cpu_percent'] = (100 * cpu) / span.elapsedS;
+  if (span.rssPeakMb !== undefined) out['server.rss_peak_mb'] = span.rssPeakMb;
+  if (span.lagP99Ms !== undefined) out['server.eventloop_lag_p99_ms'] = span.lagP99Ms;
+  if (span.gcMs !== undefined) {
+    out['server.gc_ms'] = span.gcMs;
+    if (work > 0) out['server.gc_ms_per_1k'] = span.gcMs / (work / 1000);
+  }
+  return out;
+}
+
+/**
+ * A cluster as one server: CPU, GC and peak RSS summed over the nodes (the cluster's cost of the
+ * run's work), event-loop lag the worst node's. A figure some node lacks is left out, not
+ * understated.
+ */
+export function combineSpans(spans: readonly ServerSpan[]): ServerSpan {
+  const sum = (pick: (s: ServerSpan) => number | undefined) => (spans.every((s) => pick(s) !== undefined) ? spans.reduce((a, s) => a + pick(s)!, 0) : undefined);
+  const lags = spans.map((s) => s.lagP99Ms).filter((v) => v !== undefined);
+  const counters: Record<string, number> = {};
+  for (const s of spans) for (const [k, v] of Object.entries(s.counters)) counters[k] = (counters[k] ?? 0) + v;
+  return {
+    cpuSeconds: sum((s) => s.cpuSeconds), elapsedS: Math.max(0, ...spans.map((s) => s.elapsedS)), rssPeakMb: sum((s) => s.rssPeakMb),
+    lagP99Ms: lags.length ? Math.max(...lags) : undefined, gcMs: sum((s) => s.gcMs), counters,
+  };
+}
+
+/** One node's figures for the report: its CPU time and share, peak RSS, GC and its counters. */
+export function nodeFigures(span: ServerSpan): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (span.cpuSeconds !== undefined) out.cpu_ms = span.cpuSeconds * 1000;
+  if (span.cpuSeconds !== undefined && span.elapsedS > 0) out.cpu_percent = (100 * span.cpuSeconds) / span.elapsedS;
+  if (span.rssPeakMb !== undefined) out.rss_peak_mb = span.rssPeakMb;
+  if (span.gcMs !== undefined) out.gc_ms = span.gcMs;
+  return { ...out, ...span.counters };
 }

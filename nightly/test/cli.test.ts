@@ -28,6 +28,17 @@ describe('parley nightly arguments', () => {
       ...(saved ? [] : ['--secret (or PARLEY_SECRET) is required to mint tokens for running environments']),
     ]);
   });
+  it('names a bad deployment mode, PostgreSQL or Redis URL, and refuses --deploy for running environments', async () => {
+    const err = await nightly(['--deploy', 'swarm', '--pg', 'mysql://x', '--redis', '127.0.0.1:6379']).catch((e: unknown) => e) as UsageError;
+    expect(err.problems).toEqual([
+      '--deploy must be one of single, cluster, got "swarm"',
+      '--pg must be a postgres:// or postgresql:// URL, got "mysql://x"',
+      '--redis must be a redis:// or rediss:// URL, got "127.0.0.1:6379"',
+    ]);
+    const url = await nightly(['--base-url', 'ws://a/ws', '--head-url', 'ws://b/ws', '--base-ops-url', 'http://a', '--head-ops-url', 'http://b', '--secret', 's', '--deploy', 'cluster'])
+      .catch((e: unknown) => e) as UsageError;
+    expect(url.problems).toEqual(['--deploy applies to builds; running environments (--base-url/--head-url) are deployed already']);
+  });
   it('answers a usage error with exit 2 through the parley CLI', async () => {
     expect(await main(['nightly', '--battery', 'nope'])).toBe(2);
   });

@@ -13,7 +13,9 @@ import { keyLine, lastLines } from '../battery.ts';
 import { pruneOutput } from '../prune.ts';
 import { renderIndex } from '../publish.ts';
 import { groupDiscarded } from '../report.ts';
+import { combineSpans, nodeFigures, serverFigures, type ServerSpan } from '../scrape.ts';
 import { blockOrder } from '../session.ts';
+import { nodeCpu } from '../cluster.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'parley-nightly-'));
 const p50 = METRIC_SPECS.find((s) => s.key === 'deliver_ms.p50')!;
@@ -195,5 +197,33 @@ Node.js v20.20.2
   it('counts identical discards once with their number', () => {
     const d = { side: 'base', scenario: 'dm', reason: 'r', tail: ['x'] };
     expect(groupDiscarded([d, d, { ...d, side: 'head' }])).toEqual([{ ...d, count: 2 }, { ...d, side: 'head', count: 1 }]);
+  });
+});
+
+describe('a cluster as one server', () => {
+  const node = (over: Partial<ServerSpan>): ServerSpan => ({ cpuSeconds: 1, elapsedS: 10, rssPeakMb: 100, lagP99Ms: 5, gcMs: 20, counters: { logins: 10 }, ...over });
+
+  it('sums CPU, GC, peak RSS and counters over the nodes and keeps the worst event-loop lag', () => {
+    const both = combineSpans([node({}), node({ cpuSeconds: 3, elapsedS: 11, rssPeakMb: 120, lagP99Ms: 9, gcMs: 40, counters: { logins: 12, bus_received: 4 } })]);
+    expect(both).toEqual({ cpuSeconds: 4, elapsedS: 11, rssPeakMb: 220, lagP99Ms: 9, gcMs: 60, counters: { logins: 22, bus_received: 4 } });
+    // 4 s of CPU for 2000 acknowledged sends: 2000 ms per 1k; over 11 s: 36.36% of one CPU.
+    expect(serverFigures(both, 2000)).toEqual({
+      'server.cpu_ms_per_1k': 2000, 'server.cpu_percent': 400 / 11, 'server.rss_peak_mb': 220, 'server.eventloop_lag_p99_ms': 9, 'server.gc_ms': 60, 'server.gc_ms_per_1k': 30,
+    });
+  });
+
+  it('leaves out a figure that some node lacks instead of understating it', () => {
+    const both = combineSpans([node({}), node({ cpuSeconds: undefined, rssPeakMb: undefined, lagP99Ms: undefined })]);
+    expect(serverFigures(both, 1000)).toEqual({ 'server.eventloop_lag_p99_ms': 5, 'server.gc_ms': 40, 'server.gc_ms_per_1k': 40 });
+  });
+
+  it('keeps each node\'s own CPU time, share, memory, GC and counters for the report', () => {
+    expect(nodeFigures(node({ cpuSeconds: 0.5 }))).toEqual({ cpu_ms: 500, cpu_percent: 5, rss_peak_mb: 100, gc_ms: 20, logins: 10 });
+  });
+
+  it('puts the nodes on the CPUs the load generator (CPU 0) does not use, sharing them when there are few', () => {
+    expect([0, 1].map((i) => nodeCpu(i, 2))).toEqual([1, 1]);
+    expect([0, 1].map((i) => nodeCpu(i, 4))).toEqual([1, 2]);
+    expect([0, 1, 2].map((i) => nodeCpu(i, 3))).toEqual([1, 2, 1]);
   });
 });
