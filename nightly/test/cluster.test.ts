@@ -65,7 +65,7 @@ async function expectNothingLeft(runs: Deployed[]): Promise<void> {
 }
 
 const nightlyArgs = (out: string) => ['nightly', '--repo', ROOT, '--cache', cache, '--base', commit, '--head', commit, '--allow-dirty', '--battery', 'smoke',
-  '--deploy', 'cluster', '--out', out, '--waivers', path.join(tmp, 'none.json'), '--resamples', '1000'];
+  '--deploy', 'cluster', '--pg', PG_ADMIN_URL, '--out', out, '--waivers', path.join(tmp, 'none.json'), '--resamples', '1000'];
 
 it('runs each battery run on two fresh nodes, gates on their summed figures, and leaves no node, redis-server or database behind', async (ctx) => {
   requires(ctx, 'redis-server and PostgreSQL at 127.0.0.1:5432', hasCommand('redis-server') && await pgAvailable());
