@@ -33,6 +33,7 @@ export const SETTINGS = {
   sqliteSync: { kind: 'enum', default: 'full', values: ['full', 'normal'], doc: 'SQLite synchronous mode: full survives power loss, normal survives process crashes' },
   bus: { kind: 'enum', default: 'local', values: ['local', 'redis'], doc: 'fan-out bus between nodes: local (one node) or redis (needs --redis); setting --redis alone selects redis' },
   redis: { kind: 'string', default: undefined, doc: 'Redis URL (redis://host:port) or comma-separated Redis Cluster seeds (host:port,...): the node joins a cluster through it (cross-node fan-out, presence directory)' },
+  redisPrefix: { kind: 'string', default: 'parley', doc: 'first segment of every Redis key and channel of this deployment (letters, digits, . _ -; at most 64), so several deployments can share one Redis or Redis Cluster; every node of one deployment needs the same one' },
   gapCheckMs: { kind: 'int', default: 30_000, min: 0, max: 3_600_000, doc: 'how often each session checks its chats against the store for a last message pub/sub dropped (0: only after the bus reconnects)' },
   secret: { kind: 'string', default: undefined, doc: 'HMAC secret for access tokens (>= 32 chars); generated into dataDir when unset' },
   adminToken: { kind: 'string', default: undefined, doc: 'bearer token for /admin routes on the ops port' },
@@ -167,6 +168,8 @@ export function loadConfig(
   }
   if (out.bus === 'redis' && out.redis === undefined) problems.push('bus redis needs --redis (PARLEY_REDIS) with a redis:// URL or cluster seeds');
   if (typeof out.redis === 'string' && !out.redis.split(',').every((seed) => /^(rediss?:\/\/[^\s,]+|[^\s,:/]+:\d+)$/.test(seed))) problems.push(`redis must be a redis:// URL or comma-separated host:port cluster seeds, got "${out.redis.slice(0, 80)}"`);
+  const prefixProblem = typeof out.redisPrefix === 'string' ? redisPrefixProblem(out.redisPrefix) : undefined;
+  if (prefixProblem) problems.push(prefixProblem);
   const storeProblem = typeof out.store === 'string' ? storeUrlProblem(out.store) : undefined;
   if (storeProblem) problems.push(storeProblem);
   if (out.port !== 0 && out.port === out.opsPort && out.host === out.opsHost) problems.push('port and opsPort must differ');
@@ -212,6 +215,17 @@ export function keepNodeId(dataDir: string, id: string): void {
   } catch {
     // there already (this id came from it, or another process wrote it first), or not writable: nothing to keep
   }
+}
+
+/**
+ * What is wrong with a Redis prefix. It is one key segment: a brace would move the hash tag
+ * ({u:<user>}) that places a user's keys on one slot, a colon would let one deployment's prefix
+ * end where another's keys begin (`a:b` against `a` with keys `b:...`), whitespace breaks redis-cli.
+ */
+export function redisPrefixProblem(prefix: string): string | undefined {
+  if (prefix.length > 64) return `redisPrefix must be at most 64 characters, got ${prefix.length}`;
+  if (!/^[A-Za-z0-9._-]+$/.test(prefix)) return `redisPrefix must be letters, digits, ".", "_" or "-" (one key segment: no braces, colons or whitespace), got "${prefix}"`;
+  return undefined;
 }
 
 /** What is wrong with a store setting: "sqlite" or a postgres:// or postgresql:// URL with a host. */

@@ -253,7 +253,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   metrics.read('parley_store_unavailable', () => (store.fault?.() ? 1 : 0));
   watchStorage(metrics, config.dataDir, !parts.store && config.store === 'sqlite' ? sqliteFile : undefined);
   const bus = parts.bus ?? (config.redis !== undefined
-    ? new RedisBus({ url: config.redis, node: config.nodeId!, meter: metrics, log })
+    ? new RedisBus({ url: config.redis, node: config.nodeId!, prefix: config.redisPrefix, meter: metrics, log })
     : new LocalBus());
   const auth = new TokenAuthority(resolveSecret(config.secret, config.dataDir));
   // A committed change whose publish failed reaches its receivers late, through their gap repair.
