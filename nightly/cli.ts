@@ -287,7 +287,7 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
   }
   const aaNights = all.filter((n) => n.aa && n.gate.status !== 'infrastructure');
   const published = await publish(args.out, {
-    night, gate, trends: trendsOf(all, outcome.rows), within: withinRun(night, path.join(args.out, 'nights', id, 'runs')),
+    night, gate, trends: trendsOf(all, outcome.rows, night), within: withinRun(night, path.join(args.out, 'nights', id, 'runs')),
     aaAlarms: { alarms: aaNights.filter((n) => n.rows.some((r) => r.verdict === 'regression')).length, sessions: aaNights.length },
     builds: builds.map((b, i) => ({ side: i ? 'head' : 'base', ref: i ? head.ref : base.ref, commit: b.commit, subject: b.subject, cached: b.cached, warnings: b.warnings, buildMs: b.buildMs })),
   }, all, {

@@ -103,7 +103,7 @@ export function slackPayload(subject: string, markdown: string): { text: string;
 function indexTrends(nights: readonly NightRecord[]): string {
   const last = [...nights].reverse().find((n) => !n.aa && n.rows.length > 0);
   if (!last) return '<p>No compared night yet.</p>';
-  const figures = trendsOf(nights, last.rows.filter((r) => r.gate)).filter((t) => t.points.length >= 2).map((t) => {
+  const figures = trendsOf(nights, last.rows.filter((r) => r.gate), last).filter((t) => t.points.length >= 2).map((t) => {
     const notes = t.changePoints.map((c) => `change ${((c.ratio - 1) * 100).toFixed(1)}% from ${esc(c.commit.slice(0, 10))} (night ${esc(c.night)})`).join('; ');
     const title = `${t.scenario} ${t.metric}: head median per night`;
     return `<figure>${trendChart(t.points.map((p) => ({ label: p.commit.slice(0, 7), value: p.value })), t.changePoints.map((c) => c.index), t.unit, title)}<figcaption>${esc(t.scenario)} <code>${esc(t.metric)}</code> (${esc(t.unit)})${notes ? `<br>${notes}` : ''}</figcaption></figure>`;

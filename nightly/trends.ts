@@ -4,9 +4,18 @@ import type { Row } from './compare.ts';
 import type { NightRecord } from './history.ts';
 import type { Trend } from './report.ts';
 
-/** Head medians of recent built nights (same battery, not A/A) with their change points. */
-export function trendsOf(nights: readonly NightRecord[], rows: readonly Row[], last = 30): Trend[] {
-  const series = nights.filter((n) => !n.aa && n.gate.status !== 'infrastructure').slice(-last);
+/** How a night's builds were deployed: one node, or a cluster (`environment.deploy`, recorded only for clusters). */
+export function deploymentOf(n: NightRecord): string {
+  return String(n.environment.deploy ?? 'single').split(':')[0]!;
+}
+
+/**
+ * Head medians of recent compared nights of the same series as `of` (the same battery on the same
+ * deployment: a cluster night's CPU is two nodes' and must not read as a regression of one), not
+ * A/A, with their change points.
+ */
+export function trendsOf(nights: readonly NightRecord[], rows: readonly Row[], of: NightRecord, last = 30): Trend[] {
+  const series = nights.filter((n) => !n.aa && n.gate.status !== 'infrastructure' && n.battery === of.battery && deploymentOf(n) === deploymentOf(of)).slice(-last);
   return rows.map((r) => {
     const points = series.flatMap((n) => {
       const x = n.rows.find((y) => y.scenario === r.scenario && y.metric === r.metric);

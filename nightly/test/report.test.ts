@@ -74,6 +74,19 @@ function syntheticNight(i: number, slowdown: number, seed: number): NightRecord 
   };
 }
 
+describe('trends', () => {
+  it('follow one series: nights of another battery or deployed as a cluster are not points of a single-node trend', () => {
+    const nights = Array.from({ length: 6 }, (_, i) => syntheticNight(i + 1, 0, i + 1));
+    nights[1] = { ...nights[1]!, battery: 'nightly' };
+    nights[3] = { ...nights[3]!, environment: { ...nights[3]!.environment, deploy: 'cluster: 2 nodes, a PostgreSQL database and a redis-server per run' } };
+    const last = nights.at(-1)!;
+    const [t] = trendsOf(nights, last.rows.slice(0, 1), last);
+    expect(t!.points.map((p) => p.night)).toEqual([nights[0]!.id, nights[2]!.id, nights[4]!.id, nights[5]!.id]);
+    const cluster = trendsOf(nights, nights[3]!.rows.slice(0, 1), nights[3]!);
+    expect(cluster[0]!.points.map((p) => p.night)).toEqual([nights[3]!.id]);
+  });
+});
+
 describe('the published report', () => {
   it('links the summary to --report-url when the output folder is served', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-report-'));
@@ -96,7 +109,7 @@ describe('the published report', () => {
     night.runs[0] = { ...night.runs[0]!, file: 'broken.json' };
     const within = withinRun(night, runsDir);
     expect(within.unreadable).toEqual([expect.stringMatching(/^broken\.json: /)]);
-    const pub = await publish(out, { night, gate, trends: trendsOf(nights, night.rows), aaAlarms: { alarms: 0, sessions: 3 }, builds: [], within }, nights);
+    const pub = await publish(out, { night, gate, trends: trendsOf(nights, night.rows, night), aaAlarms: { alarms: 0, sessions: 3 }, builds: [], within }, nights);
     const html = fs.readFileSync(pub.report, 'utf8');
     expect(html).not.toMatch(/<script|https?:\/\/|src=/);
     const eml = fs.readFileSync(pub.eml!, 'utf8');
