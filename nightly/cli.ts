@@ -60,7 +60,7 @@ deployment of each run (builds only):
                         single (default, unless the battery says otherwise): one node on SQLite;
                         cluster: two nodes of the build on a PostgreSQL database created for the run
                         and dropped after it, and a redis-server started for the run on a free port
-                        (without redis-server on PATH: the shared --redis, no key prefix); users are
+                        (without redis-server on PATH: the shared --redis, a key prefix per run); users are
                         spread over both nodes, server figures summed over them (docs/nightly.md)
   --pg URL              PostgreSQL server the run's database is created on (default $PARLEY_NIGHTLY_PG,
                         else ${DEFAULT_NIGHTLY_PG})
@@ -239,7 +239,7 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
         },
       });
       if (args.deploy === 'cluster' && !redisServerInstalled()) {
-        log(`redis-server is not installed: the cluster nodes share ${args.redis} without a per-run key prefix (nothing is flushed)`);
+        log(`redis-server is not installed: the cluster nodes share ${args.redis}, each run under a key prefix of its own (PARLEY_REDIS_PREFIX; a build from before that setting shares the default prefix)`);
       }
       providers = { base: local(builds[0]!, {}), head: local(builds[1]!, args.headEnv) };
     }

@@ -130,18 +130,21 @@ export async function deployCluster(opts: ClusterDeployOptions): Promise<Deploym
   try {
     redisStarting = redisServerInstalled() ? startRedisServer(dir, timeoutMs) : undefined;
     const redis = await redisStarting;
+    const prefix = `parley-night-${path.basename(dir).slice(-6).replace(/[^A-Za-z0-9]/g, '')}`;
     starting = startCluster({
       nodes: opts.nodes, pgAdmin: opts.pgAdmin, redis: redis?.url ?? opts.sharedRedis, secret: opts.secret, dir, startTimeoutMs: timeoutMs,
       nodeArgs: ['--log-level', 'info'],
       launch: {
         command: [process.execPath, path.join(opts.buildDir, 'bin/parley.js')], cwd: opts.buildDir,
-        pin: (i) => pinPrefix(nodeCpu(i)), env: { ...opts.env, PARLEY_ADMIN_TOKEN: undefined },
+        // On a shared Redis, keys and channels of a prefix of the run's own (PARLEY_REDIS_PREFIX: an
+        // environment variable, which a build from before the setting warns about and ignores).
+        pin: (i) => pinPrefix(nodeCpu(i)), env: { ...opts.env, PARLEY_ADMIN_TOKEN: undefined, ...(redis ? {} : { PARLEY_REDIS_PREFIX: prefix }) },
       },
     });
     const cluster = await starting;
     const nodes = cluster.nodes.map((n) => ({ id: n.id, wsUrl: n.wsUrl, opsUrl: n.opsUrl, pid: n.child!.pid! }));
     opts.log?.(`  cluster: ${nodes.length} nodes (${nodes.map((n) => `${n.id} pid ${n.pid}`).join(', ')}), database ${databaseOf(cluster.store)}, `
-      + `${redis ? `redis-server pid ${redis.pid} on port ${redis.port}` : `shared Redis ${opts.sharedRedis}`}`);
+      + `${redis ? `redis-server pid ${redis.pid} on port ${redis.port}` : `shared Redis ${opts.sharedRedis}, key prefix ${prefix}`}`);
     return { wsUrl: nodes.map((n) => n.wsUrl).join(','), opsUrl: nodes[0]!.opsUrl, nodes, stop };
   } catch (err) {
     await stop();
