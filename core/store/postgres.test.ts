@@ -23,7 +23,10 @@ async function openStore(url: string, opts: Partial<PostgresOptions> = {}): Prom
   return store;
 }
 
-storeContract('PostgreSQL', async (ctx) => PostgresStore.open({ url: (await freshDatabase(ctx)).url }));
+storeContract('PostgreSQL', async (ctx) => PostgresStore.open({ url: (await freshDatabase(ctx)).url }), async (ctx, n) => {
+  const { url } = await freshDatabase(ctx);
+  return Promise.all(Array.from({ length: n }, () => PostgresStore.open({ url })));
+});
 
 const item = (from: string, cmid: string, chat = 'r:race'): AppendItem => ({ chat, from, cmid, body: `${from} ${cmid}`, ts: Date.now() });
 const seqOf = (r: AppendResult) => (r.ok ? r.message.seq : -1);

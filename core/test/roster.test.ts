@@ -1,12 +1,19 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import type { ParleyServer } from '../server.ts';
+import { createTestDatabase, pgAvailable, type TestDatabase } from '../store/test/pg.ts';
+import type { RosterState } from '../store/social.ts';
+import { requires } from './env.ts';
 import { testServer, until } from './helpers.ts';
 import { befriend, ofOp, person, type Person } from './social-fixtures.ts';
 
 let server: ParleyServer;
+/** The second node of a two-node test (PostgreSQL), and its database. */
+let second: ParleyServer | undefined;
+let db: TestDatabase | undefined;
 const people: Person[] = [];
-async function user(name: string): Promise<Person> {
-  const p = await person(server, name);
+async function user(name: string, on = server): Promise<Person> {
+  const p = await person(on, name);
   people.push(p);
   return p;
 }
@@ -14,7 +21,35 @@ async function user(name: string): Promise<Person> {
 afterEach(async () => {
   await Promise.all(people.splice(0).map((p) => p.client.close()));
   await server?.close();
+  await second?.close();
+  await db?.drop();
+  second = db = undefined;
 });
+
+/**
+ * Two nodes on one store: on PostgreSQL two servers on one database, as in a cluster; SQLite
+ * serves one node, so both are the same server (two sessions on it still race).
+ */
+async function twoNodes(ctx: TestContext, kind: 'sqlite' | 'postgres'): Promise<[ParleyServer, ParleyServer]> {
+  if (kind === 'sqlite') {
+    server = await testServer({ store: 'sqlite' });
+    return [server, server];
+  }
+  requires(ctx, 'PostgreSQL at 127.0.0.1:5432', await pgAvailable());
+  db = await createTestDatabase();
+  // Seeding 5,000 friendships is 5,000 commits in a row on bob's lock: not waiting for each one's
+  // WAL flush saves about a third of this test's time. Locks and visibility are the same.
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  await c.query(`ALTER DATABASE ${db.name} SET synchronous_commit = off`);
+  await c.end();
+  server = await testServer({ store: db.url });
+  second = await testServer({ store: db.url });
+  return [server, second];
+}
+
+const request = (): [RosterState, RosterState] => ['out', 'in'];
+const friendly = (): [RosterState, RosterState] => ['friend', 'friend'];
 
 describe('friends (roster)', () => {
   it('makes a friendship from request and accept, notifying both sides each time', async () => {
@@ -131,26 +166,6 @@ describe('friends (roster)', () => {
     expect((await alice.social.fetchRoster()).items).toEqual([{ user: 'bob', state: 'sent' }]);
   });
 
-  it('caps pending requests sent and friends per user with roster_full', async () => {
-    server = await testServer();
-    const social = server.chat.store.social;
-    await Promise.all(Array.from({ length: 500 }, (_, i) => social.rosterChange('alice', `p${i}`, () => ['out', 'in'])));
-    await Promise.all(Array.from({ length: 5000 }, (_, i) => social.rosterChange('bob', `f${i}`, () => ['friend', 'friend'])));
-    await social.rosterChange('carol', 'bob', () => ['out', 'in']);
-    const alice = await user('alice');
-    const bob = await user('bob');
-    await expect(alice.social.requestFriend('zed')).rejects.toMatchObject({ code: 'roster_full', details: { user: 'alice', max: 500 } });
-    await alice.social.cancel('p0');
-    expect(await alice.social.requestFriend('zed')).toEqual({ user: 'zed', state: 'sent' });
-    await expect(bob.social.accept('carol')).rejects.toMatchObject({ code: 'roster_full', details: { user: 'bob', max: 5000 } });
-    await expect(bob.social.accept('carol')).rejects.toMatchObject({ message: expect.stringContaining('your roster holds at most 5000 friends') });
-    const carol = await user('carol');
-    await expect(carol.social.requestFriend('bob')).resolves.toEqual({ user: 'bob', state: 'sent' });
-    const dan = await user('dan');
-    await dan.social.requestFriend('carol');
-    await expect(carol.social.accept('dan')).resolves.toEqual({ user: 'dan', state: 'friend' });
-  });
-
   it('serves the roster and the friendship check over REST', async () => {
     server = await testServer();
     await befriend(server, 'alice', 'bob');
@@ -170,4 +185,34 @@ describe('friends (roster)', () => {
     expect((await call('GET', '/roster?ver=x')).status).toBe(400);
     expect((await call('POST', '/roster/bob/befriend')).status).toBe(404);
   });
+});
+
+describe.each(['sqlite', 'postgres'] as const)('roster caps on %s', (kind) => {
+  it('caps pending requests sent and friends per user with roster_full, and lets exactly the accepts that fit win when 30 race at the cap from two nodes', async (ctx) => {
+    const [n1, n2] = await twoNodes(ctx, kind);
+    const social = n1.chat.store.social;
+    await Promise.all(Array.from({ length: 500 }, (_, i) => social.rosterChange('alice', `p${i}`, request)));
+    // bob has 10 places left and 30 requests waiting (c0..c29), and one more from carol.
+    await Promise.all(Array.from({ length: 4990 }, (_, i) => social.rosterChange('bob', `f${i}`, friendly)));
+    await Promise.all(Array.from({ length: 30 }, (_, i) => social.rosterChange(`c${i}`, 'bob', request)));
+    await social.rosterChange('carol', 'bob', request);
+    const alice = await user('alice');
+    await expect(alice.social.requestFriend('zed')).rejects.toMatchObject({ code: 'roster_full', details: { user: 'alice', max: 500 } });
+    await alice.social.cancel('p0');
+    expect(await alice.social.requestFriend('zed')).toEqual({ user: 'zed', state: 'sent' });
+    // bob on both nodes accepts all 30 at once: 10 become friends, 20 are refused, none past 5,000.
+    const bobs = [await user('bob', n1), await user('bob', n2)];
+    const settled = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => bobs[i % 2]!.social.accept(`c${i}`)));
+    expect(settled.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+    for (const r of settled) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'roster_full', details: { user: 'bob', max: 5000 } });
+    expect(await social.friends('bob')).toHaveLength(5000);
+    const bob = bobs[0]!;
+    await expect(bob.social.accept('carol')).rejects.toMatchObject({ code: 'roster_full', details: { user: 'bob', max: 5000 } });
+    await expect(bob.social.accept('carol')).rejects.toMatchObject({ message: expect.stringContaining('your roster holds at most 5000 friends') });
+    const carol = await user('carol', n2);
+    await expect(carol.social.requestFriend('bob')).resolves.toEqual({ user: 'bob', state: 'sent' });
+    const dan = await user('dan', n2);
+    await dan.social.requestFriend('carol');
+    await expect(carol.social.accept('dan')).resolves.toEqual({ user: 'dan', state: 'friend' });
+  }, 120_000);
 });

@@ -13,6 +13,12 @@ type RosterState = Awaited<ReturnType<Store['social']['rosterState']>>;
 /** Opens a fresh, empty store, or skips the test (through ctx) when the engine is unavailable. */
 export type OpenStore = (ctx: TestContext) => Promise<Store>;
 
+/**
+ * Opens `n` stores on one fresh, empty database, as `n` nodes of a cluster would, or skips the
+ * test. Engines that serve one node have none: their race tests run on one store.
+ */
+export type OpenNodes = (ctx: TestContext, n: number) => Promise<Store[]>;
+
 const T0 = 1_700_000_000_000;
 const D = 'd:a:b';
 const item = (cmid: string, over: Partial<AppendItem> = {}): AppendItem => ({ chat: D, from: 'a', cmid, body: `body ${cmid}`, ts: T0, ...over });
@@ -22,11 +28,21 @@ const request = (): [RosterState, RosterState] => ['out', 'in'];
 const drop = (): [RosterState, RosterState] => ['none', 'none'];
 const note = (kid: string, byte: number) => ({ kid, iv: Buffer.alloc(12, byte), ct: Buffer.from([byte, 0, 255, byte]) });
 
-export function storeContract(engine: string, openStore: OpenStore): void {
+export function storeContract(engine: string, openStore: OpenStore, openNodes?: OpenNodes): void {
   const open = async (ctx: TestContext): Promise<Store> => {
     const store = await openStore(ctx);
     onTestFinished(() => store.close());
     return store;
+  };
+  /** Two nodes' stores on one database where the engine has nodes, else the one store twice. */
+  const openPair = async (ctx: TestContext): Promise<[Store, Store]> => {
+    if (!openNodes) {
+      const store = await open(ctx);
+      return [store, store];
+    }
+    const stores = await openNodes(ctx, 2);
+    for (const s of stores) onTestFinished(() => s.close());
+    return [stores[0]!, stores[1]!];
   };
   searchContract(engine, open);
   expiryContract(engine, open);
@@ -272,6 +288,41 @@ export function storeContract(engine: string, openStore: OpenStore): void {
       await expect(social.rosterChange('c', 'a', (): [RosterState, RosterState] => ['friend', 'friend'], caps)).rejects.toMatchObject({ code: 'roster_full', message: 'a\'s roster holds at most 1 friends' });
       expect(await social.rosterState('a', 'c')).toBe('none');
       expect((await social.roster('a')).ver).toBe(2);
+    });
+
+    it('lets exactly the changes that fit under a cap win when 60 race for 10 free places from two nodes', async (ctx) => {
+      const nodes = await openPair(ctx);
+      // Small caps: the race is the same at 5,000 (core/test/roster.test.ts runs that one end to end).
+      const caps = { maxFriends: 50, maxPendingSent: 50 };
+      const [{ social }] = nodes;
+      // bob has 40 friends, 30 requests from r* and 30 sent to q*: 60 accepts, half his, half theirs.
+      await Promise.all(Array.from({ length: 40 }, (_, i) => social.rosterChange('bob', `f${i}`, friendly)));
+      await Promise.all(Array.from({ length: 30 }, (_, i) => social.rosterChange(`r${i}`, 'bob', request)));
+      await Promise.all(Array.from({ length: 30 }, (_, i) => social.rosterChange('bob', `q${i}`, request)));
+      const accepts = Array.from({ length: 60 }, (_, i) => {
+        const node = nodes[i % 2]!.social;
+        return i < 30 ? node.rosterChange('bob', `r${i}`, friendly, caps) : node.rosterChange(`q${i - 30}`, 'bob', friendly, caps);
+      });
+      const settled = await Promise.allSettled(accepts);
+      const won = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [i < 30 ? `r${i}` : `q${i - 30}`] : []));
+      expect(won).toHaveLength(10);
+      for (const s of settled) if (s.status === 'rejected') expect(s.reason).toMatchObject({ code: 'roster_full', details: { user: 'bob', max: 50 } });
+      expect(await social.friends('bob')).toHaveLength(50);
+      // Each winner is a friend on both sides; each loser's request still stands.
+      for (const peer of won) expect([await social.rosterState('bob', peer), await social.rosterState(peer, 'bob')]).toEqual(['friend', 'friend']);
+      const lost = [...Array.from({ length: 30 }, (_, i) => `r${i}`), ...Array.from({ length: 30 }, (_, i) => `q${i}`)].filter((p) => !won.includes(p));
+      for (const peer of lost) expect(await social.rosterState('bob', peer), peer).toBe(peer.startsWith('r') ? 'in' : 'out');
+    });
+
+    it('lets exactly the requests that fit under the pending cap win when 40 race for 10 free places from two nodes', async (ctx) => {
+      const nodes = await openPair(ctx);
+      const caps = { maxFriends: 50, maxPendingSent: 20 };
+      const [{ social }] = nodes;
+      await Promise.all(Array.from({ length: 10 }, (_, i) => social.rosterChange('alice', `p${i}`, request)));
+      const settled = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => nodes[i % 2]!.social.rosterChange('alice', `z${i}`, request, caps)));
+      expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(10);
+      for (const s of settled) if (s.status === 'rejected') expect(s.reason).toMatchObject({ code: 'roster_full', details: { user: 'alice', max: 20 } });
+      expect((await social.roster('alice')).items.filter((r) => r.state === 'out')).toHaveLength(20);
     });
 
     it('propagates an error thrown by decide and writes nothing', async (ctx) => {
