@@ -177,6 +177,64 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE INDEX attachments_by_thumb ON attachments(thumb_sha) WHERE thumb_sha IS NOT NULL;
   CREATE INDEX attachments_unreferenced ON attachments(created_at) WHERE NOT referenced;
   `,
+  // 6: the sender's delivered cursor moves over its own message only when it had everything
+  // before it (store/sqlite.ts says why); both append functions, for nodes on either.
+  `
+  CREATE OR REPLACE FUNCTION parley_append(p_chat TEXT[], p_from TEXT[], p_cmid TEXT[], p_body BYTEA[], p_ts BIGINT[])
+  RETURNS TABLE (status TEXT, m_chat TEXT, m_seq BIGINT, m_body BYTEA, m_ts BIGINT)
+  LANGUAGE plpgsql AS $fn$
+  DECLARE
+    k INT;
+    prior RECORD;
+    s BIGINT;
+  BEGIN
+    PERFORM 1 FROM chats WHERE id = ANY(p_chat) ORDER BY id FOR UPDATE;
+    FOR k IN 1..coalesce(array_length(p_chat, 1), 0) LOOP
+      m_chat := NULL; m_seq := NULL; m_body := NULL; m_ts := NULL;
+      SELECT g.chat, g.seq, g.body, g.ts INTO prior FROM messages g WHERE g.sender = p_from[k] AND g.cmid = p_cmid[k];
+      IF FOUND THEN
+        status := CASE WHEN prior.chat = p_chat[k] THEN 'dup' ELSE 'conflict' END;
+        m_chat := prior.chat; m_seq := prior.seq; m_body := prior.body; m_ts := prior.ts;
+      ELSIF NOT EXISTS (SELECT 1 FROM members WHERE chat = p_chat[k] AND user_id = p_from[k]) THEN
+        status := 'not_member';
+      ELSE
+        UPDATE chats SET last_seq = last_seq + 1, last_ts = p_ts[k] WHERE id = p_chat[k] RETURNING last_seq INTO s;
+        INSERT INTO messages(chat, seq, sender, cmid, body, ts) VALUES (p_chat[k], s, p_from[k], p_cmid[k], p_body[k], p_ts[k]);
+        UPDATE members SET read_seq = greatest(read_seq, s), delivered_seq = CASE WHEN delivered_seq >= s - 1 THEN greatest(delivered_seq, s) ELSE delivered_seq END WHERE chat = p_chat[k] AND user_id = p_from[k];
+        status := 'new'; m_chat := p_chat[k]; m_seq := s;
+      END IF;
+      RETURN NEXT;
+    END LOOP;
+  END
+  $fn$;
+  CREATE OR REPLACE FUNCTION parley_append(p_chat TEXT[], p_from TEXT[], p_cmid TEXT[], p_body BYTEA[], p_ts BIGINT[], p_att TEXT[])
+  RETURNS TABLE (status TEXT, m_chat TEXT, m_seq BIGINT, m_body BYTEA, m_ts BIGINT)
+  LANGUAGE plpgsql AS $fn$
+  DECLARE
+    k INT;
+    prior RECORD;
+    s BIGINT;
+  BEGIN
+    PERFORM 1 FROM chats WHERE id = ANY(p_chat) ORDER BY id FOR UPDATE;
+    FOR k IN 1..coalesce(array_length(p_chat, 1), 0) LOOP
+      m_chat := NULL; m_seq := NULL; m_body := NULL; m_ts := NULL;
+      SELECT g.chat, g.seq, g.body, g.ts INTO prior FROM messages g WHERE g.sender = p_from[k] AND g.cmid = p_cmid[k];
+      IF FOUND THEN
+        status := CASE WHEN prior.chat = p_chat[k] THEN 'dup' ELSE 'conflict' END;
+        m_chat := prior.chat; m_seq := prior.seq; m_body := prior.body; m_ts := prior.ts;
+      ELSIF NOT EXISTS (SELECT 1 FROM members WHERE chat = p_chat[k] AND user_id = p_from[k]) THEN
+        status := 'not_member';
+      ELSE
+        UPDATE chats SET last_seq = last_seq + 1, last_ts = p_ts[k] WHERE id = p_chat[k] RETURNING last_seq INTO s;
+        INSERT INTO messages(chat, seq, sender, cmid, body, ts, attachments) VALUES (p_chat[k], s, p_from[k], p_cmid[k], p_body[k], p_ts[k], p_att[k]);
+        UPDATE members SET read_seq = greatest(read_seq, s), delivered_seq = CASE WHEN delivered_seq >= s - 1 THEN greatest(delivered_seq, s) ELSE delivered_seq END WHERE chat = p_chat[k] AND user_id = p_from[k];
+        status := 'new'; m_chat := p_chat[k]; m_seq := s;
+      END IF;
+      RETURN NEXT;
+    END LOOP;
+  END
+  $fn$;
+  `,
 ];
 
 /** Arbitrary constant key of the advisory lock that serializes migrations across nodes. */

@@ -127,7 +127,9 @@ export class SqliteStore implements Store {
       bySenderCmid: db.prepare('SELECT chat, seq, sender, cmid, body, ts, attachments FROM messages WHERE sender = ? AND cmid = ?'),
       insertMessage: db.prepare('INSERT INTO messages(chat, seq, sender, cmid, body, ts, attachments) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       setLastSeq: db.prepare('UPDATE chats SET last_seq = ?, last_ts = ? WHERE id = ?'),
-      senderCursors: db.prepare('UPDATE members SET read_seq = max(read_seq, ?), delivered_seq = max(delivered_seq, ?) WHERE chat = ? AND user = ?'),
+      // The sender has read up to its message; it has received everything up to it only when it
+      // had everything before it (a peer's message committed just before may not have reached it).
+      senderCursors: db.prepare('UPDATE members SET read_seq = max(read_seq, @seq), delivered_seq = CASE WHEN delivered_seq >= @seq - 1 THEN max(delivered_seq, @seq) ELSE delivered_seq END WHERE chat = @chat AND user = @user'),
       after: db.prepare('SELECT chat, seq, sender, cmid, body, ts, attachments FROM messages WHERE chat = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
       before: db.prepare('SELECT chat, seq, sender, cmid, body, ts, attachments FROM messages WHERE chat = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
       advanceRead: db.prepare('UPDATE members SET read_seq = max(read_seq, ?) WHERE chat = ? AND user = ? RETURNING read_seq').pluck(),
@@ -370,7 +372,7 @@ export class SqliteStore implements Store {
     const seq = this.#seqOf(item.chat) + 1;
     const attachments = item.attachments?.length ? [...item.attachments] : undefined;
     this.#stmt.insertMessage.run(item.chat, seq, item.from, item.cmid, item.body, item.ts, attachments ? JSON.stringify(attachments) : null);
-    this.#stmt.senderCursors.run(seq, seq, item.chat, item.from);
+    this.#stmt.senderCursors.run({ seq, chat: item.chat, user: item.from });
     this.#search.index(item.chat, seq, item.from, item.body, item.ts);
     if (!this.#seqUndo.has(item.chat)) this.#seqUndo.set(item.chat, seq - 1);
     this.#lastSeq.set(item.chat, seq);

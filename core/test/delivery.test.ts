@@ -35,6 +35,30 @@ describe('offline delivery and resume', () => {
     expect(bob.duplicatesDropped).toBe(0);
   });
 
+  it('resumes a device without cursors from before a peer\'s message that crossed the user\'s own send: it is not skipped', async () => {
+    server = await testServer(NO_LIMITS);
+    const bob = await open('bob');
+    const alice1 = await open('alice', { recvReportMs: 20 });
+    await bob.send({ to: 'alice' }, 'first');
+    await until(() => alice1.cursors['d:alice:bob'] === 1, 'alice has seq 1');
+    await new Promise((r) => setTimeout(r, 100)); // her delivered cursor (1) is reported
+    await alice1.close();
+    // Bob's question is committed and on its way (not delivered: alice's device is gone) when
+    // alice, on another device, answers; she closes before anything else arrives.
+    const [q] = await server.chat.store.append([{ chat: 'd:alice:bob', from: 'bob', cmid: 'q', body: 'question', ts: Date.now() }]);
+    expect(q!.ok).toBe(true);
+    const alice2 = await open('alice', { sync: false });
+    expect((await alice2.send({ to: 'bob' }, 'answer')).seq).toBe(3);
+    await alice2.close();
+    // A device without cursors resumes from the server's delivered cursor: bob's question is in it.
+    const alice3 = await open('alice', { sync: false });
+    const got: Message[] = [];
+    alice3.on('message', (m) => got.push(m));
+    await alice3.request('sync');
+    await until(() => got.some((m) => m.seq === 3), 'her own answer, for this device');
+    expect(got.map((m) => [m.seq, m.body])).toEqual([[2, 'question'], [3, 'answer']]);
+  });
+
   it('resumes from the client cursor and from the server delivered cursor without gaps or repeats', async () => {
     server = await testServer(NO_LIMITS);
     const alice = await open('alice');

@@ -229,6 +229,21 @@ export function storeContract(engine: string, openStore: OpenStore, openNodes?: 
       expect(await store.deliveredCursors('nobody')).toEqual(new Map());
     });
 
+    it('moves the sender\'s delivered cursor over its own message only when nothing before it is undelivered', async (ctx) => {
+      const store = await open(ctx);
+      await store.ensureDirect(D, 'a', 'b');
+      // b's seq 1 is committed, not yet delivered to a; a answers with seq 2 (they crossed).
+      await store.append([{ chat: D, from: 'b', cmid: 'q1', body: 'question', ts: 1 }]);
+      await store.append([{ chat: D, from: 'a', cmid: 'a1', body: 'hello', ts: 2 }]);
+      // a's cursor must not claim seq 1: a resume from it would never send it.
+      expect(await store.deliveredCursors('a')).toEqual(new Map([[D, 0]]));
+      expect(await store.deliveredCursors('b')).toEqual(new Map([[D, 1]]));
+      // Once a's device reports seq 1, its own later sends move the cursor again.
+      expect(await store.advanceCursor('a', D, 'delivered', 2)).toBe(2);
+      await store.append([{ chat: D, from: 'a', cmid: 'a2', body: 'again', ts: 3 }, { chat: D, from: 'a', cmid: 'a3', body: 'and again', ts: 4 }]);
+      expect(await store.deliveredCursors('a')).toEqual(new Map([[D, 4]]));
+    });
+
     it('keeps the order of pipelined sends that each make the same store calls', async (ctx) => {
       const store = await open(ctx);
       // Like a client's burst of sends to a new peer: each ensures the chat, reads it, then appends.
