@@ -36,6 +36,7 @@ import { Social } from './social/social.ts';
 import { socialRoutes } from './edge/social-rest.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { HistoryCache } from './chat/history-cache.ts';
+import { RedisHistoryCache } from './chat/redis-history-cache.ts';
 import { ChatExpiry } from './chat/expiry.ts';
 import { PostgresStore } from './store/postgres.ts';
 import type { AttachmentStore } from './store/attachments.ts';
@@ -261,8 +262,9 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     metrics.inc('parley_fanout_failures_total', { kind: event.kind });
     log.error({ err, kind: event.kind }, 'publishing a committed change to the bus failed; receivers repair from the store');
   };
-  // The hot cache sees this node's commits only: with several nodes (Redis) it stays off.
-  const historyCache = new HistoryCache({ perChat: config.redis === undefined ? config.historyCacheMessages : 0, maxBytes: config.historyCacheBytes });
+  // In memory the hot cache sees this node's commits only: with several nodes it lives in Redis.
+  const historyCache = redisHistoryCache(config, bus, store, log)
+    ?? new HistoryCache({ perChat: config.redis === undefined ? config.historyCacheMessages : 0, maxBytes: config.historyCacheBytes });
   const chat = new ChatService(store, bus, { fanoutFailed: publishFailed }, historyCache);
   metrics.mirror('parley_history_cache_lookups_total', { result: 'hit' }, () => historyCache.stats.hits);
   metrics.mirror('parley_history_cache_lookups_total', { result: 'miss' }, () => historyCache.stats.misses);
@@ -386,6 +388,21 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The cluster's hot cache in Redis, on a node whose bus is Redis; a Redis error is logged at most every 5 s. */
+function redisHistoryCache(config: Config, bus: Bus, store: Store, log: Logger): RedisHistoryCache | undefined {
+  if (!(bus instanceof RedisBus)) return undefined;
+  let loggedAt = 0;
+  return new RedisHistoryCache({
+    bus, perChat: config.historyCacheMessages, ttlMs: config.historyCacheTtlMs,
+    lastSeq: async (chat) => (await store.chatInfo(chat))?.lastSeq,
+    onError: (err) => {
+      if (Date.now() - loggedAt < 5000) return;
+      loggedAt = Date.now();
+      log.warn({ err }, 'a Redis command of the hot cache failed; history is read from the store');
+    },
+  });
+}
 
 /** The PostgreSQL store of `config.store` with its pool, query and error metrics; a failure logged at most every 5 s. */
 async function openPostgres(config: Config, metrics: Ops['metrics'], log: Logger, onCommit: (n: number, ms: number) => void): Promise<PostgresStore> {

@@ -31,7 +31,9 @@ export interface RedisBusOptions {
 /** Presence keys outlive any announcement; a key of a user nobody refreshes goes away by itself. */
 const PRESENCE_KEY_TTL_MS = 24 * 3600_000;
 
-type Client = Redis | Cluster;
+/** A connection to one Redis server or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
+type Client = RedisClient;
 
 function seeds(url: string): { host: string; port: number }[] {
   return url.split(',').map((s) => {
@@ -271,6 +273,19 @@ export class RedisBus implements Bus {
 
   status(): BusStatus {
     return this.#down === undefined ? { ready: true } : { ready: false, reason: this.#down, since: this.#downSince };
+  }
+
+  /**
+   * The command connection, for this node's other users of Redis (the hot cache): undefined while
+   * the bus is down, so they go to the store at once instead of waiting on a dead connection.
+   */
+  commands(): RedisClient | undefined {
+    return this.#down === undefined && !this.#closed ? this.#cmd : undefined;
+  }
+
+  /** A key of this deployment, `<prefix>:{<tag>}:<name>`: the tag decides its Redis Cluster slot. */
+  key(tag: string, name: string): string {
+    return `${this.#opts.prefix}:{${tag}}:${name}`;
   }
 
   #presenceKey(user: string): string {

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { CONTROL_CHANNEL, Outbox, type Bus, type BusEvent } from '../bus/types.ts';
 import { MemberCache } from './members.ts';
-import { HistoryCache } from './history-cache.ts';
+import { HistoryCache, type RecentCache } from './history-cache.ts';
 import { searchMessages, type SearchInput } from './search.ts';
 import { ParleyError } from '../errors.ts';
 import { directChatId, directMembers, LIMITS, type ChatId, type ChatSummary, type Message, type RoomPolicy, type SearchResult } from '../protocol.ts';
@@ -63,10 +63,10 @@ export class ChatService {
   /** Fault injection (setting faultDelayMs): extra delay before each commit, to prove the release gate catches it. */
   faultDelayMs = 0;
 
-  /** The last messages of active chats (chat/history-cache.ts); disabled unless the node passes one. */
-  readonly historyCache: HistoryCache;
+  /** The last messages of active chats (chat/history-cache.ts, or in Redis for a cluster); disabled unless the node passes one. */
+  readonly historyCache: RecentCache;
 
-  constructor(store: Store, bus: Bus, hooks: ChatHooks = {}, historyCache = new HistoryCache({ perChat: 0, maxBytes: 0 })) {
+  constructor(store: Store, bus: Bus, hooks: ChatHooks = {}, historyCache: RecentCache = new HistoryCache({ perChat: 0, maxBytes: 0 })) {
     this.#store = store;
     this.historyCache = historyCache;
     this.hooks = hooks;
@@ -196,7 +196,7 @@ export class ChatService {
 
   async history(user: string, chat: ChatId, before: number | undefined, limit: number = LIMITS.defaultHistoryLimit): Promise<{ messages: Message[]; more: boolean }> {
     await this.#requireMember(user, chat);
-    const page = this.historyCache.before(chat, before, limit) ?? await this.#readBefore(chat, before, limit);
+    const page = (await this.historyCache.before(chat, before, limit)) ?? await this.#readBefore(chat, before, limit);
     const more = page.length > limit;
     return { messages: more ? page.slice(1) : page, more };
   }
@@ -210,8 +210,11 @@ export class ChatService {
   /** A first page the cache missed fills it from one store read, then answers from it when it can. */
   async #readBefore(chat: ChatId, before: number | undefined, limit: number): Promise<Message[]> {
     if (before === undefined && this.historyCache.enabled) {
-      await this.historyCache.fill(chat, (n) => this.#store.before(chat, undefined, n));
-      const page = this.historyCache.before(chat, undefined, limit, false);
+      let asked = 0;
+      const read = await this.historyCache.fill(chat, (n) => this.#store.before(chat, undefined, (asked = n)));
+      // The fill's own store read answers when it holds the page, or the whole chat.
+      if (read && (read.length > limit || read.length < asked)) return read.slice(-(limit + 1));
+      const page = await this.historyCache.before(chat, undefined, limit, false);
       if (page) return page;
     }
     return this.#store.before(chat, before, limit + 1);
@@ -225,7 +228,7 @@ export class ChatService {
 
   /** Messages after `seq`, ascending, from the hot cache when it reaches back that far (a resume's catch-up). */
   async catchUp(chat: ChatId, seq: number, limit: number): Promise<Message[]> {
-    return this.historyCache.after(chat, seq, limit) ?? this.#store.after(chat, seq, limit);
+    return (await this.historyCache.after(chat, seq, limit)) ?? this.#store.after(chat, seq, limit);
   }
 
   chats(user: string): Promise<ChatSummary[]> {
@@ -276,7 +279,7 @@ export class ChatService {
    */
   async expire(chat: ChatId, now: number): Promise<boolean> {
     const members = await this.#store.deleteChat(chat, now);
-    this.historyCache.clear(chat);
+    await this.historyCache.clear(chat);
     if (!members.length) return false;
     await this.attachments?.deleteChat(chat);
     this.#members.forget(chat);

@@ -5,8 +5,8 @@
  * one), and only in seq order: a gap drops the chat's entry instead of serving around it. A fill
  * from the store that races with appends keeps the appends that arrived meanwhile. Bounded by
  * bytes across chats, least recently used evicted first. One node only: with several nodes
- * writing the same chats, another node's commits would never reach this cache (the cluster
- * design is a capped Redis list per chat, written after commit: docs/operations.md).
+ * writing the same chats, another node's commits would never reach this cache: a cluster keeps
+ * its hot cache in Redis instead (chat/redis-history-cache.ts), behind the same RecentCache.
  */
 import type { ChatId, Message } from '../protocol.ts';
 
@@ -26,6 +26,28 @@ export interface HistoryCacheStats {
   chats: number;
 }
 
+/**
+ * What ChatService asks of a hot cache, in this process (HistoryCache) or in Redis
+ * (RedisHistoryCache). A lookup answers only when it can vouch for the page; undefined sends the
+ * caller to the store.
+ */
+export interface RecentCache {
+  readonly enabled: boolean;
+  readonly stats: HistoryCacheStats;
+  /** A committed message; never waited for by a send. */
+  append(m: Message): void;
+  /** Messages with seq < `before` (or the newest), at most `limit` + 1, ascending; `count` false for a lookup right after a fill. */
+  before(chat: ChatId, before: number | undefined, limit: number, count?: boolean): Message[] | undefined | Promise<Message[] | undefined>;
+  /** Messages with seq > `after`, ascending, at most `limit`. */
+  after(chat: ChatId, after: number, limit: number): Message[] | undefined | Promise<Message[] | undefined>;
+  /** Fills a chat from a store read of its newest messages; resolves with that read, or undefined when it made none. */
+  fill(chat: ChatId, read: (limit: number) => Promise<Message[]>): Promise<Message[] | undefined>;
+  /** Drops a chat (an expired or deleted chat). */
+  clear(chat: ChatId): void | Promise<void>;
+  /** Whether a chat has an entry (tests and the expiry check). */
+  has(chat: ChatId): boolean | Promise<boolean>;
+}
+
 interface Entry {
   /** Ascending, contiguous seqs; the last is the chat's last committed seq. */
   messages: Message[];
@@ -37,7 +59,7 @@ interface Entry {
 /** Estimated heap bytes of one cached message: UTF-16 strings plus the object around them. */
 const sizeOf = (m: Message): number => 2 * (m.body.length + m.chat.length + m.from.length + m.cmid.length) + 120;
 
-export class HistoryCache {
+export class HistoryCache implements RecentCache {
   readonly #opts: HistoryCacheOptions;
   /** Least recently used first (Map keeps insertion order; a use re-inserts). */
   readonly #entries = new Map<ChatId, Entry>();
@@ -100,8 +122,8 @@ export class HistoryCache {
    * Fills a chat's entry from a store read (the newest messages, ascending, at most perChat):
    * `read` runs while appends are collected, so one committed during the read is not lost.
    */
-  async fill(chat: ChatId, read: (limit: number) => Promise<Message[]>): Promise<void> {
-    if (!this.enabled || this.#entries.has(chat) || this.#filling.has(chat)) return;
+  async fill(chat: ChatId, read: (limit: number) => Promise<Message[]>): Promise<Message[] | undefined> {
+    if (!this.enabled || this.#entries.has(chat) || this.#filling.has(chat)) return undefined;
     const arrived: Message[] = [];
     this.#filling.set(chat, arrived);
     let page: Message[];
@@ -110,23 +132,24 @@ export class HistoryCache {
     } finally {
       this.#filling.delete(chat);
     }
-    if (this.#entries.has(chat)) return;
+    if (this.#entries.has(chat)) return page;
     const messages = [...page];
     for (const m of arrived) {
       const last = messages.at(-1)?.seq ?? 0;
       if (m.seq <= last) continue;
       // An append that did not follow on: the read and the commits disagree; cache nothing.
-      if (m.seq !== last + 1) return;
+      if (m.seq !== last + 1) return page;
       messages.push(m);
     }
     // An empty chat has nothing to serve; its first message creates no entry until the next fill.
-    if (!messages.length) return;
+    if (!messages.length) return page;
     const e: Entry = { messages, complete: messages[0]!.seq === 1, bytes: messages.reduce((n, m) => n + sizeOf(m), 0) };
     this.#entries.set(chat, e);
     this.stats.bytes += e.bytes;
     this.stats.chats = this.#entries.size;
     this.#trim(e);
     this.#bound();
+    return page;
   }
 
   /** Drops a chat's entry (an expired or deleted chat). */
