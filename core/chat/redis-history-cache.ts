@@ -94,12 +94,11 @@ export class RedisHistoryCache implements RecentCache {
       const top = before === undefined ? '+inf' : `(${before}`;
       return (await redis.zrevrangebyscore(key, top, '-inf', 'LIMIT', 0, limit + 1)).reverse();
     }, async (run, lastSeq) => {
-      // The page must end where the chat does below `before`: at before-1, or at the last seq.
-      const end = run.at(-1)?.seq;
-      if (end === undefined || (before !== undefined && end === before - 1)) return true;
-      return end >= await lastSeq();
-    }, (run) => run.length === limit + 1 || run[0]?.seq === 1);
-    if (page === undefined && before !== undefined && before <= 1) return this.#count(count, []);
+      // The page must end where the chat does below `before`: at before-1 (a cached seq is a
+      // committed one, so it proves itself), or at the chat's last seq.
+      const end = run.at(-1)!.seq;
+      return (before !== undefined && end === before - 1) || end >= await lastSeq();
+    }, (run) => run.length > 0 && (run.length === limit + 1 || run[0]!.seq === 1));
     return this.#count(count, page);
   }
 
