@@ -6,6 +6,9 @@
 import type { LoadOptions, ScenarioOptions } from './options.ts';
 import type { MetricName } from './result.ts';
 
+/** The WebSocket URLs of `run.options.target`: one, or the nodes of a cluster (`--target A,B,...`). */
+export { targetsOf } from './options.ts';
+
 /** One simulated user as a scenario sees it: its identity, its connection and raw requests. */
 export interface User {
   /** The user id on the server (the run's --user-prefix plus the user's index). */

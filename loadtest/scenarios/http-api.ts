@@ -4,8 +4,7 @@
  * driven by autocannon (closed loop per connection). Gates on REST latency and on non-2xx answers.
  */
 import autocannon from 'autocannon';
-import { defineScenario } from '../api.ts';
-import { targetsOf } from '../options.ts';
+import { defineScenario, targetsOf } from '../api.ts';
 
 export default defineScenario({
   name: 'http-api',
