@@ -14,7 +14,7 @@
  * their spread. Nodes and redis-server are pinned to core 0, the load generator to core 1;
  * PostgreSQL is a system service and runs where the kernel puts it.
  *
- * Usage: npm run bench:cluster [-- --pairs 50 --rooms 10 --room-size 6 --dm-rate 2000 --room-rate 400
+ * Usage: npm run bench:cluster [-- --pairs 50 --rooms 10 --room-size 6 --dm-rate 1000 --room-rate 200
  *   --window 4 --rounds 2 --warmup-ms 2000 --measure-ms 5000 --configs sqlite,pg,redis2]
  * Exit code: 0 every run delivered everything without errors, 1 a run lost messages or got errors,
  * 2 invalid (the generator fell behind) or a crash. Writes out/bench-cluster.json.
@@ -44,9 +44,9 @@ const DEFAULTS = Object.freeze({
   rooms: 10,
   roomSize: 6,
   /** Offered 1:1 sends/s in the open model. */
-  dmRate: 2000,
+  dmRate: 1000,
   /** Offered room sends/s in the open model (each reaches roomSize - 1 members). */
-  roomRate: 400,
+  roomRate: 200,
   /** Sends outstanding per user in the closed loop. */
   window: 4,
   rounds: 2,
