@@ -77,7 +77,10 @@ export class RedisHistoryCache implements RecentCache {
     if (!redis || !messages.length) return;
     const key = this.#key(chat);
     try {
-      const replies = await redis.multi()
+      // A pipeline, not MULTI: no reader needs the three at once (a set briefly over the cap, or
+      // before its TTL is renewed, serves the same pages), and MULTI/EXEC were two more commands
+      // per message for redis-server and the node.
+      const replies = await redis.pipeline()
         .zadd(key, ...messages.flatMap((m) => [m.seq, encode(m)]))
         .zremrangebyrank(key, 0, -(this.#opts.perChat + 1))
         .pexpire(key, this.#opts.ttlMs)
