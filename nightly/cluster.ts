@@ -4,12 +4,12 @@
  * nodes started from its own tree by cli/cluster.ts, pinned away from the load generator. The
  * teardown stops it all as one: the nodes drain, the database is dropped, redis-server is killed.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startCluster, type LocalCluster } from '../cli/cluster.ts';
+import { startRedisServer, type RedisServer } from '../core/bench/redis-server.ts';
 import { pinPrefix, type Deployment, type Teardown } from './deploy.ts';
 
 export const DEFAULT_NIGHTLY_PG = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -45,58 +45,6 @@ export function redisServerInstalled(): boolean {
   return redisServerPresent;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once a PING on 127.0.0.1:port is answered +PONG; rejects after `timeoutMs`. */
-async function redisAnswers(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const pong = await new Promise<boolean>((resolve) => {
-      const c = net.connect({ host: '127.0.0.1', port }, () => c.write('PING\r\n'));
-      c.setTimeout(1000, () => { c.destroy(); resolve(false); });
-      c.on('data', (d) => { c.destroy(); resolve(d.toString().startsWith('+PONG')); });
-      c.on('error', () => resolve(false));
-    });
-    if (pong) return;
-    if (Date.now() > deadline) throw new Error(`redis-server on 127.0.0.1:${port} did not answer PING within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-interface RedisServer { url: string; port: number; pid: number; stop(): Promise<void> }
-
-/** A redis-server of the run's own: loopback, a free port, nothing persisted, pinned with the nodes. */
-async function startRedisServer(dir: string, timeoutMs: number): Promise<RedisServer> {
-  const port = await freePort();
-  const argv = [...pinPrefix(nodeCpu(0)), 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-    '--logfile', path.join(dir, 'redis.log')];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-  try {
-    await Promise.race([redisAnswers(port, timeoutMs), exited.then(() => { throw new Error(`redis-server exited before it answered on port ${port}`); })]);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { url: `redis://127.0.0.1:${port}`, port, pid: child.pid!, stop };
-}
-
 /** The database a cluster's store URL names. */
 function databaseOf(store: string): string {
   return new URL(store).pathname.slice(1);
@@ -128,7 +76,8 @@ export async function deployCluster(opts: ClusterDeployOptions): Promise<Deploym
   })());
   const unregister = opts.teardown.add(stop);
   try {
-    redisStarting = redisServerInstalled() ? startRedisServer(dir, timeoutMs) : undefined;
+    // A redis-server of the run's own, pinned with the nodes.
+    redisStarting = redisServerInstalled() ? startRedisServer({ prefix: pinPrefix(nodeCpu(0)), dir, timeoutMs }) : undefined;
     const redis = await redisStarting;
     const prefix = `parley-night-${path.basename(dir).slice(-6).replace(/[^A-Za-z0-9]/g, '')}`;
     starting = startCluster({

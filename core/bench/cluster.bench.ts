@@ -19,16 +19,16 @@
  * Exit code: 0 every run delivered everything without errors, 1 a run lost messages or got errors,
  * 2 invalid (the generator fell behind) or a crash. Writes out/bench-cluster.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { parseArgs } from '../args.ts';
-import { fromLabel, machine, pinned, printTable, raisePriority, ROOT, round, runPinned, SERVER_CPU, startParley, stopChild, type ParleyNode } from './harness.ts';
+import { fromLabel, machine, printTable, raisePriority, ROOT, round, runPinned, SERVER_CPU, startParley, type ParleyNode } from './harness.ts';
 import { LoadGen, type RunStats, type Target } from './loadgen.ts';
+import { startRedisServer } from './redis-server.ts';
 import { cpuNs } from './readings.ts';
 import { median } from './stats.ts';
 
@@ -90,17 +90,6 @@ interface Deployment {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function withAdmin<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   await c.connect();
@@ -114,33 +103,6 @@ async function freshDatabase(adminUrl: string): Promise<{ url: string; drop(): P
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
   return { url: u.toString(), drop: () => withAdmin(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined) };
-}
-
-/** A redis-server of the run's own on a free port (no persistence), pinned with the nodes; resolves once it answers PING. */
-async function startRedis(pin: boolean): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const [cmd, args] = pinned(pin, SERVER_CPU, ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-  const child = spawn(cmd, args, { stdio: 'ignore' });
-  const failed = new Promise<never>((_, reject) => {
-    child.once('error', (err) => reject(new Error(`redis-server could not start (${err.message}); install redis-server or leave redis2 out of --configs`)));
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code} before answering`)));
-  });
-  const deadline = Date.now() + 10_000;
-  const pong = async (): Promise<void> => {
-    for (;;) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = net.connect({ host: '127.0.0.1', port }, () => s.write('PING\r\n'));
-        s.once('data', (d) => { s.destroy(); resolve(d.toString().startsWith('+PONG')); });
-        s.once('error', () => resolve(false));
-      });
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not answer within 10 s`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  await Promise.race([pong(), failed]);
-  child.removeAllListeners('exit');
-  return { child, url: `redis://127.0.0.1:${port}` };
 }
 
 /** Users are named `<prefix>-...-<i>`; in redis2 even i connect to node 1, odd to node 2: a peer or next member is always on the other node. */
@@ -167,8 +129,9 @@ async function deploy(config: Config, opts: Options, pin: boolean): Promise<Depl
       cleanup.push(() => node.stop());
       return { config, nodes: [node], target: node.target, stop };
     }
-    const redis = await startRedis(pin);
-    cleanup.push(() => stopChild(redis.child));
+    // A redis-server of the run's own, pinned with the nodes.
+    const redis = await startRedisServer({ prefix: pin ? ['taskset', '-c', SERVER_CPU] : [] });
+    cleanup.push(() => redis.stop());
     const args = (id: string) => ['--store', db.url, '--redis', redis.url, '--node-id', id];
     // The first node applies the migrations; the second starts on a migrated database.
     const n1 = await startParley({ pin, dataDir: dataDir(), args: args('n1') });
