@@ -310,13 +310,12 @@ export class Session implements HubSession {
       if (this.#isOwnSend(cur, m)) continue;
       this.#write(this.#hidden(m) ? skipFrame(m) : encode({ op: 'msg', ...m }));
     }
-    if (!cur.pending.length || !timedOut) {
-      if (!cur.pending.length) {
-        clearTimeout(cur.gapWait);
-        cur.gapWait = undefined;
-      }
+    if (!cur.pending.length) {
+      clearTimeout(cur.gapWait);
+      cur.gapWait = undefined;
       return;
     }
+    if (!timedOut) return;
     this.#deps.hub.gapRepaired('seq');
     this.#fillQuietly(chat, cur);
   }
