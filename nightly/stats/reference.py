@@ -53,6 +53,35 @@ def boot(base, head, n=200_000):
     return [float(res.confidence_interval.low), float(res.confidence_interval.high)]
 
 
+# Paired differences for the exact signed-rank test (signedrank.ts): SciPy's exact test where the
+# ranks are distinct, and an enumeration of all 2^n sign assignments of the mid-ranks otherwise.
+PAIRED = {
+    "no_ties_8": [0.031, -0.012, 0.044, 0.027, 0.009, 0.052, -0.004, 0.038],
+    "mixed_10": [0.02, -0.03, 0.011, -0.007, 0.015, -0.022, 0.004, 0.018, -0.001, 0.026],
+    "ties_and_zero_9": [0.01, -0.01, 0.02, 0.02, 0.0, 0.03, -0.02, 0.01, 0.04],
+    "all_negative_6": [-0.05, -0.03, -0.08, -0.01, -0.06, -0.02],
+}
+
+
+def signed_rank(d):
+    import itertools
+    d = np.asarray([v for v in d if v != 0], float)
+    ranks = stats.rankdata(np.abs(d))
+    w = float(np.sum(ranks[d > 0]))
+    out = {"d": [float(v) for v in d], "w_plus": w}
+    if len(np.unique(np.abs(d))) == len(d):
+        for alt in ("two-sided", "greater", "less"):
+            out[alt] = float(stats.wilcoxon(d, alternative=alt, method="exact").pvalue)
+    else:
+        sums = [float(np.dot(ranks, s)) for s in itertools.product((0, 1), repeat=len(d))]
+        ge = sum(s >= w - 1e-9 for s in sums) / len(sums)
+        le = sum(s <= w + 1e-9 for s in sums) / len(sums)
+        out.update({"greater": ge, "less": le, "two-sided": min(1.0, 2 * min(ge, le))})
+    walsh = [(d[i] + d[j]) / 2 for i in range(len(d)) for j in range(i, len(d))]
+    out["hodges_lehmann"] = float(np.median(walsh))
+    return out
+
+
 P = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216, 0.5, 0.9, 0.0001, 0.03]
 out = {
     "mwu": {k: {"x": v[0], "y": v[1], **mwu(*v)} for k, v in CASES.items()},
@@ -62,6 +91,8 @@ out = {
     "quantile": {"x": [7, 1, 3, 9, 4, 4, 12, 0.5], "q": [0, 0.1, 0.25, 0.5, 0.9, 0.99, 1],
                  "v": [float(np.quantile([7, 1, 3, 9, 4, 4, 12, 0.5], q)) for q in [0, 0.1, 0.25, 0.5, 0.9, 0.99, 1]]},
     "norm_ppf": {str(p): float(stats.norm.ppf(p)) for p in [0.001, 0.01, 0.025, 0.2, 0.5, 0.8, 0.9, 0.975, 0.99, 0.9995]},
+    "signed_rank": {k: signed_rank(v) for k, v in PAIRED.items()},
     "bootstrap": {k: {"base": CASES[k][0], "head": CASES[k][1], "ci": boot(*CASES[k])} for k in ("no_ties_6x6", "overlap_8x8", "separated_12x12")},
 }
 print(json.dumps(out, indent=1))
+

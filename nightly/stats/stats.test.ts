@@ -11,6 +11,7 @@ import { minimumDetectableEffect } from './mde.ts';
 import { benjaminiHochberg } from './multiple.ts';
 import { normPpf } from './normal.ts';
 import { mulberry32, seedFrom } from './prng.ts';
+import { minAttainablePairedP, pairedHodgesLehmann, signedRankExact } from './signedrank.ts';
 
 interface Ref {
   mwu: Record<string, { x: number[]; y: number[]; u: number; 'two-sided': number; greater: number; less: number }>;
@@ -20,6 +21,7 @@ interface Ref {
   quantile: { x: number[]; q: number[]; v: number[] };
   norm_ppf: Record<string, number>;
   bootstrap: Record<string, { base: number[]; head: number[]; ci: [number, number] }>;
+  signed_rank: Record<string, { d: number[]; w_plus: number; 'two-sided': number; greater: number; less: number; hodges_lehmann: number }>;
 }
 const ref = JSON.parse(fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference.json'), 'utf8')) as Ref;
 
@@ -107,5 +109,27 @@ describe('minimum detectable effect', () => {
     expect(minimumDetectableEffect({ ...base, sigmaLog: 0.1 })).toBeGreaterThan(m8);
     // SciPy: (norm.ppf(1-0.005/2) + norm.ppf(sqrt 0.8)) * 0.05 * sqrt(2/8) / sqrt(0.955)
     expect(m8).toBeCloseTo(Math.expm1((2.807033768 + 1.250421491) * 0.05 * 0.5 / Math.sqrt(0.955)), 5);
+  });
+});
+
+describe('exact Wilcoxon signed-rank (paired runs)', () => {
+  for (const [name, c] of Object.entries(ref.signed_rank)) {
+    it(`${name}: W+ and p-values as SciPy (or enumeration of every sign assignment, with ties)`, () => {
+      // A zero difference takes no part, so appending one changes nothing.
+      for (const d of [c.d, [...c.d, 0]]) {
+        const r = signedRankExact(d);
+        expect(r.n).toBe(c.d.length);
+        expect(r.wPlus).toBeCloseTo(c.w_plus, 12);
+        expect(r.pTwoSided).toBeCloseTo(c['two-sided'], 12);
+        expect(r.pGreater).toBeCloseTo(c.greater, 12);
+        expect(r.pLess).toBeCloseTo(c.less, 12);
+      }
+      expect(pairedHodgesLehmann(c.d)).toBeCloseTo(c.hodges_lehmann, 12);
+    });
+  }
+  it('the smallest p with n pairs is 2 / 2^n, reached when every pair moves the same way', () => {
+    expect(signedRankExact([0.01, 0.02, 0.03, 0.04, 0.05, 0.06]).pTwoSided).toBeCloseTo(minAttainablePairedP(6), 15);
+    expect(minAttainablePairedP(6)).toBe(1 / 32);
+    expect(signedRankExact([0, 0]).pTwoSided).toBe(1);
   });
 });
