@@ -18,7 +18,7 @@ export interface MannWhitney {
 }
 
 /** Mid-ranks (1-based) of the pooled sample, doubled so that they are integers. */
-function doubledMidRanks(pooled: readonly number[]): number[] {
+export function doubledMidRanks(pooled: readonly number[]): number[] {
   const order = pooled.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
   const ranks = new Array<number>(pooled.length);
   for (let i = 0; i < order.length;) {
@@ -51,21 +51,29 @@ export function mannWhitneyExact(x: readonly number[], y: readonly number[]): Ma
       for (let s = Math.min(reach - r, total - r); s >= 0; s--) if (from[s]) to[s + r]! += from[s]!;
     }
   }
-  const dist = count[n]!;
-  let all = 0;
-  for (const c of dist) all += c;
   const observed = ranks.slice(0, n).reduce((s, r) => s + r, 0);
+  const u = observed / 2 - (n * (n + 1)) / 2;
+  return { u, ...tails(count[n]!, observed) };
+}
+
+/**
+ * One- and two-sided p-values of an observed statistic from its exact null distribution, given as
+ * counts by value (`dist[s]`: how many equally likely arrangements give the statistic s).
+ */
+export function tails(dist: ArrayLike<number>, observed: number): { pGreater: number; pLess: number; pTwoSided: number } {
+  let all = 0;
   let ge = 0;
   let le = 0;
-  for (let s = 0; s <= total; s++) {
-    if (!dist[s]) continue;
-    if (s >= observed) ge += dist[s]!;
-    if (s <= observed) le += dist[s]!;
+  for (let s = 0; s < dist.length; s++) {
+    const c = dist[s]!;
+    if (!c) continue;
+    all += c;
+    if (s >= observed) ge += c;
+    if (s <= observed) le += c;
   }
   const pGreater = ge / all;
   const pLess = le / all;
-  const u = observed / 2 - (n * (n + 1)) / 2;
-  return { u, pGreater, pLess, pTwoSided: Math.min(1, 2 * Math.min(pGreater, pLess)) };
+  return { pGreater, pLess, pTwoSided: Math.min(1, 2 * Math.min(pGreater, pLess)) };
 }
 
 /** The smallest two-sided p-value an exact test with these sizes can reach (no ties). */

@@ -95,4 +95,3 @@ out = {
     "bootstrap": {k: {"base": CASES[k][0], "head": CASES[k][1], "ci": boot(*CASES[k])} for k in ("no_ties_6x6", "overlap_8x8", "separated_12x12")},
 }
 print(json.dumps(out, indent=1))
-

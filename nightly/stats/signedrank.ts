@@ -7,6 +7,8 @@
  * The null distribution is counted exactly over the 2^n sign assignments of the observed ranks, so
  * ties are exact conditional on the tie pattern, as in the Mann-Whitney test beside it.
  */
+import { median } from './describe.ts';
+import { doubledMidRanks, tails } from './mannwhitney.ts';
 
 export interface SignedRank {
   /** Sum of the ranks of the positive differences (mid-ranks when absolute values tie). */
@@ -26,15 +28,7 @@ export function signedRankExact(d: readonly number[]): SignedRank {
   const nz = d.filter((v) => v !== 0 && Number.isFinite(v));
   const n = nz.length;
   if (n === 0) return { wPlus: 0, n: 0, pGreater: 1, pLess: 1, pTwoSided: 1 };
-  const order = nz.map((v, i) => [Math.abs(v), i] as const).sort((a, b) => a[0] - b[0]);
-  // Doubled mid-ranks, integers: positions i..j (0-based) share rank (i + j) / 2 + 1.
-  const ranks = new Array<number>(n);
-  for (let i = 0; i < n;) {
-    let j = i;
-    while (j + 1 < n && order[j + 1]![0] === order[i]![0]) j++;
-    for (let k = i; k <= j; k++) ranks[order[k]![1]] = i + j + 2;
-    i = j + 1;
-  }
+  const ranks = doubledMidRanks(nz.map(Math.abs));
   const total = ranks.reduce((s, r) => s + r, 0);
   // count[s]: sign assignments whose positive ranks sum (doubled) to s.
   const count = new Float64Array(total + 1);
@@ -45,29 +39,14 @@ export function signedRankExact(d: readonly number[]): SignedRank {
     for (let s = reach; s >= r; s--) count[s]! += count[s - r]!;
   }
   const observed = nz.reduce((s, v, i) => (v > 0 ? s + ranks[i]! : s), 0);
-  let ge = 0;
-  let le = 0;
-  let all = 0;
-  for (let s = 0; s <= total; s++) {
-    const c = count[s]!;
-    if (!c) continue;
-    all += c;
-    if (s >= observed) ge += c;
-    if (s <= observed) le += c;
-  }
-  const pGreater = ge / all;
-  const pLess = le / all;
-  return { wPlus: observed / 2, n, pGreater, pLess, pTwoSided: Math.min(1, 2 * Math.min(pGreater, pLess)) };
+  return { wPlus: observed / 2, n, ...tails(count, observed) };
 }
 
 /** Hodges-Lehmann estimate of a paired shift: the median of the Walsh averages (d_i + d_j) / 2, i <= j. */
 export function pairedHodgesLehmann(d: readonly number[]): number {
   const walsh: number[] = [];
   for (let i = 0; i < d.length; i++) for (let j = i; j < d.length; j++) walsh.push((d[i]! + d[j]!) / 2);
-  if (!walsh.length) return NaN;
-  walsh.sort((a, b) => a - b);
-  const mid = walsh.length >> 1;
-  return walsh.length % 2 ? walsh[mid]! : (walsh[mid - 1]! + walsh[mid]!) / 2;
+  return median(walsh);
 }
 
 /** The smallest two-sided p-value the exact signed-rank test can reach with `n` pairs (no ties, no zeros). */
