@@ -15,12 +15,20 @@ import { nightly } from './cli.ts';
 import { compareBattery, type Sample } from './compare.ts';
 import { decideGate } from './gate.ts';
 import { readHistory, type NightRecord } from './history.ts';
-import { adaptiveSession } from './session.ts';
+import { adaptiveSession, blockOrder, PAIRS_PER_BLOCK } from './session.ts';
 import { sd } from './stats/describe.ts';
 import { mulberry32, normal } from './stats/prng.ts';
 
-/** Per scenario x metric: the spread of log run values within a side, pooled over sessions. */
-export interface Spread { scenario: string; metric: string; primary: boolean; runs: number; sigmaLog: number; cvPercent: number }
+/**
+ * Per scenario x metric: the spread of log run values within a side, pooled over sessions, and for
+ * paired nights the spread of the pairs' log ratios log(head / base), the noise a paired verdict
+ * sees (what both runs of a pair share cancels in it).
+ */
+export interface Spread {
+  scenario: string; metric: string; primary: boolean; runs: number; sigmaLog: number; cvPercent: number;
+  /** Pairs measured, and the SD of their log ratios (pooled over nights around each night's mean); absent for serial nights. */
+  pairs?: number; pairSigmaLog?: number;
+}
 
 /** Pooled within-side SD of log run values of every metric of the given A/A nights. */
 export function measuredSpread(nights: readonly NightRecord[], battery: Battery): Spread[] {
@@ -38,29 +46,57 @@ export function measuredSpread(nights: readonly NightRecord[], battery: Battery)
     }
     if (dof === 0) continue;
     const sigmaLog = Math.sqrt(ss / dof);
-    out.push({ scenario: sc.name, metric: spec.key, primary: spec.gate, runs, sigmaLog, cvPercent: 100 * Math.sqrt(Math.exp(sigmaLog ** 2) - 1) });
+    let pss = 0;
+    let pdof = 0;
+    let pairs = 0;
+    for (const n of nights) {
+      const byPair = new Map<number, Partial<Record<'base' | 'head', number>>>();
+      for (const r of n.runs) if (r.scenario === sc.name && r.pair !== undefined && r.metrics[spec.key]! > 0) byPair.set(r.pair, { ...byPair.get(r.pair), [r.side]: r.metrics[spec.key]! });
+      const d = [...byPair.values()].filter((p) => p.base && p.head).map((p) => Math.log(p.head! / p.base!));
+      if (d.length < 2) continue;
+      pss += sd(d) ** 2 * (d.length - 1);
+      pdof += d.length - 1;
+      pairs += d.length;
+    }
+    out.push({
+      scenario: sc.name, metric: spec.key, primary: spec.gate, runs, sigmaLog, cvPercent: 100 * Math.sqrt(Math.exp(sigmaLog ** 2) - 1),
+      ...(pdof ? { pairs, pairSigmaLog: Math.sqrt(pss / pdof) } : {}),
+    });
   }
   return out;
 }
 
 /**
  * One simulated session of `battery` with lognormal runs of the measured spread; `shift` makes the
- * head's primary metrics worse by that fraction. Returns the gate's exit code and the rows.
+ * head's primary metrics worse by that fraction. Returns the gate's exit code and the rows. A paired
+ * battery draws each pair as a shared level (the within-side spread) times a per-pair log ratio of
+ * the measured pair spread, and is compared pair by pair as the pipeline does.
  */
 export async function simulatedSession(battery: Battery, spread: readonly Spread[], seed: number, shift = 0) {
   const rand = mulberry32(seed);
   const data = new Map(spread.map((s) => [`${s.scenario}|${s.metric}`, { base: [] as number[], head: [] as number[] }]));
   const specs = new Map(battery.scenarios.map((sc) => [sc.name, scenarioSpecs(sc)]));
+  const paired = battery.design === 'paired' && spread.every((s) => s.pairSigmaLog !== undefined);
+  const worseOf = (s: Spread) => {
+    const spec = specs.get(s.scenario)!.find((x) => x.key === s.metric)!;
+    return s.primary ? (spec.better === 'lower' ? 1 + shift : 1 / (1 + shift)) : 1;
+  };
   const runBlock = (b: number) => {
-    for (const side of b % 2 ? ['head', 'base', 'base', 'head'] as const : ['base', 'head', 'head', 'base'] as const) {
-      for (const s of spread) {
-        const spec = specs.get(s.scenario)!.find((x) => x.key === s.metric)!;
-        const worse = side === 'head' && s.primary ? (spec.better === 'lower' ? 1 + shift : 1 / (1 + shift)) : 1;
-        data.get(`${s.scenario}|${s.metric}`)![side].push(100 * Math.exp(s.sigmaLog * normal(rand)) * worse);
+    if (paired) {
+      for (let p = 0; p < PAIRS_PER_BLOCK; p++) for (const s of spread) {
+        const level = s.sigmaLog * normal(rand);
+        const d = s.pairSigmaLog! * normal(rand);
+        const x = data.get(`${s.scenario}|${s.metric}`)!;
+        x.base.push(100 * Math.exp(level - d / 2));
+        x.head.push(100 * Math.exp(level + d / 2) * worseOf(s));
       }
+      return;
+    }
+    for (const side of blockOrder(b)) {
+      for (const s of spread) data.get(`${s.scenario}|${s.metric}`)![side].push(100 * Math.exp(s.sigmaLog * normal(rand)) * (side === 'head' ? worseOf(s) : 1));
     }
   };
-  const evaluate = () => compareBattery(spread.map((s): Sample => ({ scenario: s.scenario, spec: specs.get(s.scenario)!.find((x) => x.key === s.metric)!, ...data.get(`${s.scenario}|${s.metric}`)! })), { resamples: 1000, seed: String(seed) });
+  const evaluate = () => compareBattery(spread.map((s): Sample => ({ scenario: s.scenario, spec: specs.get(s.scenario)!.find((x) => x.key === s.metric)!, ...data.get(`${s.scenario}|${s.metric}`)!, paired })), { resamples: 1000, seed: String(seed) });
   const { rows } = await adaptiveSession(battery.plan, runBlock, evaluate);
   return { exitCode: decideGate(rows, [], '2000-01-01').exitCode, rows };
 }

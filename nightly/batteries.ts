@@ -41,7 +41,17 @@ export interface Battery {
    * `parley nightly --deploy` overrides it.
    */
   deploy?: Deploy;
+  /** Serial runs or pairs (default `serial`); `parley nightly --design` overrides it. */
+  design?: Design;
 }
+
+/**
+ * How base and head are measured: `serial`, one run at a time in A B B A blocks; `paired`, both at
+ * once (both servers on one CPU, each with its own generator on the same fixed schedule), compared
+ * pair by pair, so that the machine's speed of the moment cancels.
+ */
+export const DESIGNS = ['serial', 'paired'] as const;
+export type Design = (typeof DESIGNS)[number];
 
 /** Deployment modes of a run: one node, or a two-node cluster. */
 export const DEPLOYS = ['single', 'cluster'] as const;
@@ -57,22 +67,25 @@ const DM_WARMUP = ['--users', '20', '--arrival-rate', '0', '--duration', '1s', '
 export const BATTERIES: Record<string, Battery> = {
   smoke: {
     name: 'smoke',
-    description: 'one 1:1 chat scenario, 6-8 runs a side, gated on server CPU per message (about three minutes; CI)',
+    description: 'one 1:1 chat scenario, 10-12 pairs of base and head run at once, gated on server CPU per message (about three minutes; CI)',
     scenarios: [
       {
-        name: 'dm', scenario: 'dm-steady', args: ['--users', '20', '--arrival-rate', '100', '--duration', '5s', '--rate', '10', '--drain', '500ms', '--max-lag', '100ms', ...FIXED],
+        name: 'dm', scenario: 'dm-steady', args: ['--users', '20', '--arrival-rate', '100', '--duration', '5s', '--rate', '40', '--drain', '500ms', '--max-lag', '100ms', ...FIXED],
         warmup: DM_WARMUP, primary: ['server.cpu_ms_per_1k'], secondary: [...LATENCY, 'connect_ms.p50', ...SERVER], thresholds: { 'server.cpu_ms_per_1k': 0.10 },
       },
     ],
-    plan: { initialBlocks: 3, maxBlocks: 4 },
+    // Ten pairs: the fewest at which the exact signed-rank test can also decide the nine secondary
+    // metrics (2 / 2^10 below 0.05 / 10); eight pairs already decide the primary.
+    plan: { initialBlocks: 5, maxBlocks: 6 },
     maxRedos: 8,
+    design: 'paired',
   },
   nightly: {
     name: 'nightly',
-    description: 'every scenario (1:1, a closed-loop capacity phase, rooms, presence, typing, churn, catch-up, logins, REST), 8-10 runs a side (about 20 minutes)',
+    description: 'every scenario (1:1, a closed-loop capacity phase, rooms, presence, typing, churn, catch-up, logins, REST), 10-12 pairs of base and head run at once (about 20 minutes)',
     scenarios: [
       {
-        name: 'dm', scenario: 'dm-steady', args: ['--users', '20', '--arrival-rate', '200', '--duration', '6s', '--rate', '10', ...FIXED],
+        name: 'dm', scenario: 'dm-steady', args: ['--users', '20', '--arrival-rate', '200', '--duration', '6s', '--rate', '40', '--max-lag', '100ms', ...FIXED],
         warmup: DM_WARMUP, primary: ['server.cpu_ms_per_1k'], secondary: [...LATENCY, ...SERVER], thresholds: { 'server.cpu_ms_per_1k': 0.03 },
       },
       {
@@ -111,7 +124,8 @@ export const BATTERIES: Record<string, Battery> = {
         secondary: ['http_per_s', 'http_ms.p50', 'http_ms.p99', 'server.cpu_ms_per_1k', ...SERVER],
       },
     ],
-    plan: { initialBlocks: 4, maxBlocks: 5 },
+    plan: { initialBlocks: 5, maxBlocks: 6 },
     maxRedos: 12,
+    design: 'paired',
   },
 };

@@ -10,12 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { PACKAGE_ROOT as ROOT, selfCommand } from '../core/paths.ts';
 import { parseResult, type LoadResult } from '../loadtest/result.ts';
-import type { Battery, BatteryScenario } from './batteries.ts';
+import type { Battery, BatteryScenario, Design } from './batteries.ts';
 import { compareBattery, type CompareOptions, type Row, type Sample } from './compare.ts';
 import { pinPrefix, type Target } from './deploy.ts';
 import type { DiscardedRun, RunRecord } from './history.ts';
 import { clientMetrics, METRIC_SPECS, specOf, type MetricSpec } from './metrics.ts';
-import { adaptiveSession, blockOrder, type Side } from './session.ts';
+import { adaptiveSession, blockOrder, pairOrder, PAIRS_PER_BLOCK, type Side } from './session.ts';
 import { RunClock } from './progress.ts';
 import { watchRun } from './watch.ts';
 
@@ -46,6 +46,8 @@ export interface BatteryOptions {
   log: (line: string) => void;
   /** Load average (1 min) per CPU above which a run counts as starved; unset: recorded, not checked. */
   maxLoadPerCpu?: number;
+  /** Serial runs or base and head in pairs (default: the battery's). */
+  design?: Design;
   /** Called after every run (kept or discarded) with run N of M and the ETA. */
   onRun?: (p: { run: number; of: number; etaMs: number; detail: string }) => void;
 }
@@ -113,77 +115,126 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
   const maxLoad = (opts.maxLoadPerCpu ?? Infinity) * os.cpus().length;
   fs.mkdirSync(opts.runsDir, { recursive: true });
   const clock = new RunClock();
-  const perBlock = 4 * battery.scenarios.length;
+  const perBlock = ((opts.design ?? battery.design) === 'paired' ? PAIRS_PER_BLOCK : 4) * battery.scenarios.length;
   clock.plan(battery.plan.initialBlocks * perBlock);
+
+  /** One measured run of `sc` on a server acquired for it; a reason when it must be discarded. */
+  const measure = async (side: Side, sc: BatteryScenario, block: number, file: string): Promise<{ record?: RunRecord; reason?: string; tail: string[] }> => {
+    let target;
+    try {
+      target = await opts.providers[side].acquire();
+    } catch (err) {
+      throw new InfrastructureError(`${side} server unavailable: ${(err as Error).message}`);
+    }
+    const started = new Date();
+    const stat0 = stealTicks();
+    let reason: string | undefined;
+    let tail: string[] = [];
+    let record: RunRecord | undefined;
+    try {
+      // The warm-up's result is not kept; a failed warm-up shows in the measured run.
+      if (sc.warmup) await runLoad({ ...sc, args: sc.warmup }, target, opts.secret, `${file}.warmup`, opts.generatorCpu);
+      fs.rmSync(`${file}.warmup`, { force: true });
+      const { result, code, server, nodes, tail: said } = await watchRun(target, (t) => runLoad(sc, t, opts.secret, file, opts.generatorCpu), sc.unit);
+      tail = said;
+      const stat1 = stealTicks();
+      const total = stat1.reduce((s, v, i) => s + v - (stat0[i] ?? 0), 0);
+      const steal = total > 0 ? (100 * ((stat1[7] ?? 0) - (stat0[7] ?? 0))) / total : 0;
+      const load1 = os.loadavg()[0]!;
+      if (!result) reason = `parley load exited ${code} without a result file${tail.length ? `: ${keyLine(tail)!.trim()}` : ''}`;
+      else if (code === 98 || result.exitCode === 98) reason = `load infrastructure failure: ${result.exitReason}`;
+      else if (!result.validity.valid) reason = `generator unhealthy: ${result.validity.reasons.join('; ')}`;
+      else if (steal > 10) reason = `machine starved: ${steal.toFixed(1)}% steal`;
+      else if (load1 > maxLoad) reason = `machine starved: load average ${load1.toFixed(2)} > ${maxLoad}`;
+      if (result && !reason) {
+        const w = result.health.workers;
+        record = {
+          side, scenario: sc.name, block, index: -1, startedAt: started.toISOString(), durationMs: result.durationMs, file: path.basename(file),
+          metrics: { ...clientMetrics(result), ...server },
+          health: { scheduleLagP99Ms: Math.max(0, ...w.map((x) => x.scheduleLagP99Ms)), generatorCpuPercent: Math.max(0, ...w.map((x) => x.cpuPercent)), loadavg1: load1, stealPercent: steal },
+          ...(nodes ? { nodes } : {}),
+        };
+      }
+    } finally {
+      await target.release();
+    }
+    return { record, reason, tail };
+  };
+
+  const keep = (record: RunRecord) => {
+    record.index = runs.length;
+    runs.push(record);
+    log(`  block ${record.block + 1} ${record.side.padEnd(4)} ${record.scenario}: ${Object.entries(record.metrics).filter(([k]) => /p50|cpu/.test(k)).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ')}`);
+  };
+  const discard = (side: Side, sc: BatteryScenario, block: number, reason: string, tail: string[], what = '') => {
+    const previous = discarded.at(-1)?.tail?.join('\n');
+    discarded.push({ side, scenario: sc.name, reason, ...(tail.length ? { tail } : {}) });
+    log(`  block ${block + 1} ${side} ${sc.name}: discarded (${reason}); redoing${what}`);
+    // The load's own words, once per distinct message, so nine identical failures read as one.
+    if (tail.length && tail.join('\n') !== previous) for (const l of tail) log(`    | ${l}`);
+  };
+  const giveUp = (what: string, attempt: number) => {
+    const last = discarded.at(-1);
+    return new InfrastructureError(`${what}: no healthy run after ${attempt} attempts (last: ${last?.reason ?? 'unknown'})`);
+  };
+  const fileOf = (side: Side | 'pair', sc: BatteryScenario, attempt: number, n = runs.length) =>
+    path.join(opts.runsDir, `${String(n).padStart(3, '0')}-${side}-${sc.name}${attempt ? `-redo${attempt}` : ''}.json`);
 
   const oneRun = async (side: Side, sc: BatteryScenario, block: number): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
-      if (attempt > battery.maxRedos) {
-        const last = discarded.at(-1);
-        throw new InfrastructureError(`${sc.name} on ${side}: no healthy run after ${attempt} attempts (last: ${last?.reason ?? 'unknown'})`);
-      }
-      const file = path.join(opts.runsDir, `${String(runs.length).padStart(3, '0')}-${side}-${sc.name}${attempt ? `-redo${attempt}` : ''}.json`);
-      let target;
-      try {
-        target = await opts.providers[side].acquire();
-      } catch (err) {
-        throw new InfrastructureError(`${side} server unavailable: ${(err as Error).message}`);
-      }
-      const started = new Date();
-      const stat0 = stealTicks();
-      let reason: string | undefined;
-      let tail: string[] = [];
-      let record: RunRecord | undefined;
-      try {
-        // The warm-up's result is not kept; a failed warm-up shows in the measured run.
-        if (sc.warmup) await runLoad({ ...sc, args: sc.warmup }, target, opts.secret, `${file}.warmup`, opts.generatorCpu);
-        fs.rmSync(`${file}.warmup`, { force: true });
-        const { result, code, server, nodes, tail: said } = await watchRun(target, (t) => runLoad(sc, t, opts.secret, file, opts.generatorCpu), sc.unit);
-        tail = said;
-        const stat1 = stealTicks();
-        const total = stat1.reduce((s, v, i) => s + v - (stat0[i] ?? 0), 0);
-        const steal = total > 0 ? (100 * ((stat1[7] ?? 0) - (stat0[7] ?? 0))) / total : 0;
-        const load1 = os.loadavg()[0]!;
-        if (!result) reason = `parley load exited ${code} without a result file${tail.length ? `: ${keyLine(tail)!.trim()}` : ''}`;
-        else if (code === 98 || result.exitCode === 98) reason = `load infrastructure failure: ${result.exitReason}`;
-        else if (!result.validity.valid) reason = `generator unhealthy: ${result.validity.reasons.join('; ')}`;
-        else if (steal > 10) reason = `machine starved: ${steal.toFixed(1)}% steal`;
-        else if (load1 > maxLoad) reason = `machine starved: load average ${load1.toFixed(2)} > ${maxLoad}`;
-        if (result && !reason) {
-          const w = result.health.workers;
-          record = {
-            side, scenario: sc.name, block, index: runs.length, startedAt: started.toISOString(), durationMs: result.durationMs, file: path.basename(file),
-            metrics: { ...clientMetrics(result), ...server },
-            health: { scheduleLagP99Ms: Math.max(0, ...w.map((x) => x.scheduleLagP99Ms)), generatorCpuPercent: Math.max(0, ...w.map((x) => x.cpuPercent)), loadavg1: load1, stealPercent: steal },
-            ...(nodes ? { nodes } : {}),
-          };
-        }
-      } finally {
-        await target.release();
-      }
+      if (attempt > battery.maxRedos) throw giveUp(`${sc.name} on ${side}`, attempt);
+      const { record, reason, tail } = await measure(side, sc, block, fileOf(side, sc, attempt));
       opts.onRun?.({ ...clock.tick(), detail: `block ${block + 1}, ${side} ${sc.name}${record ? '' : ' (discarded, redoing)'}` });
-      if (record) {
-        runs.push(record);
-        log(`  block ${block + 1} ${side.padEnd(4)} ${sc.name}: ${Object.entries(record.metrics).filter(([k]) => /p50|cpu/.test(k)).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ')}`);
-        return;
-      }
-      const previous = discarded.at(-1)?.tail?.join('\n');
-      discarded.push({ side, scenario: sc.name, reason: reason!, ...(tail.length ? { tail } : {}) });
-      log(`  block ${block + 1} ${side} ${sc.name}: discarded (${reason}); redoing`);
-      // The load's own words, once per distinct message, so nine identical failures read as one.
-      if (tail.length && tail.join('\n') !== previous) for (const l of tail) log(`    | ${l}`);
+      if (record) return keep(record);
+      discard(side, sc, block, reason!, tail);
     }
   };
 
+  /**
+   * Base and head at once: both servers on the same CPU, each driven by its own generator on the
+   * same fixed schedule, so the machine's speed of the moment is common to both runs of the pair.
+   * A pair is kept whole or redone whole. `first` is the side whose server and load start first.
+   */
+  const onePair = async (sc: BatteryScenario, block: number, first: Side): Promise<void> => {
+    const order: Side[] = first === 'base' ? ['base', 'head'] : ['head', 'base'];
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > battery.maxRedos) throw giveUp(`${sc.name} pair`, attempt);
+      const n = runs.length;
+      const out = await Promise.allSettled(order.map((side, k) => measure(side, sc, block, fileOf(side, sc, attempt, n + k))));
+      const failed = out.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
+      const done = out.map((o) => (o as PromiseFulfilledResult<Awaited<ReturnType<typeof measure>>>).value);
+      opts.onRun?.({ ...clock.tick(), detail: `block ${block + 1}, ${sc.name} pair${done.every((d) => d.record) ? '' : ' (discarded, redoing)'}` });
+      if (done.every((d) => d.record)) {
+        const pair = pairsKept++;
+        for (const d of done) keep({ ...d.record!, pair });
+        return;
+      }
+      done.forEach((d, k) => { if (!d.record) discard(order[k]!, sc, block, d.reason!, d.tail, ' with its pair'); });
+    }
+  };
+
+  const paired = (opts.design ?? battery.design ?? 'serial') === 'paired';
+  let pairsKept = 0;
   const runBlock = async (block: number) => {
     blocksRun = block + 1;
     clock.plan(blocksRun * perBlock);
-    for (const side of blockOrder(block)) for (const sc of battery.scenarios) await oneRun(side, sc, block);
+    if (paired) for (const first of pairOrder(block)) for (const sc of battery.scenarios) await onePair(sc, block, first);
+    else for (const side of blockOrder(block)) for (const sc of battery.scenarios) await oneRun(side, sc, block);
   };
   const evaluate = (): Row[] => {
     const samples: Sample[] = [];
     for (const sc of battery.scenarios) for (const spec of scenarioSpecs(sc)) {
-      const pick = (side: Side) => runs.filter((r) => r.scenario === sc.name && r.side === side && spec.key in r.metrics).map((r) => r.metrics[spec.key]!);
+      const has = (r: RunRecord) => r.scenario === sc.name && spec.key in r.metrics;
+      if (paired) {
+        // Pairs whose two runs both measured this metric, in the order they were run.
+        const byPair = new Map<number, Partial<Record<Side, number>>>();
+        for (const r of runs) if (has(r) && r.pair !== undefined) byPair.set(r.pair, { ...byPair.get(r.pair), [r.side]: r.metrics[spec.key]! });
+        const whole = [...byPair.values()].filter((p) => p.base !== undefined && p.head !== undefined);
+        if (whole.length) samples.push({ scenario: sc.name, spec, base: whole.map((p) => p.base!), head: whole.map((p) => p.head!), paired: true });
+        continue;
+      }
+      const pick = (side: Side) => runs.filter((r) => has(r) && r.side === side).map((r) => r.metrics[spec.key]!);
       const base = pick('base');
       const head = pick('head');
       if (base.length || head.length) samples.push({ scenario: sc.name, spec, base, head });

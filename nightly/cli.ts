@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, UsageError } from '../core/args.ts';
-import { BATTERIES, DEPLOYS, type Deploy } from './batteries.ts';
+import { BATTERIES, DEPLOYS, DESIGNS, type Deploy, type Design } from './batteries.ts';
 import { DEFAULT_NIGHTLY_PG, DEFAULT_NIGHTLY_REDIS, deployCluster, nodeCpu, redisServerInstalled } from './cluster.ts';
 import { createProgress } from './progress.ts';
 import { InfrastructureError, runBattery, type Provider } from './battery.ts';
@@ -50,6 +50,11 @@ battery and statistics:
   --blocks N            blocks before the first comparison (default: the battery's)
   --max-blocks N        cap on blocks when verdicts stay inconclusive (default: the battery's)
   --alpha A             false discovery rate across the battery (default 0.05)
+  --design serial|paired
+                        paired (the default of the built-in batteries on one node): base and head run at
+                        the same time, both servers on one CPU, each with its own generator, compared
+                        pair by pair (signed-rank test), so the machine's speed of the moment cancels;
+                        serial (the default with --deploy cluster): one run at a time in A B B A blocks
   --max-load L          discard and redo a run when the 1-minute load average per CPU exceeds L
                         (default: not checked; runs with > 10% CPU steal are always redone)
   --calibrate           after an A/A night (--base X --head X), store thresholds from all A/A nights
@@ -81,7 +86,7 @@ exit codes: ${GATE_EXIT.pass} pass, ${GATE_EXIT.regression} regression, ${GATE_E
 
 const FLAGS = new Set(['base', 'head', 'repo', 'cache', 'base-url', 'head-url', 'base-ops-url', 'head-ops-url', 'secret', 'battery', 'blocks', 'max-blocks',
   'alpha', 'calibrate', 'waivers', 'head-env', 'deps-from', 'max-load', 'out', 'smtp-url', 'email-to', 'email-from', 'webhook-url', 'report-url', 'resamples',
-  'keep-nights', 'allow-dirty', 'deploy', 'pg', 'redis']);
+  'keep-nights', 'allow-dirty', 'deploy', 'pg', 'redis', 'design']);
 
 interface Args {
   battery: (typeof BATTERIES)[string];
@@ -95,6 +100,7 @@ interface Args {
   headEnv: Record<string, string>;
   keepNights?: number;
   deploy: Deploy;
+  design: Design;
   /** PostgreSQL admin URL and shared Redis of cluster runs. */
   pg: string;
   redis: string;
@@ -147,6 +153,9 @@ function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
   const deploy = (flags.get('deploy') ?? battery?.deploy ?? 'single') as Deploy;
   if (!DEPLOYS.includes(deploy)) problems.push(`--deploy must be one of ${DEPLOYS.join(', ')}, got "${deploy}"`);
   if (urlMode && flags.has('deploy')) problems.push('--deploy applies to builds; running environments (--base-url/--head-url) are deployed already');
+  // Two clusters at once would put four nodes and two Redis servers on two cores: clusters run serially.
+  const design = (flags.get('design') ?? (deploy === 'cluster' ? 'serial' : battery?.design ?? 'serial')) as Design;
+  if (!DESIGNS.includes(design)) problems.push(`--design must be one of ${DESIGNS.join(', ')}, got "${design}"`);
   const pg = flags.get('pg') ?? process.env.PARLEY_NIGHTLY_PG ?? DEFAULT_NIGHTLY_PG;
   if (!/^postgres(ql)?:\/\//.test(pg)) problems.push(`--pg must be a postgres:// or postgresql:// URL, got "${pg}"`);
   const redis = flags.get('redis') ?? process.env.PARLEY_NIGHTLY_REDIS ?? DEFAULT_NIGHTLY_REDIS;
@@ -158,7 +167,7 @@ function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
     flags,
     args: {
       battery: { ...battery!, plan }, out, repo: path.resolve(flags.get('repo') ?? '.'), cache: path.resolve(flags.get('cache') ?? path.join(out, 'cache')),
-      alpha, resamples, url, headEnv, maxLoad, keepNights, deploy, pg, redis,
+      alpha, resamples, url, headEnv, maxLoad, keepNights, deploy, design, pg, redis,
     },
   };
 }
@@ -245,7 +254,7 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
     }
     log(`battery ${args.battery.name}: ${base.commit.slice(0, 10)} → ${head.commit.slice(0, 10)}`);
     outcome = await runBattery({
-      battery: args.battery, providers, secret, runsDir: path.join(args.out, 'nights', id, 'runs'), generatorCpu: 0, log, maxLoadPerCpu: args.maxLoad,
+      battery: args.battery, providers, secret, runsDir: path.join(args.out, 'nights', id, 'runs'), generatorCpu: 0, log, maxLoadPerCpu: args.maxLoad, design: args.design,
       onRun: (p) => progress?.update({ phase: `battery ${args.battery.name}`, ...p }),
       compare: { alpha: args.alpha, resamples: args.resamples, seed: `${base.commit}|${head.commit}`, calibrated: loadThresholds(args.out) },
     });
@@ -267,7 +276,7 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
     schemaVersion: 1, id, at: at.toISOString(), battery: args.battery.name, mode: args.url ? 'url' : 'build', aa, base, head, blocks: outcome.blocks,
     runs: outcome.runs, discarded: outcome.discarded, rows: outcome.rows, gate: { status: gate.status, exitCode: gate.exitCode, reasons: gate.reasons },
     environment: {
-      ...environment(pinned, args.deploy), ...(Object.keys(args.headEnv).length ? { headEnv: JSON.stringify(args.headEnv) } : {}),
+      ...environment(pinned, args.deploy), design: args.design === 'paired' ? 'paired: base and head at once on the same CPU, compared pair by pair' : 'serial: one run at a time, A B B A blocks', ...(Object.keys(args.headEnv).length ? { headEnv: JSON.stringify(args.headEnv) } : {}),
       ...(refs?.dirty.length ? { uncommitted: `${refs.dirty.length} tracked file(s) changed in the repo, not measured` } : {}),
     },
   };

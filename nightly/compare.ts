@@ -1,7 +1,10 @@
 /**
  * The decision for every scenario x metric of a battery: ratio of medians head/base with a seeded
  * bootstrap interval, an exact Mann-Whitney U p-value adjusted by Benjamini-Hochberg across the
- * battery, Cliff's delta, and the minimum detectable effect. Verdicts (direction-aware):
+ * battery, Cliff's delta, and the minimum detectable effect. When base and head were measured in
+ * pairs (both at once, on the same CPU), the ratio is the Hodges-Lehmann estimate of the pairs' log
+ * ratios with the interval the signed-rank test inverts, and the p-value is that exact test's: what
+ * the two runs of a pair share (the machine's speed at that moment) cancels. Verdicts (direction-aware):
  * - regression: q <= alpha and the ratio is worse than the practical threshold;
  * - improvement: q <= alpha and the ratio is better than the threshold (passes the gate);
  * - unchanged: the whole interval lies within +-threshold, and the run counts could have shown a
@@ -9,12 +12,13 @@
  * - inconclusive: anything else (the battery adds rounds, up to its cap).
  */
 import { bootstrapRatioOfMedians, type Interval } from './stats/bootstrap.ts';
-import { median } from './stats/describe.ts';
+import { median, sd } from './stats/describe.ts';
 import { cliffsDelta } from './stats/effect.ts';
 import { mannWhitneyExact } from './stats/mannwhitney.ts';
-import { logSpread, minimumDetectableEffect } from './stats/mde.ts';
+import { logSpread, minimumDetectableEffect, pairedMinimumDetectableEffect } from './stats/mde.ts';
 import { benjaminiHochberg } from './stats/multiple.ts';
 import { seedFrom } from './stats/prng.ts';
+import { pairedHodgesLehmann, pairedShiftInterval, signedRankExact } from './stats/signedrank.ts';
 import type { MetricSpec } from './metrics.ts';
 
 export type Verdict = 'regression' | 'improvement' | 'unchanged' | 'inconclusive' | 'missing';
@@ -24,6 +28,8 @@ export interface Sample {
   spec: MetricSpec;
   base: number[];
   head: number[];
+  /** base[i] and head[i] were measured together (one pair); the arrays have equal lengths. */
+  paired?: boolean;
 }
 
 export interface CompareOptions {
@@ -56,6 +62,8 @@ export interface Row {
   cliffsDelta: number;
   threshold: number;
   mde: number;
+  /** How base and head were compared: runs in pairs (signed-rank), or two independent samples (Mann-Whitney). */
+  design: 'paired' | 'independent';
   verdict: Verdict;
 }
 
@@ -72,7 +80,8 @@ export function badness(ratio: number, better: MetricSpec['better']): number {
 export function compareBattery(samples: readonly Sample[], opts: CompareOptions = {}): Row[] {
   const alpha = opts.alpha ?? 0.05;
   const usable = samples.filter((s) => s.base.length >= 2 && s.head.length >= 2);
-  const pvals = usable.map((s) => mannWhitneyExact(s.head, s.base).pTwoSided);
+  const pairs = usable.map(logRatios);
+  const pvals = usable.map((s, i) => (pairs[i] ? signedRankExact(pairs[i]).pTwoSided : mannWhitneyExact(s.head, s.base).pTwoSided));
   const qvals = new Array<number>(usable.length);
   const familySize = { primary: 0, secondary: 0 };
   for (const primary of [true, false]) {
@@ -89,16 +98,40 @@ export function compareBattery(samples: readonly Sample[], opts: CompareOptions 
     };
     const i = usable.indexOf(s);
     if (i < 0) {
-      return { ...common, baseMedian: NaN, headMedian: NaN, ratio: NaN, ci: { lo: NaN, hi: NaN }, p: NaN, q: NaN, cliffsDelta: NaN, mde: Infinity, verdict: 'missing' as const };
+      return { ...common, baseMedian: NaN, headMedian: NaN, ratio: NaN, ci: { lo: NaN, hi: NaN }, p: NaN, q: NaN, cliffsDelta: NaN, mde: Infinity, design: s.paired ? 'paired' as const : 'independent' as const, verdict: 'missing' as const };
     }
     const baseMedian = median(s.base);
     const headMedian = median(s.head);
-    const ratio = baseMedian === 0 ? (headMedian === 0 ? 1 : Infinity) : headMedian / baseMedian;
-    const ci = bootstrapRatioOfMedians(s.base, s.head, { seed: seedFrom(`${opts.seed ?? ''}|${s.scenario}|${s.spec.key}`), resamples: opts.resamples });
     const q = qvals[i]!;
-    const mde = minimumDetectableEffect({ nBase: s.base.length, nHead: s.head.length, sigmaLog: logSpread(s.base, s.head), threshold, alpha, tests: familySize[s.spec.gate ? 'primary' : 'secondary'] });
-    return { ...common, baseMedian, headMedian, ratio, ci, p: pvals[i]!, q, cliffsDelta: cliffsDelta(s.base, s.head), mde, verdict: verdictOf(ratio, ci, q, threshold, s.spec.better, alpha, Number.isFinite(mde)) };
+    const tests = familySize[s.spec.gate ? 'primary' : 'secondary'];
+    const d = pairs[i];
+    let ratio: number, ci: Interval, mde: number;
+    if (d) {
+      ratio = Math.exp(pairedHodgesLehmann(d));
+      const shift = pairedShiftInterval(d);
+      ci = { lo: Math.exp(shift.lo), hi: Math.exp(shift.hi) };
+      mde = pairedMinimumDetectableEffect({ pairs: d.length, sigmaLog: sd(d), threshold, alpha, tests });
+    } else {
+      ratio = baseMedian === 0 ? (headMedian === 0 ? 1 : Infinity) : headMedian / baseMedian;
+      ci = bootstrapRatioOfMedians(s.base, s.head, { seed: seedFrom(`${opts.seed ?? ''}|${s.scenario}|${s.spec.key}`), resamples: opts.resamples });
+      mde = minimumDetectableEffect({ nBase: s.base.length, nHead: s.head.length, sigmaLog: logSpread(s.base, s.head), threshold, alpha, tests });
+    }
+    return {
+      ...common, baseMedian, headMedian, ratio, ci, p: pvals[i]!, q, cliffsDelta: cliffsDelta(s.base, s.head), mde, design: d ? 'paired' as const : 'independent' as const,
+      verdict: verdictOf(ratio, ci, q, threshold, s.spec.better, alpha, Number.isFinite(mde)),
+    };
   });
+}
+
+/**
+ * The per-pair log ratios log(head / base) of a paired sample, or undefined when it must be
+ * compared as two independent samples: not paired, or a value that is zero or negative (a count
+ * of zero has no log ratio; such a metric falls back to the rank test of the two sides).
+ */
+function logRatios(s: Sample): number[] | undefined {
+  if (!s.paired || s.base.length !== s.head.length) return undefined;
+  if (s.base.some((v) => !(v > 0)) || s.head.some((v) => !(v > 0))) return undefined;
+  return s.head.map((h, i) => Math.log(h / s.base[i]!));
 }
 
 /**

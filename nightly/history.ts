@@ -24,6 +24,8 @@ export interface RunRecord {
   block: number;
   /** Position in the session, 0-based, counting only runs kept. */
   index: number;
+  /** In a paired battery, the pair this run belongs to (its other side has the same number). */
+  pair?: number;
   startedAt: string;
   durationMs: number;
   metrics: Record<string, number>;

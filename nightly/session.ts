@@ -19,6 +19,17 @@ export function blockOrder(b: number): Side[] {
   return b % 2 === 0 ? ['base', 'head', 'head', 'base'] : ['head', 'base', 'base', 'head'];
 }
 
+/** Pairs in one block of a paired battery (base and head measured at once). */
+export const PAIRS_PER_BLOCK = 2;
+
+/**
+ * Which side starts first in each pair of block `b`: base then head, then head then base, the
+ * next block the other way round, so neither side always gets the first start.
+ */
+export function pairOrder(b: number): Side[] {
+  return b % 2 === 0 ? ['base', 'head'] : ['head', 'base'];
+}
+
 /** Whether another block could change a verdict that the gate cares about. */
 export function needsMoreRuns(rows: readonly Row[]): boolean {
   return rows.some((r) => r.gate && r.verdict === 'inconclusive');

@@ -42,11 +42,39 @@ export function signedRankExact(d: readonly number[]): SignedRank {
   return { wPlus: observed / 2, n, ...tails(count, observed) };
 }
 
-/** Hodges-Lehmann estimate of a paired shift: the median of the Walsh averages (d_i + d_j) / 2, i <= j. */
-export function pairedHodgesLehmann(d: readonly number[]): number {
+function walshAverages(d: readonly number[]): number[] {
   const walsh: number[] = [];
   for (let i = 0; i < d.length; i++) for (let j = i; j < d.length; j++) walsh.push((d[i]! + d[j]!) / 2);
-  return median(walsh);
+  return walsh;
+}
+
+/** Hodges-Lehmann estimate of a paired shift: the median of the Walsh averages (d_i + d_j) / 2, i <= j. */
+export function pairedHodgesLehmann(d: readonly number[]): number {
+  return median(walshAverages(d));
+}
+
+/**
+ * Distribution-free confidence interval of the paired shift that the signed-rank test inverts
+ * (Hollander and Wolfe): with M = n(n+1)/2 sorted Walsh averages and c the largest count such that
+ * P(W+ < c) <= (1 - confidence) / 2 under the null, the interval runs from the c-th smallest to the
+ * c-th largest. The shifts inside are those the two-sided test does not reject, so the interval and
+ * the p-value never disagree. Unbounded when n is too small to reach the level (n < 6 at 95%).
+ */
+export function pairedShiftInterval(d: readonly number[], confidence = 0.95): { lo: number; hi: number } {
+  const xs = d.filter(Number.isFinite);
+  const n = xs.length;
+  const m = (n * (n + 1)) / 2;
+  // count[s]: subsets of the ranks 1..n summing to s (the null distribution of W+ without ties).
+  const count = new Float64Array(m + 1);
+  count[0] = 1;
+  for (let r = 1; r <= n; r++) for (let s = (r * (r + 1)) / 2; s >= r; s--) count[s]! += count[s - r]!;
+  const half = (1 - confidence) / 2;
+  const total = 2 ** n;
+  let c = 0;
+  for (let below = 0; c <= m && (below + count[c]!) / total <= half; c++) below += count[c]!;
+  if (c === 0) return { lo: -Infinity, hi: Infinity };
+  const walsh = walshAverages(xs).sort((a, b) => a - b);
+  return { lo: walsh[c - 1]!, hi: walsh[m - c]! };
 }
 
 /** The smallest two-sided p-value the exact signed-rank test can reach with `n` pairs (no ties, no zeros). */

@@ -7,11 +7,11 @@ import { bootstrapRatioOfMedians } from './bootstrap.ts';
 import { quantile } from './describe.ts';
 import { cliffsDelta, hodgesLehmann } from './effect.ts';
 import { mannWhitneyExact, minAttainableP } from './mannwhitney.ts';
-import { minimumDetectableEffect } from './mde.ts';
+import { minimumDetectableEffect, pairedMinimumDetectableEffect } from './mde.ts';
 import { benjaminiHochberg } from './multiple.ts';
 import { normPpf } from './normal.ts';
-import { mulberry32, seedFrom } from './prng.ts';
-import { minAttainablePairedP, pairedHodgesLehmann, signedRankExact } from './signedrank.ts';
+import { mulberry32, normal, seedFrom } from './prng.ts';
+import { minAttainablePairedP, pairedHodgesLehmann, pairedShiftInterval, signedRankExact } from './signedrank.ts';
 
 interface Ref {
   mwu: Record<string, { x: number[]; y: number[]; u: number; 'two-sided': number; greater: number; less: number }>;
@@ -131,5 +131,45 @@ describe('exact Wilcoxon signed-rank (paired runs)', () => {
     expect(signedRankExact([0.01, 0.02, 0.03, 0.04, 0.05, 0.06]).pTwoSided).toBeCloseTo(minAttainablePairedP(6), 15);
     expect(minAttainablePairedP(6)).toBe(1 / 32);
     expect(signedRankExact([0, 0]).pTwoSided).toBe(1);
+  });
+  it('the paired interval is the set of shifts the two-sided test does not reject at 5%', () => {
+    const rand = mulberry32(7);
+    for (let trial = 0; trial < 20; trial++) {
+      const n = 6 + (trial % 10);
+      const d = Array.from({ length: n }, () => 0.02 + 0.03 * (rand() - 0.5) + (rand() < 0.1 ? 0.1 : 0));
+      const { lo, hi } = pairedShiftInterval(d);
+      const eps = 1e-9;
+      // Just inside each end the shifted differences are not significant; just outside they are.
+      expect(signedRankExact(d.map((v) => v - (lo + eps))).pTwoSided).toBeGreaterThan(0.05);
+      expect(signedRankExact(d.map((v) => v - (hi - eps))).pTwoSided).toBeGreaterThan(0.05);
+      expect(signedRankExact(d.map((v) => v - (lo - eps))).pTwoSided).toBeLessThanOrEqual(0.05);
+      expect(signedRankExact(d.map((v) => v - (hi + eps))).pTwoSided).toBeLessThanOrEqual(0.05);
+      expect(lo).toBeLessThanOrEqual(pairedHodgesLehmann(d));
+      expect(hi).toBeGreaterThanOrEqual(pairedHodgesLehmann(d));
+    }
+  });
+  it('the paired interval uses the tabled critical values (n = 10: the 9th Walsh average from each end; n = 6: the extremes; n = 5: none)', () => {
+    const d10 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((v) => v / 100);
+    const walsh = d10.flatMap((a, i) => d10.slice(i).map((b) => (a + b) / 2)).sort((a, b) => a - b);
+    expect(pairedShiftInterval(d10)).toEqual({ lo: walsh[8], hi: walsh[55 - 9] });
+    const d6 = [0.05, -0.01, 0.02, 0.03, 0.04, 0.06];
+    expect(pairedShiftInterval(d6)).toEqual({ lo: -0.01, hi: 0.06 });
+    expect(pairedShiftInterval(d6.slice(0, 5))).toEqual({ lo: -Infinity, hi: Infinity });
+  });
+  it('a shift of one printed paired MDE is significant and beyond the threshold in at least 80% of sessions', () => {
+    const rand = mulberry32(11);
+    const pairs = 10;
+    const sigma = 0.02;
+    const mde = pairedMinimumDetectableEffect({ pairs, sigmaLog: sigma, threshold: 0.03, alpha: 0.05, tests: 2 });
+    expect(mde).toBeGreaterThan(0.03);
+    let caught = 0;
+    const sessions = 400;
+    for (let s = 0; s < sessions; s++) {
+      const d = Array.from({ length: pairs }, () => Math.log1p(mde) + sigma * normal(rand));
+      if (signedRankExact(d).pTwoSided <= 0.05 / 2 && Math.expm1(pairedHodgesLehmann(d)) >= 0.03) caught++;
+    }
+    expect(caught / sessions).toBeGreaterThanOrEqual(0.8);
+    // Fewer pairs than can reach alpha / tests: nothing is detectable.
+    expect(pairedMinimumDetectableEffect({ pairs: 5, sigmaLog: sigma, threshold: 0.03, alpha: 0.05, tests: 2 })).toBe(Infinity);
   });
 });

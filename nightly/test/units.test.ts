@@ -23,7 +23,7 @@ const p50 = METRIC_SPECS.find((s) => s.key === 'deliver_ms.p50')!;
 function row(over: Partial<Row>): Row {
   return {
     scenario: 'chat', metric: 'deliver_ms.p50', label: 'x', unit: 'ms', better: 'lower', gate: true, nBase: 8, nHead: 8, baseMedian: 10, headMedian: 10,
-    ratio: 1, ci: { lo: 0.98, hi: 1.02 }, p: 1, q: 1, cliffsDelta: 0, threshold: 0.1, mde: 0.12, verdict: 'unchanged', ...over,
+    ratio: 1, ci: { lo: 0.98, hi: 1.02 }, p: 1, q: 1, cliffsDelta: 0, threshold: 0.1, mde: 0.12, design: 'independent', verdict: 'unchanged', ...over,
   };
 }
 
@@ -63,6 +63,28 @@ describe('verdicts', () => {
     const [enough] = compareBattery([{ ...tight, base: [10, 10.05, 10.01, 10.03, 9.99, 10.02], head: [10.02, 10.04, 10, 10.03, 10.01, 10.02] }], { seed: 'x' });
     expect(enough!.verdict).toBe('unchanged');
     expect(verdictOf(1.01, { lo: 1, hi: 1.02 }, 1, 0.1, 'lower', 0.05, false)).toBe('inconclusive');
+  });
+  it('compares pairs by their log ratios: a 4% change under a 30% swing of the machine is called, and the same data unpaired cannot decide', () => {
+    // The machine's speed moves both runs of a pair; within a pair head is 4% (+-0.5%) slower.
+    const speed = [1, 1.3, 0.8, 1.1, 0.7, 1.25, 0.9, 1.05, 1.2, 0.75];
+    const base = speed.map((v) => 100 * v);
+    const head = speed.map((v, i) => 100 * v * (1.04 + (i % 3 - 1) * 0.005));
+    const cpu = { ...p50, key: 'server.cpu_ms_per_1k', threshold: 0.02 };
+    const [paired] = compareBattery([{ scenario: 'chat', spec: cpu, base, head, paired: true }], { seed: 'x' });
+    expect(paired!.design).toBe('paired');
+    expect(paired!.p).toBeCloseTo(2 / 2 ** 10, 12);
+    expect(paired!.ratio).toBeGreaterThan(1.035);
+    expect(paired!.ratio).toBeLessThan(1.045);
+    expect(paired!.ci.lo).toBeGreaterThan(1.03);
+    expect(paired!.verdict).toBe('regression');
+    const [unpaired] = compareBattery([{ scenario: 'chat', spec: cpu, base, head }], { seed: 'x' });
+    expect(unpaired!.design).toBe('independent');
+    expect(unpaired!.verdict).toBe('inconclusive');
+  });
+  it('falls back to the two-sample test for a paired metric with a zero (a count has no log ratio)', () => {
+    const [r] = compareBattery([{ scenario: 'chat', spec: p50, base: [0, 1, 2, 1, 0, 1], head: [1, 0, 1, 2, 1, 0], paired: true }], { seed: 'x' });
+    expect(r!.design).toBe('independent');
+    expect(r!.verdict).not.toBe('regression');
   });
   it('marks a metric with fewer than two runs a side as missing', () => {
     expect(compareBattery([{ scenario: 'chat', spec: p50, base: [1], head: [1, 2] }])[0]!.verdict).toBe('missing');
