@@ -2,7 +2,8 @@
  * Measures what the gate can decide on this machine: runs N real A/A sessions (the same build on
  * both sides) of a battery, then simulates sessions from the measured per-run noise through the
  * same compare and adaptive rounds, with and without a shift of the primary metrics. Writes the
- * real pass rate, per-metric spread, simulated A/A pass rate and power to a JSON file.
+ * real pass rate, per-metric spread, simulated A/A pass rate and power to a JSON file, and the
+ * spread with each metric's reachable MDE as a markdown table (aa-<battery>.md).
  *
  *   npm run nightly:calibrate -- --sessions 10 --battery smoke --out aa-smoke [--ref HEAD] [--simulate 20] [--shift 0.05]
  */
@@ -17,6 +18,7 @@ import { decideGate } from './gate.ts';
 import { readHistory, type NightRecord } from './history.ts';
 import { adaptiveSession, blockOrder, PAIRS_PER_BLOCK } from './session.ts';
 import { sd } from './stats/describe.ts';
+import { pairedMinimumDetectableEffect } from './stats/mde.ts';
 import { mulberry32, normal } from './stats/prng.ts';
 
 /**
@@ -101,6 +103,28 @@ export async function simulatedSession(battery: Battery, spread: readonly Spread
   return { exitCode: decideGate(rows, [], '2000-01-01').exitCode, rows };
 }
 
+/**
+ * The spread as a markdown table: per metric its role and threshold, the within-side spread, the
+ * pair spread and the MDE the battery's first blocks reach with it, and whether that MDE is below
+ * the threshold (the metric is precise enough to gate at it on this machine).
+ */
+export function spreadTable(battery: Battery, spread: readonly Spread[], alpha = 0.05): string {
+  const specs = new Map(battery.scenarios.map((sc) => [sc.name, scenarioSpecs(sc)]));
+  const family = (primary: boolean) => spread.filter((s) => s.primary === primary).length;
+  const pairs = battery.plan.initialBlocks * PAIRS_PER_BLOCK;
+  const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 'n/a' : `${(100 * v).toFixed(1)}%`);
+  const lines = [
+    `| scenario | metric | role | threshold | spread per run (CV) | pair spread (SD of log ratio) | MDE at ${pairs} pairs | gates at its threshold |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const s of spread) {
+    const threshold = specs.get(s.scenario)!.find((x) => x.key === s.metric)!.threshold;
+    const mde = s.pairSigmaLog === undefined ? NaN : pairedMinimumDetectableEffect({ pairs, sigmaLog: s.pairSigmaLog, threshold, alpha, tests: family(s.primary) });
+    lines.push(`| ${s.scenario} | \`${s.metric}\` | ${s.primary ? 'primary' : 'secondary'} | ${pct(threshold)} | ${s.cvPercent.toFixed(1)}% | ${pct(s.pairSigmaLog)} | ${pct(mde)} | ${mde <= threshold ? 'yes' : 'no'} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: false,
@@ -131,6 +155,7 @@ async function main(argv: string[]): Promise<number> {
     simulated: { sessions: simulate, aaPassed: sim.aaPass, shift, caught: sim.caught },
   };
   fs.writeFileSync(path.join(out, `aa-${battery.name}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  fs.writeFileSync(path.join(out, `aa-${battery.name}.md`), spreadTable(battery, spread));
   console.log(`real A/A: ${report.real.passed}/${sessions} passed; simulated A/A: ${sim.aaPass}/${simulate} passed; simulated +${(shift * 100).toFixed(0)}% on primaries: ${sim.caught}/${simulate} caught; ${path.join(out, `aa-${battery.name}.json`)}`);
   return 0;
 }

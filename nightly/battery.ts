@@ -106,6 +106,21 @@ function stealTicks(): number[] {
   return cpu;
 }
 
+/** A meeting point for the runs of a pair: `arrive` resolves once all have arrived, or rejects once one failed. */
+interface Barrier {
+  arrive(): Promise<void>;
+  fail(err: unknown): void;
+}
+
+function barrier(parties: number): Barrier {
+  let arrived = 0;
+  let open!: () => void;
+  let fail!: (err: unknown) => void;
+  const all = new Promise<void>((resolve, reject) => { open = resolve; fail = reject; });
+  all.catch(() => { /* seen by whoever awaits arrive() */ });
+  return { arrive: () => { if (++arrived === parties) open(); return all; }, fail };
+}
+
 /** Runs the battery adaptively and compares; throws InfrastructureError when runs cannot be made. */
 export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> {
   const { battery, log } = opts;
@@ -118,13 +133,18 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
   const perBlock = ((opts.design ?? battery.design) === 'paired' ? PAIRS_PER_BLOCK : 4) * battery.scenarios.length;
   clock.plan(battery.plan.initialBlocks * perBlock);
 
-  /** One measured run of `sc` on a server acquired for it; a reason when it must be discarded. */
-  const measure = async (side: Side, sc: BatteryScenario, block: number, file: string): Promise<{ record?: RunRecord; reason?: string; tail: string[] }> => {
+  /**
+   * One measured run of `sc` on a server acquired for it; a reason when it must be discarded. With
+   * `start`, the measured load waits at that barrier until the other run of its pair is warm too.
+   */
+  const measure = async (side: Side, sc: BatteryScenario, block: number, file: string, start?: Barrier): Promise<{ record?: RunRecord; reason?: string; tail: string[] }> => {
     let target;
     try {
       target = await opts.providers[side].acquire();
     } catch (err) {
-      throw new InfrastructureError(`${side} server unavailable: ${(err as Error).message}`);
+      const infra = new InfrastructureError(`${side} server unavailable: ${(err as Error).message}`);
+      start?.fail(infra);
+      throw infra;
     }
     const started = new Date();
     const stat0 = stealTicks();
@@ -135,6 +155,7 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
       // The warm-up's result is not kept; a failed warm-up shows in the measured run.
       if (sc.warmup) await runLoad({ ...sc, args: sc.warmup }, target, opts.secret, `${file}.warmup`, opts.generatorCpu);
       fs.rmSync(`${file}.warmup`, { force: true });
+      await start?.arrive();
       const { result, code, server, nodes, tail: said } = await watchRun(target, (t) => runLoad(sc, t, opts.secret, file, opts.generatorCpu), sc.unit);
       tail = said;
       const stat1 = stealTicks();
@@ -200,7 +221,8 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
     for (let attempt = 0; ; attempt++) {
       if (attempt > battery.maxRedos) throw giveUp(`${sc.name} pair`, attempt);
       const n = runs.length;
-      const out = await Promise.allSettled(order.map((side, k) => measure(side, sc, block, fileOf(side, sc, attempt, n + k))));
+      const start = barrier(order.length);
+      const out = await Promise.allSettled(order.map((side, k) => measure(side, sc, block, fileOf(side, sc, attempt, n + k), start)));
       const failed = out.find((o): o is PromiseRejectedResult => o.status === 'rejected');
       if (failed) throw failed.reason;
       const done = out.map((o) => (o as PromiseFulfilledResult<Awaited<ReturnType<typeof measure>>>).value);

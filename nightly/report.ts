@@ -45,17 +45,18 @@ function rowHtml(r: Row): string {
   return `<tr class="${cls}"><td>${esc(r.scenario)}</td><td>${esc(r.label)}${r.gate ? ' <span class="tag">primary</span>' : ''}${Number.isFinite(r.threshold) && r.mde > r.threshold ? ' <span class="tag">MDE above threshold: add blocks</span>' : ''}<br><code>${esc(r.metric)}</code></td>`
     + `<td>${num(r.baseMedian)} ${esc(r.unit)}</td><td>${num(r.headMedian)} ${esc(r.unit)}</td><td title="${worse > 1 ? 'worse' : 'better or equal'}">${fmtPct(r.ratio)}</td>`
     + `<td>${fmtPct(r.ci.lo)} .. ${fmtPct(r.ci.hi)}</td><td>${num(r.p, 2)}</td><td>${num(r.q, 2)}</td><td>${num(r.cliffsDelta, 2)}</td>`
-    + `<td>${r.nBase}/${r.nHead}</td><td>${pct(r.threshold)}</td><td>${pct(r.mde)}</td><td><b>${r.verdict}</b></td></tr>`;
+    + `<td>${r.design === 'paired' ? `${r.nBase} pairs` : `${r.nBase}/${r.nHead}`}</td><td>${pct(r.threshold)}</td><td>${pct(r.mde)}</td><td><b>${r.verdict}</b></td></tr>`;
 }
 
-const TABLE_HEAD = '<tr><th>scenario</th><th>metric</th><th>base median</th><th>head median</th><th>change</th><th>95% CI</th><th>p (MWU)</th><th>q (BH)</th><th>Cliff δ</th><th>runs</th><th>threshold</th><th>MDE</th><th>verdict</th></tr>';
+const TABLE_HEAD = '<tr><th>scenario</th><th>metric</th><th>base median</th><th>head median</th><th>change</th><th>95% CI</th><th>p</th><th>q (BH)</th><th>Cliff δ</th><th>runs</th><th>threshold</th><th>MDE</th><th>verdict</th></tr>';
 
 /** What each column means, under the tables, so the page reads without the docs. */
 const COLUMNS = `<details open><summary>What the columns mean</summary><dl>
 <dt>base / head median</dt><dd>median over the runs of each side (one fresh server per run).</dd>
-<dt>change</dt><dd>head median / base median − 1; for throughput "worse" is lower.</dd>
-<dt>95% CI</dt><dd>seeded percentile bootstrap of that ratio: the night recomputed gives the same interval.</dd>
-<dt>p (MWU), q (BH)</dt><dd>exact Mann-Whitney U, two-sided; q is Benjamini-Hochberg adjusted, primaries and secondaries as separate families.</dd>
+<dt>runs</dt><dd><i>N pairs</i>: base and head ran at the same time on the same CPU, each with its own load generator, and are compared pair by pair, so the machine's speed of the moment cancels; <i>B/H</i>: runs of each side made one after another.</dd>
+<dt>change</dt><dd>paired: the Hodges-Lehmann estimate of head / base over the pairs − 1; otherwise head median / base median − 1. For throughput "worse" is lower.</dd>
+<dt>95% CI</dt><dd>paired: the interval the signed-rank test inverts; otherwise a seeded percentile bootstrap of the ratio of medians. The night recomputed gives the same interval.</dd>
+<dt>p, q (BH)</dt><dd>exact two-sided test: Wilcoxon signed-rank on the pairs' log ratios, or Mann-Whitney U for runs made one after another; q is Benjamini-Hochberg adjusted, primaries and secondaries as separate families.</dd>
 <dt>Cliff δ</dt><dd>how far the runs overlap: 0 the same, ±1 every head run above (below) every base run.</dd>
 <dt>threshold</dt><dd>smallest change that matters (the battery's or the A/A calibration's, whichever is larger).</dd>
 <dt>MDE</dt><dd>smallest change this night could call a regression with 80% power at its run counts and noise. <b>MDE above threshold: add blocks</b> means a change as large as the threshold could go unseen tonight; run more blocks (<code>--blocks</code>/<code>--max-blocks</code>) or quiet the machine.</dd>

@@ -3,7 +3,9 @@
  * fault-injection knob (faultDelayMs 15 ms per send), both built through the real build step (git
  * worktrees, shared dependencies, tsc), deployed on loopback and loaded by `parley load` through
  * the smoke battery. The slowed build must be reported as a regression on the affected latency
- * metrics; the same build against itself must not report any regression.
+ * metrics; the same build against itself must not report any regression. A second clone commits
+ * real extra work on the send path (nightly/fixtures/send-work.ts), and the smoke battery must
+ * report it on server CPU per message, the metric it gates on.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,6 +14,7 @@ import { expect, it } from 'vitest';
 import { ROOT } from '../../core/test/helpers.ts';
 import { nightly } from '../cli.ts';
 import { readHistory } from '../history.ts';
+import { addSendWork } from '../fixtures/send-work.ts';
 import { cloneWithCommit, git } from './fixtures.ts';
 
 
@@ -25,9 +28,9 @@ it('reports a regression for a build with a real 15 ms send delay and none for a
   }, 'slow every send by 15 ms');
   const out = path.join(tmp, 'out');
   const lines: string[] = [];
-  // Three blocks (6 runs a side) and no extra rounds keep the test near two minutes of load; the
-  // adaptive rounds are exercised by the simulation tests.
-  const common = ['--repo', repo, '--deps-from', ROOT, '--battery', 'smoke', '--max-blocks', '3', '--out', out, '--waivers', path.join(tmp, 'none.json')];
+  // The battery's five blocks (10 pairs) and no extra rounds keep the test near three minutes of
+  // load; the adaptive rounds are exercised by the simulation tests.
+  const common = ['--repo', repo, '--deps-from', ROOT, '--battery', 'smoke', '--blocks', '5', '--max-blocks', '5', '--out', out, '--waivers', path.join(tmp, 'none.json')];
   try {
     const slow = await nightly([...common, '--base', 'HEAD~1', '--head', 'HEAD'], (l) => lines.push(l));
     const [night] = readHistory(out).nights;
@@ -35,7 +38,8 @@ it('reports a regression for a build with a real 15 ms send delay and none for a
     expect({ exit: slow, status: night!.gate.status, ack: verdict('ack_ms.p50'), deliver: verdict('deliver_ms.p50') })
       .toEqual({ exit: 1, status: 'regression', ack: 'regression', deliver: 'regression' });
     expect(night!.rows.find((r) => r.metric === 'ack_ms.p50')!.ratio).toBeGreaterThan(1.5);
-    expect(night!.runs.filter((r) => r.side === 'base').length).toBeGreaterThanOrEqual(6);
+    expect(night!.runs.filter((r) => r.side === 'base').length).toBe(10);
+    expect(night!.rows.every((r) => r.design === 'paired' || r.verdict === 'missing')).toBe(true);
     expect(fs.existsSync(path.join(out, 'nights', night!.id, 'report.html'))).toBe(true);
 
     const same = await nightly([...common, '--base', 'HEAD~1', '--head', 'HEAD~1'], (l) => lines.push(l));
@@ -43,6 +47,29 @@ it('reports a regression for a build with a real 15 ms send delay and none for a
     expect(aa.aa).toBe(true);
     expect(aa.rows.filter((r) => r.verdict === 'regression')).toEqual([]);
     expect([0, 3]).toContain(same);
+  } catch (err) {
+    console.error(lines.join('\n'));
+    throw err;
+  } finally {
+    try { git(ROOT, 'worktree', 'prune'); } catch { /* the clone's worktrees live in the clone */ }
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}, 600_000);
+
+it('reports a commit that adds 15 SHA-256 digests per send as a regression on server CPU per message (smoke)', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-e2e-cpu-'));
+  const repo = cloneWithCommit(tmp, (r) => addSendWork(r, 15), 'an audit digest of every sent message');
+  const out = path.join(tmp, 'out');
+  const lines: string[] = [];
+  try {
+    const code = await nightly(['--repo', repo, '--deps-from', ROOT, '--battery', 'smoke', '--out', out, '--waivers', path.join(tmp, 'none.json'), '--base', 'HEAD~1', '--head', 'HEAD'], (l) => lines.push(l));
+    const [night] = readHistory(out).nights;
+    const cpu = night!.rows.find((r) => r.metric === 'server.cpu_ms_per_1k')!;
+    expect({ code, verdict: cpu.verdict, design: cpu.design }).toEqual({ code: 1, verdict: 'regression', design: 'paired' });
+    // The digests cost about 25% of a message's CPU here; the estimate must say so, not just "worse".
+    expect(cpu.ratio).toBeGreaterThan(1.12);
+    expect(cpu.ratio).toBeLessThan(1.6);
+    expect(cpu.ci.lo).toBeGreaterThan(1.1);
   } catch (err) {
     console.error(lines.join('\n'));
     throw err;
