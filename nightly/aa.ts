@@ -11,11 +11,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BATTERIES, type Battery } from './batteries.ts';
-import { scenarioSpecs } from './battery.ts';
+import { pairedValues, scenarioSpecs } from './battery.ts';
 import { nightly } from './cli.ts';
 import { compareBattery, type Sample } from './compare.ts';
 import { decideGate } from './gate.ts';
 import { readHistory, type NightRecord } from './history.ts';
+import type { MetricSpec } from './metrics.ts';
 import { adaptiveSession, blockOrder, PAIRS_PER_BLOCK } from './session.ts';
 import { sd } from './stats/describe.ts';
 import { pairedMinimumDetectableEffect } from './stats/mde.ts';
@@ -52,9 +53,8 @@ export function measuredSpread(nights: readonly NightRecord[], battery: Battery)
     let pdof = 0;
     let pairs = 0;
     for (const n of nights) {
-      const byPair = new Map<number, Partial<Record<'base' | 'head', number>>>();
-      for (const r of n.runs) if (r.scenario === sc.name && r.pair !== undefined && r.metrics[spec.key]! > 0) byPair.set(r.pair, { ...byPair.get(r.pair), [r.side]: r.metrics[spec.key]! });
-      const d = [...byPair.values()].filter((p) => p.base && p.head).map((p) => Math.log(p.head! / p.base!));
+      const { base, head } = pairedValues(n.runs, sc.name, spec.key);
+      const d = head.flatMap((h, i) => (h > 0 && base[i]! > 0 ? [Math.log(h / base[i]!)] : []));
       if (d.length < 2) continue;
       pss += sd(d) ** 2 * (d.length - 1);
       pdof += d.length - 1;
@@ -68,6 +68,12 @@ export function measuredSpread(nights: readonly NightRecord[], battery: Battery)
   return out;
 }
 
+/** The battery's spec of a spread's scenario and metric. */
+function specLookup(battery: Battery): (s: Pick<Spread, 'scenario' | 'metric'>) => MetricSpec {
+  const specs = new Map(battery.scenarios.map((sc) => [sc.name, scenarioSpecs(sc)]));
+  return (s) => specs.get(s.scenario)!.find((x) => x.key === s.metric)!;
+}
+
 /**
  * One simulated session of `battery` with lognormal runs of the measured spread; `shift` makes the
  * head's primary metrics worse by that fraction. Returns the gate's exit code and the rows. A paired
@@ -77,10 +83,12 @@ export function measuredSpread(nights: readonly NightRecord[], battery: Battery)
 export async function simulatedSession(battery: Battery, spread: readonly Spread[], seed: number, shift = 0) {
   const rand = mulberry32(seed);
   const data = new Map(spread.map((s) => [`${s.scenario}|${s.metric}`, { base: [] as number[], head: [] as number[] }]));
-  const specs = new Map(battery.scenarios.map((sc) => [sc.name, scenarioSpecs(sc)]));
-  const paired = battery.design === 'paired' && spread.every((s) => s.pairSigmaLog !== undefined);
+  const specOf = specLookup(battery);
+  const paired = battery.design === 'paired';
+  const missing = spread.filter((s) => s.pairSigmaLog === undefined).map((s) => `${s.scenario} ${s.metric}`);
+  if (paired && missing.length) throw new Error(`a paired battery needs the pair spread of every metric; none measured for ${missing.join(', ')}`);
   const worseOf = (s: Spread) => {
-    const spec = specs.get(s.scenario)!.find((x) => x.key === s.metric)!;
+    const spec = specOf(s);
     return s.primary ? (spec.better === 'lower' ? 1 + shift : 1 / (1 + shift)) : 1;
   };
   const runBlock = (b: number) => {
@@ -98,7 +106,7 @@ export async function simulatedSession(battery: Battery, spread: readonly Spread
       for (const s of spread) data.get(`${s.scenario}|${s.metric}`)![side].push(100 * Math.exp(s.sigmaLog * normal(rand)) * (side === 'head' ? worseOf(s) : 1));
     }
   };
-  const evaluate = () => compareBattery(spread.map((s): Sample => ({ scenario: s.scenario, spec: specs.get(s.scenario)!.find((x) => x.key === s.metric)!, ...data.get(`${s.scenario}|${s.metric}`)!, paired })), { resamples: 1000, seed: String(seed) });
+  const evaluate = () => compareBattery(spread.map((s): Sample => ({ scenario: s.scenario, spec: specOf(s), ...data.get(`${s.scenario}|${s.metric}`)!, paired })), { resamples: 1000, seed: String(seed) });
   const { rows } = await adaptiveSession(battery.plan, runBlock, evaluate);
   return { exitCode: decideGate(rows, [], '2000-01-01').exitCode, rows };
 }
@@ -109,7 +117,7 @@ export async function simulatedSession(battery: Battery, spread: readonly Spread
  * the threshold (the metric is precise enough to gate at it on this machine).
  */
 export function spreadTable(battery: Battery, spread: readonly Spread[], alpha = 0.05): string {
-  const specs = new Map(battery.scenarios.map((sc) => [sc.name, scenarioSpecs(sc)]));
+  const specOf = specLookup(battery);
   const family = (primary: boolean) => spread.filter((s) => s.primary === primary).length;
   const pairs = battery.plan.initialBlocks * PAIRS_PER_BLOCK;
   const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 'n/a' : `${(100 * v).toFixed(1)}%`);
@@ -118,9 +126,9 @@ export function spreadTable(battery: Battery, spread: readonly Spread[], alpha =
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const s of spread) {
-    const threshold = specs.get(s.scenario)!.find((x) => x.key === s.metric)!.threshold;
+    const { threshold } = specOf(s);
     const mde = s.pairSigmaLog === undefined ? NaN : pairedMinimumDetectableEffect({ pairs, sigmaLog: s.pairSigmaLog, threshold, alpha, tests: family(s.primary) });
-    lines.push(`| ${s.scenario} | \`${s.metric}\` | ${s.primary ? 'primary' : 'secondary'} | ${pct(threshold)} | ${s.cvPercent.toFixed(1)}% | ${pct(s.pairSigmaLog)} | ${pct(mde)} | ${mde <= threshold ? 'yes' : 'no'} |`);
+    lines.push(`| ${s.scenario} | \`${s.metric}\` | ${s.primary ? 'primary' : 'secondary'} | ${pct(threshold)} | ${s.cvPercent.toFixed(1)}% | ${pct(s.pairSigmaLog)} | ${pct(mde)} | ${Number.isNaN(mde) ? 'n/a' : mde <= threshold ? 'yes' : 'no'} |`);
   }
   return `${lines.join('\n')}\n`;
 }

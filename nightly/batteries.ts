@@ -74,8 +74,8 @@ export const BATTERIES: Record<string, Battery> = {
         warmup: DM_WARMUP, primary: ['server.cpu_ms_per_1k'], secondary: [...LATENCY, 'connect_ms.p50', ...SERVER], thresholds: { 'server.cpu_ms_per_1k': 0.10 },
       },
     ],
-    // Ten pairs: the fewest at which the exact signed-rank test can also decide the nine secondary
-    // metrics (2 / 2^10 below 0.05 / 10); eight pairs already decide the primary.
+    // Ten pairs (five blocks of two): nine are the fewest at which the exact signed-rank test can
+    // also decide the nine secondary metrics (2 / 2^9 below 0.05 / 9); six decide the primary.
     plan: { initialBlocks: 5, maxBlocks: 6 },
     maxRedos: 8,
     design: 'paired',

@@ -49,7 +49,7 @@ export interface BatteryOptions {
   /** Serial runs or base and head in pairs (default: the battery's). */
   design?: Design;
   /** Called after every run (kept or discarded) with run N of M and the ETA. */
-  onRun?: (p: { run: number; of: number; etaMs: number; detail: string }) => void;
+  onRun?: (p: { run: number; of: number; etaMs: number; detail: string; unit: 'run' | 'pair' }) => void;
 }
 
 export interface BatteryOutcome {
@@ -106,6 +106,20 @@ function stealTicks(): number[] {
   return cpu;
 }
 
+/**
+ * The values of `metric` in the pairs of `scenario` whose two runs both measured it, in the order
+ * the pairs were run: base[i] and head[i] come from pair i.
+ */
+export function pairedValues(runs: readonly RunRecord[], scenario: string, metric: string): { base: number[]; head: number[] } {
+  const byPair = new Map<number, Partial<Record<Side, number>>>();
+  for (const r of runs) {
+    if (r.scenario !== scenario || r.pair === undefined || !(metric in r.metrics)) continue;
+    byPair.set(r.pair, { ...byPair.get(r.pair), [r.side]: r.metrics[metric]! });
+  }
+  const whole = [...byPair.values()].filter((p) => p.base !== undefined && p.head !== undefined);
+  return { base: whole.map((p) => p.base!), head: whole.map((p) => p.head!) };
+}
+
 /** A meeting point for the runs of a pair: `arrive` resolves once all have arrived, or rejects once one failed. */
 interface Barrier {
   arrive(): Promise<void>;
@@ -130,7 +144,8 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
   const maxLoad = (opts.maxLoadPerCpu ?? Infinity) * os.cpus().length;
   fs.mkdirSync(opts.runsDir, { recursive: true });
   const clock = new RunClock();
-  const perBlock = ((opts.design ?? battery.design) === 'paired' ? PAIRS_PER_BLOCK : 4) * battery.scenarios.length;
+  const paired = (opts.design ?? battery.design ?? 'serial') === 'paired';
+  const perBlock = (paired ? PAIRS_PER_BLOCK : 4) * battery.scenarios.length;
   clock.plan(battery.plan.initialBlocks * perBlock);
 
   /**
@@ -146,16 +161,22 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
       start?.fail(infra);
       throw infra;
     }
-    const started = new Date();
-    const stat0 = stealTicks();
     let reason: string | undefined;
     let tail: string[] = [];
     let record: RunRecord | undefined;
     try {
-      // The warm-up's result is not kept; a failed warm-up shows in the measured run.
-      if (sc.warmup) await runLoad({ ...sc, args: sc.warmup }, target, opts.secret, `${file}.warmup`, opts.generatorCpu);
-      fs.rmSync(`${file}.warmup`, { force: true });
+      try {
+        // The warm-up's result is not kept; a failed warm-up shows in the measured run.
+        if (sc.warmup) await runLoad({ ...sc, args: sc.warmup }, target, opts.secret, `${file}.warmup`, opts.generatorCpu);
+        fs.rmSync(`${file}.warmup`, { force: true });
+      } catch (err) {
+        // Whatever fails before the barrier must free the other run of the pair, not leave it waiting.
+        start?.fail(err);
+        throw err;
+      }
       await start?.arrive();
+      const started = new Date();
+      const stat0 = stealTicks();
       const { result, code, server, nodes, tail: said } = await watchRun(target, (t) => runLoad(sc, t, opts.secret, file, opts.generatorCpu), sc.unit);
       tail = said;
       const stat1 = stealTicks();
@@ -198,14 +219,14 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
     const last = discarded.at(-1);
     return new InfrastructureError(`${what}: no healthy run after ${attempt} attempts (last: ${last?.reason ?? 'unknown'})`);
   };
-  const fileOf = (side: Side | 'pair', sc: BatteryScenario, attempt: number, n = runs.length) =>
+  const fileOf = (side: Side, sc: BatteryScenario, attempt: number, n = runs.length) =>
     path.join(opts.runsDir, `${String(n).padStart(3, '0')}-${side}-${sc.name}${attempt ? `-redo${attempt}` : ''}.json`);
 
   const oneRun = async (side: Side, sc: BatteryScenario, block: number): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
       if (attempt > battery.maxRedos) throw giveUp(`${sc.name} on ${side}`, attempt);
       const { record, reason, tail } = await measure(side, sc, block, fileOf(side, sc, attempt));
-      opts.onRun?.({ ...clock.tick(), detail: `block ${block + 1}, ${side} ${sc.name}${record ? '' : ' (discarded, redoing)'}` });
+      opts.onRun?.({ ...clock.tick(), unit: 'run', detail: `block ${block + 1}, ${side} ${sc.name}${record ? '' : ' (discarded, redoing)'}` });
       if (record) return keep(record);
       discard(side, sc, block, reason!, tail);
     }
@@ -214,19 +235,19 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
   /**
    * Base and head at once: both servers on the same CPU, each driven by its own generator on the
    * same fixed schedule, so the machine's speed of the moment is common to both runs of the pair.
-   * A pair is kept whole or redone whole. `first` is the side whose server and load start first.
+   * A pair is kept whole or redone whole. `order` is the order the two servers are started in
+   * (their measured loads then start together, after both warm-ups).
    */
-  const onePair = async (sc: BatteryScenario, block: number, first: Side): Promise<void> => {
-    const order: Side[] = first === 'base' ? ['base', 'head'] : ['head', 'base'];
+  const onePair = async (sc: BatteryScenario, block: number, order: readonly Side[]): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
-      if (attempt > battery.maxRedos) throw giveUp(`${sc.name} pair`, attempt);
+      if (attempt > battery.maxRedos) throw giveUp(`${sc.name} (base and head in pairs)`, attempt);
       const n = runs.length;
       const start = barrier(order.length);
       const out = await Promise.allSettled(order.map((side, k) => measure(side, sc, block, fileOf(side, sc, attempt, n + k), start)));
       const failed = out.find((o): o is PromiseRejectedResult => o.status === 'rejected');
       if (failed) throw failed.reason;
       const done = out.map((o) => (o as PromiseFulfilledResult<Awaited<ReturnType<typeof measure>>>).value);
-      opts.onRun?.({ ...clock.tick(), detail: `block ${block + 1}, ${sc.name} pair${done.every((d) => d.record) ? '' : ' (discarded, redoing)'}` });
+      opts.onRun?.({ ...clock.tick(), unit: 'pair', detail: `block ${block + 1}, ${sc.name}${done.every((d) => d.record) ? '' : ' (discarded, redoing)'}` });
       if (done.every((d) => d.record)) {
         const pair = pairsKept++;
         for (const d of done) keep({ ...d.record!, pair });
@@ -236,12 +257,11 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
     }
   };
 
-  const paired = (opts.design ?? battery.design ?? 'serial') === 'paired';
   let pairsKept = 0;
   const runBlock = async (block: number) => {
     blocksRun = block + 1;
     clock.plan(blocksRun * perBlock);
-    if (paired) for (const first of pairOrder(block)) for (const sc of battery.scenarios) await onePair(sc, block, first);
+    if (paired) for (const order of pairOrder(block)) for (const sc of battery.scenarios) await onePair(sc, block, order);
     else for (const side of blockOrder(block)) for (const sc of battery.scenarios) await oneRun(side, sc, block);
   };
   const evaluate = (): Row[] => {
@@ -249,11 +269,8 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
     for (const sc of battery.scenarios) for (const spec of scenarioSpecs(sc)) {
       const has = (r: RunRecord) => r.scenario === sc.name && spec.key in r.metrics;
       if (paired) {
-        // Pairs whose two runs both measured this metric, in the order they were run.
-        const byPair = new Map<number, Partial<Record<Side, number>>>();
-        for (const r of runs) if (has(r) && r.pair !== undefined) byPair.set(r.pair, { ...byPair.get(r.pair), [r.side]: r.metrics[spec.key]! });
-        const whole = [...byPair.values()].filter((p) => p.base !== undefined && p.head !== undefined);
-        if (whole.length) samples.push({ scenario: sc.name, spec, base: whole.map((p) => p.base!), head: whole.map((p) => p.head!), paired: true });
+        const whole = pairedValues(runs, sc.name, spec.key);
+        if (whole.base.length) samples.push({ scenario: sc.name, spec, ...whole, paired: true });
         continue;
       }
       const pick = (side: Side) => runs.filter((r) => has(r) && r.side === side).map((r) => r.metrics[spec.key]!);

@@ -19,7 +19,7 @@ import { appendNight, previousBuild, readHistory, type BuildRef, type NightRecor
 import { preflight } from './preflight.ts';
 import { pruneOutput } from './prune.ts';
 import { publish } from './publish.ts';
-import { trendsOf } from './trends.ts';
+import { designOf, trendsOf } from './trends.ts';
 import { withinRun } from './within.ts';
 
 export const NIGHTLY_HELP = `usage: parley nightly [--base <ref>] [--head <ref>] [--battery ${Object.keys(BATTERIES).join('|')}] [--out <dir>] [options]
@@ -276,7 +276,7 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
     schemaVersion: 1, id, at: at.toISOString(), battery: args.battery.name, mode: args.url ? 'url' : 'build', aa, base, head, blocks: outcome.blocks,
     runs: outcome.runs, discarded: outcome.discarded, rows: outcome.rows, gate: { status: gate.status, exitCode: gate.exitCode, reasons: gate.reasons },
     environment: {
-      ...environment(pinned, args.deploy), design: args.design === 'paired' ? 'paired: base and head at once on the same CPU, compared pair by pair' : 'serial: one run at a time, A B B A blocks', ...(Object.keys(args.headEnv).length ? { headEnv: JSON.stringify(args.headEnv) } : {}),
+      ...environment(pinned, args.deploy), design: args.design === 'paired' ? `paired: base and head at once${args.url ? '' : ' on the same CPU'}, compared pair by pair` : 'serial: one run at a time, A B B A blocks', ...(Object.keys(args.headEnv).length ? { headEnv: JSON.stringify(args.headEnv) } : {}),
       ...(refs?.dirty.length ? { uncommitted: `${refs.dirty.length} tracked file(s) changed in the repo, not measured` } : {}),
     },
   };
@@ -285,7 +285,7 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
   if (flags.get('calibrate') === 'true') {
     if (!aa) log('--calibrate: this night was not A/A (base and head differ); thresholds left as they were');
     else {
-      const cal = calibrate(all);
+      const cal = calibrate(all.filter((n) => designOf(n) === args.design));
       saveCalibration(args.out, cal);
       log(`calibrated ${Object.keys(cal.metrics).length} metric(s) from ${cal.sessions} A/A night(s)`);
     }

@@ -110,7 +110,8 @@ export function compareBattery(samples: readonly Sample[], opts: CompareOptions 
       ratio = Math.exp(pairedHodgesLehmann(d));
       const shift = pairedShiftInterval(d);
       ci = { lo: Math.exp(shift.lo), hi: Math.exp(shift.hi) };
-      mde = pairedMinimumDetectableEffect({ pairs: d.length, sigmaLog: sd(d), threshold, alpha, tests });
+      // The signed-rank test drops zero differences: only the others count towards what it can reach.
+      mde = pairedMinimumDetectableEffect({ pairs: d.filter((v) => v !== 0).length, sigmaLog: sd(d), threshold, alpha, tests });
     } else {
       ratio = baseMedian === 0 ? (headMedian === 0 ? 1 : Infinity) : headMedian / baseMedian;
       ci = bootstrapRatioOfMedians(s.base, s.head, { seed: seedFrom(`${opts.seed ?? ''}|${s.scenario}|${s.spec.key}`), resamples: opts.resamples });

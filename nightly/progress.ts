@@ -8,6 +8,8 @@ export interface ProgressState {
   /** Runs finished (kept or discarded) and runs planned so far; the plan grows with added blocks. */
   run?: number;
   of?: number;
+  /** What `run` counts (default "run"; a paired battery counts pairs). */
+  unit?: string;
   /** Milliseconds the planned runs still need at the pace so far. */
   etaMs?: number;
   detail?: string;
@@ -22,7 +24,7 @@ export function fmtEta(ms: number): string {
 /** The words of one update, the same on a TTY and in plain lines. */
 export function progressText(p: ProgressState): string {
   const parts = [p.phase];
-  if (p.run !== undefined && p.of) parts.push(`run ${p.run} of ${p.of}`);
+  if (p.run !== undefined && p.of) parts.push(`${p.unit ?? 'run'} ${p.run} of ${p.of}`);
   if (p.detail) parts.push(p.detail);
   if (p.etaMs !== undefined && Number.isFinite(p.etaMs)) parts.push(`ETA ${fmtEta(p.etaMs)}`);
   return parts.join(' · ');

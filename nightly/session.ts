@@ -23,11 +23,13 @@ export function blockOrder(b: number): Side[] {
 export const PAIRS_PER_BLOCK = 2;
 
 /**
- * Which side starts first in each pair of block `b`: base then head, then head then base, the
+ * The start order of the two servers of each pair of block `b`: base first, then head first; the
  * next block the other way round, so neither side always gets the first start.
  */
-export function pairOrder(b: number): Side[] {
-  return b % 2 === 0 ? ['base', 'head'] : ['head', 'base'];
+export function pairOrder(b: number): Side[][] {
+  const ab: Side[] = ['base', 'head'];
+  const ba: Side[] = ['head', 'base'];
+  return b % 2 === 0 ? [ab, ba] : [ba, ab];
 }
 
 /** Whether another block could change a verdict that the gate cares about. */

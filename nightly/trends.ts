@@ -9,6 +9,11 @@ export function deploymentOf(n: NightRecord): string {
   return String(n.environment.deploy ?? 'single').split(':')[0]!;
 }
 
+/** How a night measured base and head (`environment.design`; nights from before pairs were serial). */
+export function designOf(n: NightRecord): string {
+  return String(n.environment.design ?? 'serial').split(':')[0]!;
+}
+
 /**
  * Head medians of recent compared nights of the same series as `of` (the same battery on the same
  * deployment: a cluster night's CPU is two nodes' and must not read as a regression of one), not

@@ -57,8 +57,10 @@ export function pairedHodgesLehmann(d: readonly number[]): number {
  * Distribution-free confidence interval of the paired shift that the signed-rank test inverts
  * (Hollander and Wolfe): with M = n(n+1)/2 sorted Walsh averages and c the largest count such that
  * P(W+ < c) <= (1 - confidence) / 2 under the null, the interval runs from the c-th smallest to the
- * c-th largest. The shifts inside are those the two-sided test does not reject, so the interval and
- * the p-value never disagree. Unbounded when n is too small to reach the level (n < 6 at 95%).
+ * c-th largest. Without ties or zero differences the shifts inside are exactly those the two-sided
+ * test does not reject, so the interval and the p-value agree (with ties, where the test uses
+ * mid-ranks, they agree only approximately). Unbounded when n is too small to reach the level (n < 6
+ * at 95%).
  */
 export function pairedShiftInterval(d: readonly number[], confidence = 0.95): { lo: number; hi: number } {
   const xs = d.filter(Number.isFinite);

@@ -39,6 +39,10 @@ describe('parley nightly arguments', () => {
       .catch((e: unknown) => e) as UsageError;
     expect(url.problems).toEqual(['--deploy applies to builds; running environments (--base-url/--head-url) are deployed already']);
   });
+  it('names a bad design', async () => {
+    const err = await nightly(['--design', 'triple']).catch((e: unknown) => e) as UsageError;
+    expect(err.problems).toEqual(['--design must be one of serial, paired, got "triple"']);
+  });
   it('answers a usage error with exit 2 through the parley CLI', async () => {
     expect(await main(['nightly', '--battery', 'nope'])).toBe(2);
   });

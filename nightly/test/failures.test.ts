@@ -34,26 +34,29 @@ it('shows the load\'s last stderr lines for nine discarded runs in the console, 
       '--base-url', `ws://127.0.0.1:${port}/ws`, '--base-ops-url', `http://127.0.0.1:${port}`, '--head-url', `ws://127.0.0.1:${port}/ws`,
       '--head-ops-url', `http://127.0.0.1:${port}`, '--secret', TEST_SECRET, '--battery', 'smoke', '--out', out, '--waivers', path.join(out, 'none.json'),
     ], (l) => lines.push(l));
+    // Smoke runs base and head in pairs: both runs of every attempt fail, and each is counted.
     const attempts = BATTERIES.smoke!.maxRedos + 1;
     expect(code).toBe(4);
     const log = lines.join('\n');
-    expect(log).toContain(`infrastructure failure: dm on base: no healthy run after ${attempts} attempts (last: parley load exited 1 without a result file: Error: Cannot find module '${missing}'`);
+    expect(log).toContain(`infrastructure failure: dm (base and head in pairs): no healthy run after ${attempts} attempts (last: parley load exited 1 without a result file: Error: Cannot find module '${missing}'`);
     expect(log).toContain(`    | Error: Cannot find module '${missing}'`);
     // The load's words once, not once per identical failure.
     expect(lines.filter((l) => l.startsWith('    | Error:'))).toHaveLength(1);
-    expect(log).toContain(`0 run(s) kept, ${attempts} discarded`);
+    expect(log).toContain(`0 run(s) kept, ${2 * attempts} discarded`);
 
     const [night] = readHistory(out).nights;
-    expect(night!.discarded).toHaveLength(attempts);
+    expect(night!.discarded).toHaveLength(2 * attempts);
+    expect(night!.discarded.filter((d) => d.side === 'head')).toHaveLength(attempts);
     expect(night!.discarded[0]!.tail).toContain(`Error: Cannot find module '${missing}'`);
     const dir = path.join(out, 'nights', night!.id);
     const summary = fs.readFileSync(path.join(dir, 'summary.md'), 'utf8');
-    expect(summary).toContain(`0 runs kept, ${attempts} discarded.`);
+    expect(summary).toContain(`0 runs kept, ${2 * attempts} discarded.`);
     expect(summary).toContain(`- ${attempts} × base dm: parley load exited 1 without a result file: Error: Cannot find module '${missing}'`);
+    expect(summary).toContain(`- ${attempts} × head dm: parley load exited 1 without a result file: Error: Cannot find module '${missing}'`);
     expect(summary).toContain(`  Error: Cannot find module '${missing}'`);
     const report = fs.readFileSync(path.join(dir, 'report.html'), 'utf8');
     expect(report).not.toContain('No run was discarded');
-    expect(report).toContain(`<h3>Discarded runs (${attempts})</h3>`);
+    expect(report).toContain(`<h3>Discarded runs (${2 * attempts})</h3>`);
     expect(report).toContain(`${attempts} &times; base dm: parley load exited 1 without a result file`);
   } finally {
     env.close();
