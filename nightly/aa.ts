@@ -11,13 +11,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BATTERIES, type Battery } from './batteries.ts';
-import { pairedValues, scenarioSpecs } from './battery.ts';
+import { pairedValues, samplesOf, scenarioSpecs } from './battery.ts';
 import { nightly } from './cli.ts';
-import { compareBattery, type Sample } from './compare.ts';
+import { compareBattery, type Row, type Sample } from './compare.ts';
 import { decideGate } from './gate.ts';
 import { readHistory, type NightRecord } from './history.ts';
 import type { MetricSpec } from './metrics.ts';
 import { adaptiveSession, blockOrder, PAIRS_PER_BLOCK } from './session.ts';
+import { designOf } from './trends.ts';
 import { sd } from './stats/describe.ts';
 import { pairedMinimumDetectableEffect } from './stats/mde.ts';
 import { mulberry32, normal } from './stats/prng.ts';
@@ -68,6 +69,16 @@ export function measuredSpread(nights: readonly NightRecord[], battery: Battery)
   return out;
 }
 
+/**
+ * A recorded night judged again with the battery as defined now (its primaries, thresholds and
+ * design), from the runs it kept: the gate's exit code and the rows. How a change of the primary
+ * split is checked against nights already measured.
+ */
+export function rejudge(night: NightRecord, battery: Battery): { exitCode: number; rows: Row[] } {
+  const rows = compareBattery(samplesOf(night.runs, battery, designOf(night) === 'paired'), { seed: `${night.base.commit}|${night.head.commit}` });
+  return { exitCode: decideGate(rows, [], '2000-01-01').exitCode, rows };
+}
+
 /** The battery's spec of a spread's scenario and metric. */
 function specLookup(battery: Battery): (s: Pick<Spread, 'scenario' | 'metric'>) => MetricSpec {
   const specs = new Map(battery.scenarios.map((sc) => [sc.name, scenarioSpecs(sc)]));
@@ -76,11 +87,11 @@ function specLookup(battery: Battery): (s: Pick<Spread, 'scenario' | 'metric'>) 
 
 /**
  * One simulated session of `battery` with lognormal runs of the measured spread; `shift` makes the
- * head's primary metrics worse by that fraction. Returns the gate's exit code and the rows. A paired
+ * head's primary metrics (or those `shifted` picks) worse by that fraction. Returns the gate's exit code and the rows. A paired
  * battery draws each pair as a shared level (the within-side spread) times a per-pair log ratio of
  * the measured pair spread, and is compared pair by pair as the pipeline does.
  */
-export async function simulatedSession(battery: Battery, spread: readonly Spread[], seed: number, shift = 0) {
+export async function simulatedSession(battery: Battery, spread: readonly Spread[], seed: number, shift = 0, shifted: (s: Spread) => boolean = (s) => s.primary) {
   const rand = mulberry32(seed);
   const data = new Map(spread.map((s) => [`${s.scenario}|${s.metric}`, { base: [] as number[], head: [] as number[] }]));
   const specOf = specLookup(battery);
@@ -89,7 +100,7 @@ export async function simulatedSession(battery: Battery, spread: readonly Spread
   if (paired && missing.length) throw new Error(`a paired battery needs the pair spread of every metric; none measured for ${missing.join(', ')}`);
   const worseOf = (s: Spread) => {
     const spec = specOf(s);
-    return s.primary ? (spec.better === 'lower' ? 1 + shift : 1 / (1 + shift)) : 1;
+    return shifted(s) ? (spec.better === 'lower' ? 1 + shift : 1 / (1 + shift)) : 1;
   };
   const runBlock = (b: number) => {
     if (paired) {
@@ -156,15 +167,20 @@ async function main(argv: string[]): Promise<number> {
     if ((await simulatedSession(battery, spread, 1000 + s)).exitCode === 0) sim.aaPass++;
     if ((await simulatedSession(battery, spread, 5000 + s, shift)).exitCode === 1) sim.caught++;
   }
+  const rejudged = nights.map((n) => rejudge(n, battery).exitCode);
   const report = {
     battery: battery.name, at: new Date().toISOString(), ref: values.ref,
-    real: { sessions, exitCodes: codes, passed: codes.filter((c) => c === 0).length, aaNightsInHistory: nights.length },
+    real: {
+      sessions, exitCodes: codes, passed: codes.filter((c) => c === 0).length, aaNightsInHistory: nights.length,
+      // Every A/A night of the history judged with the battery as defined now.
+      rejudgedExitCodes: rejudged, rejudgedPassed: rejudged.filter((c) => c === 0).length,
+    },
     spread,
     simulated: { sessions: simulate, aaPassed: sim.aaPass, shift, caught: sim.caught },
   };
   fs.writeFileSync(path.join(out, `aa-${battery.name}.json`), `${JSON.stringify(report, null, 2)}\n`);
   fs.writeFileSync(path.join(out, `aa-${battery.name}.md`), spreadTable(battery, spread));
-  console.log(`real A/A: ${report.real.passed}/${sessions} passed; simulated A/A: ${sim.aaPass}/${simulate} passed; simulated +${(shift * 100).toFixed(0)}% on primaries: ${sim.caught}/${simulate} caught; ${path.join(out, `aa-${battery.name}.json`)}`);
+  console.log(`real A/A: ${report.real.passed}/${sessions} passed (all ${nights.length} A/A nights judged now: ${report.real.rejudgedPassed} pass); simulated A/A: ${sim.aaPass}/${simulate} passed; simulated +${(shift * 100).toFixed(0)}% on primaries: ${sim.caught}/${simulate} caught; ${path.join(out, `aa-${battery.name}.json`)}`);
   return 0;
 }
 

@@ -120,6 +120,23 @@ export function pairedValues(runs: readonly RunRecord[], scenario: string, metri
   return { base: whole.map((p) => p.base!), head: whole.map((p) => p.head!) };
 }
 
+/** What the battery compares from the runs kept so far: per scenario x metric, pair by pair when `paired`. */
+export function samplesOf(runs: readonly RunRecord[], battery: Battery, paired: boolean): Sample[] {
+  const samples: Sample[] = [];
+  for (const sc of battery.scenarios) for (const spec of scenarioSpecs(sc)) {
+    if (paired) {
+      const whole = pairedValues(runs, sc.name, spec.key);
+      if (whole.base.length) samples.push({ scenario: sc.name, spec, ...whole, paired: true });
+      continue;
+    }
+    const pick = (side: Side) => runs.filter((r) => r.scenario === sc.name && r.side === side && spec.key in r.metrics).map((r) => r.metrics[spec.key]!);
+    const base = pick('base');
+    const head = pick('head');
+    if (base.length || head.length) samples.push({ scenario: sc.name, spec, base, head });
+  }
+  return samples;
+}
+
 /** A meeting point for the runs of a pair: `arrive` resolves once all have arrived, or rejects once one failed. */
 interface Barrier {
   arrive(): Promise<void>;
@@ -264,22 +281,7 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
     if (paired) for (const order of pairOrder(block)) for (const sc of battery.scenarios) await onePair(sc, block, order);
     else for (const side of blockOrder(block)) for (const sc of battery.scenarios) await oneRun(side, sc, block);
   };
-  const evaluate = (): Row[] => {
-    const samples: Sample[] = [];
-    for (const sc of battery.scenarios) for (const spec of scenarioSpecs(sc)) {
-      const has = (r: RunRecord) => r.scenario === sc.name && spec.key in r.metrics;
-      if (paired) {
-        const whole = pairedValues(runs, sc.name, spec.key);
-        if (whole.base.length) samples.push({ scenario: sc.name, spec, ...whole, paired: true });
-        continue;
-      }
-      const pick = (side: Side) => runs.filter((r) => has(r) && r.side === side).map((r) => r.metrics[spec.key]!);
-      const base = pick('base');
-      const head = pick('head');
-      if (base.length || head.length) samples.push({ scenario: sc.name, spec, base, head });
-    }
-    return compareBattery(samples, opts.compare);
-  };
+  const evaluate = (): Row[] => compareBattery(samplesOf(runs, battery, paired), opts.compare);
   try {
     const { rows, blocks } = await adaptiveSession(battery.plan, runBlock, evaluate, (b, rows) => {
       const open = rows.filter((r) => r.gate && r.verdict === 'inconclusive').map((r) => `${r.scenario} ${r.metric}`);
