@@ -124,8 +124,10 @@ export async function simulatedSession(battery: Battery, spread: readonly Spread
 
 /**
  * The spread as a markdown table: per metric its role and threshold, the within-side spread, the
- * pair spread and the MDE the battery's first blocks reach with it, and whether that MDE is below
- * the threshold (the metric is precise enough to gate at it on this machine).
+ * pair spread and the MDE the battery's first blocks reach with it, and whether the metric is
+ * precise enough to gate at its threshold here: an A/A night leaves it `unchanged` (its whole
+ * 95% interval within the threshold) in at least 99 of 100 nights, i.e. the threshold is at least
+ * (1.96 + 2.33) standard errors of the paired estimate.
  */
 export function spreadTable(battery: Battery, spread: readonly Spread[], alpha = 0.05): string {
   const specOf = specLookup(battery);
@@ -139,7 +141,8 @@ export function spreadTable(battery: Battery, spread: readonly Spread[], alpha =
   for (const s of spread) {
     const { threshold } = specOf(s);
     const mde = s.pairSigmaLog === undefined ? NaN : pairedMinimumDetectableEffect({ pairs, sigmaLog: s.pairSigmaLog, threshold, alpha, tests: family(s.primary) });
-    lines.push(`| ${s.scenario} | \`${s.metric}\` | ${s.primary ? 'primary' : 'secondary'} | ${pct(threshold)} | ${s.cvPercent.toFixed(1)}% | ${pct(s.pairSigmaLog)} | ${pct(mde)} | ${Number.isNaN(mde) ? 'n/a' : mde <= threshold ? 'yes' : 'no'} |`);
+    const precise = s.pairSigmaLog === undefined ? undefined : Math.log1p(threshold) >= (1.96 + 2.33) * s.pairSigmaLog / Math.sqrt(pairs * 0.955);
+    lines.push(`| ${s.scenario} | \`${s.metric}\` | ${s.primary ? 'primary' : 'secondary'} | ${pct(threshold)} | ${s.cvPercent.toFixed(1)}% | ${pct(s.pairSigmaLog)} | ${pct(mde)} | ${precise === undefined ? 'n/a' : precise ? 'yes' : 'no'} |`);
   }
   return `${lines.join('\n')}\n`;
 }
