@@ -57,7 +57,9 @@ describe('the node metrics an operator asks for', () => {
   });
 
   it('counts logins and their time, users beside sessions, send sizes, catch-ups, fan-out passes, heartbeats and queue peaks', async () => {
-    server = await testServer({ pingIntervalMs: 100 });
+    // Pings every second: fast enough for the test, and a peer is reaped only after two silent
+    // intervals, which a loaded CI machine's 200 ms stalls reached at 100 ms (3 sessions closed early).
+    server = await testServer({ pingIntervalMs: 1000 });
     const alice = await user('alice');
     const bob = await user('bob');
     const got = new Promise((resolve) => bob.once('message', resolve));
