@@ -50,7 +50,11 @@ it('records the first night as the baseline, then gates the next commit against 
   expect(nights[1]!.head.subject).toBe('a second commit');
   const dir = path.join(out, 'nights', nights[1]!.id);
   expect(fs.readdirSync(dir).sort()).toEqual(['report.html', 'result.json', 'runs', 'summary.eml', 'summary.md']);
-  expect(fs.readdirSync(path.join(dir, 'runs'))).toHaveLength(4);
+  // The kept runs' result files, plus those of discarded runs (a discarded pair leaves two).
+  const files = fs.readdirSync(path.join(dir, 'runs'));
+  expect(files).toEqual(expect.arrayContaining(nights[1]!.runs.map((r) => r.file)));
+  expect(files.length).toBeGreaterThanOrEqual(4);
+  expect(files.length).toBeLessThanOrEqual(4 + nights[1]!.discarded.length);
   expect(fs.readFileSync(path.join(dir, 'summary.md'), 'utf8')).toMatch(/4 runs kept, \d+ discarded/);
   const result = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8')) as { gate: { exitCode: number }; rows: unknown[] };
   expect(result.gate.exitCode).toBe(3);
