@@ -38,14 +38,25 @@ const SOURCE_RUN = path.join(PACKAGE_ROOT, 'cli/run.ts');
 /** The source folders whose changes make the compiled CLI stale. */
 const SOURCE_DIRS = ['cli', 'core', 'loadtest', 'nightly', 'dashboards'];
 
-function compiledIsFresh(): boolean {
+/**
+ * A TypeScript source the compiled CLI is built from: not a test, and not a declaration file the
+ * build itself writes (the client package's dist/*.d.ts are emitted after dist/cli/main.js, so
+ * counting them made every fresh build look stale).
+ */
+export function isSource(relative: string): boolean {
+  return relative.endsWith('.ts') && !relative.endsWith('.test.ts') && !relative.endsWith('.d.ts')
+    && !relative.split(path.sep).some((part) => part === 'dist' || part === 'node_modules');
+}
+
+/** True when dist/cli/main.js is at least as new as every source file. */
+export function compiledIsFresh(): boolean {
   if (!fs.existsSync(COMPILED_MAIN)) return false;
   const builtAt = fs.statSync(COMPILED_MAIN).mtimeMs;
   for (const dir of SOURCE_DIRS) {
     const abs = path.join(PACKAGE_ROOT, dir);
     if (!fs.existsSync(abs)) continue;
     for (const f of fs.readdirSync(abs, { recursive: true }) as string[]) {
-      if (f.endsWith('.ts') && !f.endsWith('.test.ts') && fs.statSync(path.join(abs, f)).mtimeMs > builtAt) return false;
+      if (isSource(f) && fs.statSync(path.join(abs, f)).mtimeMs > builtAt) return false;
     }
   }
   return true;

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../core/config.ts';
-import { BIN, PACKAGE_ROOT, PACKAGE_VERSION, selfCommand } from '../../core/paths.ts';
+import { BIN, isSource, PACKAGE_ROOT, PACKAGE_VERSION, selfCommand } from '../../core/paths.ts';
 
 const SECRET = 'test-secret-that-is-at-least-32-characters-long';
 /** The environment without the caller's PARLEY_* variables, so only what a case sets applies. */
@@ -59,6 +59,16 @@ beforeAll(() => {
   // despite type errors elsewhere in the tree, so its exit code is not the question here.
   if (selfCommand()[1] !== BIN) spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: PACKAGE_ROOT, stdio: 'ignore' });
 }, 180_000);
+
+describe('the compiled CLI is fresh after a build', () => {
+  // The build writes core/client/dist/*.d.ts after dist/cli/main.js: counted as sources, they made
+  // every child (nightly loads, profiles, clusters) start through tsx, seconds slower each.
+  it('does not count what the build itself writes, tests or dependencies as sources', () => {
+    expect(['core/paths.ts', 'nightly/battery.ts', 'loadtest/scenarios/dm-steady.ts'].map(isSource)).toEqual([true, true, true]);
+    expect(['core/client/dist/errors.d.ts', 'core/client/dist/client/index.d.ts', 'core/paths.test.ts', 'core/client/node_modules/x/index.ts', 'core/types.d.ts'].map(isSource))
+      .toEqual([false, false, false, false, false]);
+  });
+});
 
 describe('parley --version', () => {
   it.each([['--version'], ['-V'], ['version']])('prints the package version for %s and exits 0', async (arg) => {
