@@ -10,17 +10,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { BATTERIES, type Battery } from './batteries.ts';
+import { BATTERIES, DESIGNS, type Battery, type Design } from './batteries.ts';
 import { pairedValues, samplesOf, scenarioSpecs } from './battery.ts';
 import { nightly } from './cli.ts';
-import { compareBattery, type Row, type Sample } from './compare.ts';
+import { compareBattery, logRatios, type Row, type Sample } from './compare.ts';
 import { decideGate } from './gate.ts';
 import { readHistory, type NightRecord } from './history.ts';
 import type { MetricSpec } from './metrics.ts';
 import { adaptiveSession, blockOrder, PAIRS_PER_BLOCK } from './session.ts';
 import { designOf } from './trends.ts';
 import { sd } from './stats/describe.ts';
-import { pairedMinimumDetectableEffect } from './stats/mde.ts';
+import { pairedMinimumDetectableEffect, pairedStandardError } from './stats/mde.ts';
 import { mulberry32, normal } from './stats/prng.ts';
 
 /**
@@ -54,9 +54,9 @@ export function measuredSpread(nights: readonly NightRecord[], battery: Battery)
     let pdof = 0;
     let pairs = 0;
     for (const n of nights) {
-      const { base, head } = pairedValues(n.runs, sc.name, spec.key);
-      const d = head.flatMap((h, i) => (h > 0 && base[i]! > 0 ? [Math.log(h / base[i]!)] : []));
-      if (d.length < 2) continue;
+      // As the comparison takes them: a night with a zero in this metric was not compared pair by pair.
+      const d = logRatios({ ...pairedValues(n.runs, sc.name, spec.key), paired: true });
+      if (!d || d.length < 2) continue;
       pss += sd(d) ** 2 * (d.length - 1);
       pdof += d.length - 1;
       pairs += d.length;
@@ -141,7 +141,7 @@ export function spreadTable(battery: Battery, spread: readonly Spread[], alpha =
   for (const s of spread) {
     const { threshold } = specOf(s);
     const mde = s.pairSigmaLog === undefined ? NaN : pairedMinimumDetectableEffect({ pairs, sigmaLog: s.pairSigmaLog, threshold, alpha, tests: family(s.primary) });
-    const precise = s.pairSigmaLog === undefined ? undefined : Math.log1p(threshold) >= (1.96 + 2.33) * s.pairSigmaLog / Math.sqrt(pairs * 0.955);
+    const precise = s.pairSigmaLog === undefined ? undefined : Math.log1p(threshold) >= (1.96 + 2.33) * pairedStandardError(s.pairSigmaLog, pairs);
     lines.push(`| ${s.scenario} | \`${s.metric}\` | ${s.primary ? 'primary' : 'secondary'} | ${pct(threshold)} | ${s.cvPercent.toFixed(1)}% | ${pct(s.pairSigmaLog)} | ${pct(mde)} | ${precise === undefined ? 'n/a' : precise ? 'yes' : 'no'} |`);
   }
   return `${lines.join('\n')}\n`;
@@ -154,25 +154,32 @@ async function main(argv: string[]): Promise<number> {
   });
   const battery = BATTERIES[String(values.battery)];
   if (!battery) { console.error(`--battery must be one of ${Object.keys(BATTERIES).join(', ')}`); return 2; }
+  // The design the sessions run with (a --design passed on to parley nightly, else the battery's):
+  // only A/A nights of that design are pooled, and the simulation replays that design.
+  const passed = positionals.map(String);
+  const at = passed.indexOf('--design');
+  const design = (at >= 0 ? passed[at + 1] : battery.design ?? 'serial') as Design;
+  if (!DESIGNS.includes(design)) { console.error(`--design must be one of ${DESIGNS.join(', ')}`); return 2; }
+  const measured: Battery = { ...battery, design };
   const out = path.resolve(String(values.out));
   const sessions = Number(values.sessions);
   const codes: number[] = [];
   for (let i = 0; i < sessions; i++) {
     console.error(`A/A session ${i + 1} of ${sessions} (${battery.name})`);
-    codes.push(await nightly(['--base', String(values.ref), '--head', String(values.ref), '--battery', battery.name, '--out', out, ...positionals.map(String)]));
+    codes.push(await nightly(['--base', String(values.ref), '--head', String(values.ref), '--battery', battery.name, '--out', out, ...passed]));
   }
-  const nights = readHistory(out).nights.filter((n) => n.aa && n.battery === battery.name && n.gate.status !== 'infrastructure');
-  const spread = measuredSpread(nights, battery);
+  const nights = readHistory(out).nights.filter((n) => n.aa && n.battery === battery.name && n.gate.status !== 'infrastructure' && designOf(n) === design);
+  const spread = measuredSpread(nights, measured);
   const simulate = Number(values.simulate);
   const shift = Number(values.shift);
   const sim = { aaPass: 0, caught: 0 };
   for (let s = 0; s < simulate; s++) {
-    if ((await simulatedSession(battery, spread, 1000 + s)).exitCode === 0) sim.aaPass++;
-    if ((await simulatedSession(battery, spread, 5000 + s, shift)).exitCode === 1) sim.caught++;
+    if ((await simulatedSession(measured, spread, 1000 + s)).exitCode === 0) sim.aaPass++;
+    if ((await simulatedSession(measured, spread, 5000 + s, shift)).exitCode === 1) sim.caught++;
   }
-  const rejudged = nights.map((n) => rejudge(n, battery).exitCode);
+  const rejudged = nights.map((n) => rejudge(n, measured).exitCode);
   const report = {
-    battery: battery.name, at: new Date().toISOString(), ref: values.ref,
+    battery: battery.name, design, at: new Date().toISOString(), ref: values.ref,
     real: {
       sessions, exitCodes: codes, passed: codes.filter((c) => c === 0).length, aaNightsInHistory: nights.length,
       // Every A/A night of the history judged with the battery as defined now.
@@ -182,7 +189,7 @@ async function main(argv: string[]): Promise<number> {
     simulated: { sessions: simulate, aaPassed: sim.aaPass, shift, caught: sim.caught },
   };
   fs.writeFileSync(path.join(out, `aa-${battery.name}.json`), `${JSON.stringify(report, null, 2)}\n`);
-  fs.writeFileSync(path.join(out, `aa-${battery.name}.md`), spreadTable(battery, spread));
+  fs.writeFileSync(path.join(out, `aa-${battery.name}.md`), spreadTable(measured, spread));
   console.log(`real A/A: ${report.real.passed}/${sessions} passed (all ${nights.length} A/A nights judged now: ${report.real.rejudgedPassed} pass); simulated A/A: ${sim.aaPass}/${simulate} passed; simulated +${(shift * 100).toFixed(0)}% on primaries: ${sim.caught}/${simulate} caught; ${path.join(out, `aa-${battery.name}.json`)}`);
   return 0;
 }

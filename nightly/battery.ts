@@ -1,6 +1,7 @@
 /**
- * Runs a battery between two targets: blocks of A B B A runs (alternating with B A A B), a fresh
- * server per run when the targets are builds, `parley load` pinned away from the server, server
+ * Runs a battery between two targets, in pairs (base and head at once, each server on the same
+ * CPU with its own generator; two pairs per block, their start order alternating) or serially
+ * (blocks of A B B A runs, alternating with B A A B), a fresh server per run when the targets are builds, `parley load` pinned away from the server, server
  * figures scraped during each run. Runs whose generator fell behind or whose machine was starved
  * are discarded and redone; a target that cannot be served is an infrastructure failure.
  */
@@ -270,7 +271,9 @@ export async function runBattery(opts: BatteryOptions): Promise<BatteryOutcome> 
         for (const d of done) keep({ ...d.record!, pair });
         return;
       }
-      done.forEach((d, k) => { if (!d.record) discard(order[k]!, sc, block, d.reason!, d.tail, ' with its pair'); });
+      // Both runs are thrown away and redone, so both are counted: a healthy run without its pair says why.
+      const why = done.find((d) => !d.record)!.reason!;
+      done.forEach((d, k) => discard(order[k]!, sc, block, d.record ? `healthy, but the other run of its pair was discarded (${why})` : d.reason!, d.tail, ' with its pair'));
     }
   };
 

@@ -26,8 +26,10 @@ export const NIGHTLY_HELP = `usage: parley nightly [--base <ref>] [--head <ref>]
        parley nightly --base-url ws://a/ws --base-ops-url http://a:9464 --head-url ws://b/ws --head-ops-url http://b:9464 --secret S
 
 Builds each ref in its own git worktree (cached by commit and lockfile hash), starts a fresh server
-per run on loopback (pinned with taskset), runs the battery interleaved A B B A, compares every
-scenario x metric (ratio of medians, bootstrap CI, exact Mann-Whitney U, Cliff's delta, BH, MDE),
+per run on loopback (pinned with taskset), runs the battery in pairs (base and head at once) or
+interleaved A B B A (--design), compares every scenario x metric (paired: Hodges-Lehmann of the
+log ratios, exact signed-rank test; serial: ratio of medians, bootstrap CI, exact Mann-Whitney U;
+both: Cliff's delta, BH, MDE),
 appends the night to <out>/history.jsonl, writes <out>/nights/<id>/{report.html,summary.md,result.json}
 and <out>/index.html, delivers email/webhook, and exits with the gate's code.
 
@@ -54,7 +56,8 @@ battery and statistics:
                         paired (the default of the built-in batteries on one node): base and head run at
                         the same time, both servers on one CPU, each with its own generator, compared
                         pair by pair (signed-rank test), so the machine's speed of the moment cancels;
-                        serial (the default with --deploy cluster): one run at a time in A B B A blocks
+                        serial (the default with --deploy cluster and with --base-url/--head-url): one
+                        run at a time in A B B A blocks
   --max-load L          discard and redo a run when the 1-minute load average per CPU exceeds L
                         (default: not checked; runs with > 10% CPU steal are always redone)
   --calibrate           after an A/A night (--base X --head X), store thresholds from all A/A nights
@@ -153,9 +156,15 @@ function parse(argv: string[]): { args: Args; flags: Map<string, string> } {
   const deploy = (flags.get('deploy') ?? battery?.deploy ?? 'single') as Deploy;
   if (!DEPLOYS.includes(deploy)) problems.push(`--deploy must be one of ${DEPLOYS.join(', ')}, got "${deploy}"`);
   if (urlMode && flags.has('deploy')) problems.push('--deploy applies to builds; running environments (--base-url/--head-url) are deployed already');
-  // Two clusters at once would put four nodes and two Redis servers on two cores: clusters run serially.
-  const design = (flags.get('design') ?? (deploy === 'cluster' ? 'serial' : battery?.design ?? 'serial')) as Design;
+  // Two clusters at once would put four nodes and two Redis servers on two cores: clusters run
+  // serially. Running environments are serial unless asked: they need not share a machine's speed,
+  // and one environment given twice (an A/A of a staging node) would count both loads in its CPU.
+  const design = (flags.get('design') ?? (deploy === 'cluster' || urlMode ? 'serial' : battery?.design ?? 'serial')) as Design;
   if (!DESIGNS.includes(design)) problems.push(`--design must be one of ${DESIGNS.join(', ')}, got "${design}"`);
+  if (design === 'paired' && deploy === 'cluster' && !urlMode) problems.push('--design paired cannot run with --deploy cluster: two clusters at once would share two cores; clusters run serially');
+  if (design === 'paired' && urlMode && flags.get('base-ops-url') === flags.get('head-ops-url')) {
+    problems.push('--design paired needs two environments: --base-ops-url and --head-ops-url are the same, so each run\'s server CPU would count both loads');
+  }
   const pg = flags.get('pg') ?? process.env.PARLEY_NIGHTLY_PG ?? DEFAULT_NIGHTLY_PG;
   if (!/^postgres(ql)?:\/\//.test(pg)) problems.push(`--pg must be a postgres:// or postgresql:// URL, got "${pg}"`);
   const redis = flags.get('redis') ?? process.env.PARLEY_NIGHTLY_REDIS ?? DEFAULT_NIGHTLY_REDIS;
@@ -256,7 +265,7 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
     outcome = await runBattery({
       battery: args.battery, providers, secret, runsDir: path.join(args.out, 'nights', id, 'runs'), generatorCpu: 0, log, maxLoadPerCpu: args.maxLoad, design: args.design,
       onRun: (p) => progress?.update({ phase: `battery ${args.battery.name}`, ...p }),
-      compare: { alpha: args.alpha, resamples: args.resamples, seed: `${base.commit}|${head.commit}`, calibrated: loadThresholds(args.out) },
+      compare: { alpha: args.alpha, resamples: args.resamples, seed: `${base.commit}|${head.commit}`, calibrated: loadThresholds(args.out, args.design) },
     });
   } catch (err) {
     if (!(err instanceof BuildError || err instanceof InfrastructureError)) throw err;
@@ -285,7 +294,7 @@ export async function nightly(argv: string[], logLine?: (line: string) => void):
   if (flags.get('calibrate') === 'true') {
     if (!aa) log('--calibrate: this night was not A/A (base and head differ); thresholds left as they were');
     else {
-      const cal = calibrate(all.filter((n) => designOf(n) === args.design));
+      const cal = calibrate(all.filter((n) => designOf(n) === args.design), args.design);
       saveCalibration(args.out, cal);
       log(`calibrated ${Object.keys(cal.metrics).length} metric(s) from ${cal.sessions} A/A night(s)`);
     }

@@ -110,8 +110,11 @@ export function compareBattery(samples: readonly Sample[], opts: CompareOptions 
       ratio = Math.exp(pairedHodgesLehmann(d));
       const shift = pairedShiftInterval(d);
       ci = { lo: Math.exp(shift.lo), hi: Math.exp(shift.hi) };
-      // The signed-rank test drops zero differences: only the others count towards what it can reach.
-      mde = pairedMinimumDetectableEffect({ pairs: d.filter((v) => v !== 0).length, sigmaLog: sd(d), threshold, alpha, tests });
+      // Over every pair: a pair that came out equal is evidence of no change, and the interval above
+      // counts it. (The signed-rank test drops such pairs, so a change shown by only a few of many
+      // pairs may stay inconclusive; counting only the unequal pairs here instead made a count that
+      // reproduces exactly undecidable: inconclusive until the block cap, exit 3.)
+      mde = pairedMinimumDetectableEffect({ pairs: d.length, sigmaLog: sd(d), threshold, alpha, tests });
     } else {
       ratio = baseMedian === 0 ? (headMedian === 0 ? 1 : Infinity) : headMedian / baseMedian;
       ci = bootstrapRatioOfMedians(s.base, s.head, { seed: seedFrom(`${opts.seed ?? ''}|${s.scenario}|${s.spec.key}`), resamples: opts.resamples });
@@ -129,7 +132,7 @@ export function compareBattery(samples: readonly Sample[], opts: CompareOptions 
  * compared as two independent samples: not paired, or a value that is zero or negative (a count
  * of zero has no log ratio; such a metric falls back to the rank test of the two sides).
  */
-function logRatios(s: Sample): number[] | undefined {
+export function logRatios(s: Pick<Sample, 'base' | 'head' | 'paired'>): number[] | undefined {
   if (!s.paired || s.base.length !== s.head.length) return undefined;
   if (s.base.some((v) => !(v > 0)) || s.head.some((v) => !(v > 0))) return undefined;
   return s.head.map((h, i) => Math.log(h / s.base[i]!));

@@ -7,6 +7,7 @@ import { dotPlot, esc, lineChart, SPECTRUM_TICKS, spectrumX, trendChart, type Li
 import type { ChangePoint } from './changepoint.ts';
 import { fmtPct, type GateResult } from './gate.ts';
 import type { DiscardedRun, NightRecord, RunRecord } from './history.ts';
+import { designOf } from './trends.ts';
 import { SPECTRUM_PERCENTILES, type WithinRun } from './within.ts';
 
 export interface Trend {
@@ -139,7 +140,7 @@ export function renderReport(input: ReportInput): string {
 <div class="banner ${gate.status}">${STATUS_TEXT[gate.status]} · exit ${gate.exitCode} · ${esc(night.base.commit.slice(0, 10))} → ${esc(night.head.commit.slice(0, 10))}</div>
 ${reasons}
 ${atTop ? discarded : ''}
-<p>Battery <b>${esc(night.battery)}</b>, ${night.blocks} block(s) of A B B A, ${night.runs.length} runs kept, ${night.discarded.length} discarded; ${esc(night.at)}${night.aa ? '; <b>A/A session</b> (same build on both sides)' : ''}. Observed A/A false-alarm rate in the history: ${input.aaAlarms.alarms}/${input.aaAlarms.sessions}.</p>
+<p>Battery <b>${esc(night.battery)}</b>, ${night.blocks} block(s) of ${designOf(night) === 'paired' ? 'two pairs (base and head at once)' : 'A B B A'}, ${night.runs.length} runs kept, ${night.discarded.length} discarded; ${esc(night.at)}${night.aa ? '; <b>A/A session</b> (same build on both sides)' : ''}. Observed A/A false-alarm rate in the history: ${input.aaAlarms.alarms}/${input.aaAlarms.sessions}.</p>
 <h2>Builds</h2>${builds ? `<table>${builds}</table><p>Commit range: <code>git log --oneline ${esc(night.base.commit.slice(0, 12))}..${esc(night.head.commit.slice(0, 12))}</code>. How to read this page: docs/nightly.md in the repository.</p>` : `<p>Running environments: base ${esc(night.base.ref)}, head ${esc(night.head.ref)}.</p>`}
 <h2>Gate</h2><p>Primary metrics (they decide the gate) and any regression.</p><table>${TABLE_HEAD}${gating.map(rowHtml).join('')}</table>
 ${waived}${expired}

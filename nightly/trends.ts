@@ -16,11 +16,12 @@ export function designOf(n: NightRecord): string {
 
 /**
  * Head medians of recent compared nights of the same series as `of` (the same battery on the same
- * deployment: a cluster night's CPU is two nodes' and must not read as a regression of one), not
- * A/A, with their change points.
+ * deployment and design: a cluster night's CPU is two nodes' and must not read as a regression of
+ * one, and a paired server shares its CPU with the other side's), not A/A, with their change points.
  */
 export function trendsOf(nights: readonly NightRecord[], rows: readonly Row[], of: NightRecord, last = 30): Trend[] {
-  const series = nights.filter((n) => !n.aa && n.gate.status !== 'infrastructure' && n.battery === of.battery && deploymentOf(n) === deploymentOf(of)).slice(-last);
+  const series = nights.filter((n) => !n.aa && n.gate.status !== 'infrastructure' && n.battery === of.battery
+    && deploymentOf(n) === deploymentOf(of) && designOf(n) === designOf(of)).slice(-last);
   return rows.map((r) => {
     const points = series.flatMap((n) => {
       const x = n.rows.find((y) => y.scenario === r.scenario && y.metric === r.metric);

@@ -69,6 +69,15 @@ export interface PairedMdeInput {
 }
 
 /**
+ * The standard error of the paired estimate of a log ratio from `pairs` pairs of spread
+ * `sigmaLog`: the signed-rank test and the Hodges-Lehmann estimate have about 95.5% of the
+ * efficiency of a mean of normal differences.
+ */
+export function pairedStandardError(sigmaLog: number, pairs: number): number {
+  return sigmaLog / Math.sqrt(pairs * 0.955);
+}
+
+/**
  * The MDE of the paired verdict (signed-rank test and Hodges-Lehmann estimate of the log ratio),
  * or Infinity when so few pairs cannot reach the required p-value. Both the test and the estimate
  * have about 95.5% of the efficiency of a mean of normal differences, hence one standard error.
@@ -78,7 +87,7 @@ export function pairedMinimumDetectableEffect(input: PairedMdeInput): number {
   const alphaEach = input.alpha / Math.max(1, input.tests);
   if (minAttainablePairedP(input.pairs) > alphaEach) return Infinity;
   const zPow = normPpf(Math.sqrt(power));
-  const se = input.sigmaLog / Math.sqrt(input.pairs * 0.955);
+  const se = pairedStandardError(input.sigmaLog, input.pairs);
   const significance = (normPpf(1 - alphaEach / 2) + zPow) * se;
   const practical = Math.log1p(input.threshold) + zPow * se;
   return Math.expm1(Math.max(significance, practical));

@@ -29,17 +29,21 @@ export function signedRankExact(d: readonly number[]): SignedRank {
   const n = nz.length;
   if (n === 0) return { wPlus: 0, n: 0, pGreater: 1, pLess: 1, pTwoSided: 1 };
   const ranks = doubledMidRanks(nz.map(Math.abs));
-  const total = ranks.reduce((s, r) => s + r, 0);
-  // count[s]: sign assignments whose positive ranks sum (doubled) to s.
-  const count = new Float64Array(total + 1);
+  const count = subsetSums(ranks);
+  const observed = nz.reduce((s, v, i) => (v > 0 ? s + ranks[i]! : s), 0);
+  return { wPlus: observed / 2, n, ...tails(count, observed) };
+}
+
+/** count[s]: the sign assignments (subsets of `ranks` taken positive) whose ranks sum to s. */
+function subsetSums(ranks: readonly number[]): Float64Array {
+  const count = new Float64Array(ranks.reduce((s, r) => s + r, 0) + 1);
   count[0] = 1;
   let reach = 0;
   for (const r of ranks) {
     reach += r;
     for (let s = reach; s >= r; s--) count[s]! += count[s - r]!;
   }
-  const observed = nz.reduce((s, v, i) => (v > 0 ? s + ranks[i]! : s), 0);
-  return { wPlus: observed / 2, n, ...tails(count, observed) };
+  return count;
 }
 
 function walshAverages(d: readonly number[]): number[] {
@@ -59,17 +63,16 @@ export function pairedHodgesLehmann(d: readonly number[]): number {
  * P(W+ < c) <= (1 - confidence) / 2 under the null, the interval runs from the c-th smallest to the
  * c-th largest. Without ties or zero differences the shifts inside are exactly those the two-sided
  * test does not reject, so the interval and the p-value agree (with ties, where the test uses
- * mid-ranks, they agree only approximately). Unbounded when n is too small to reach the level (n < 6
+ * mid-ranks, they agree only approximately; zero differences count here, while the test drops
+ * them, so with zeros too they agree only approximately). Unbounded when n is too small to reach the level (n < 6
  * at 95%).
  */
 export function pairedShiftInterval(d: readonly number[], confidence = 0.95): { lo: number; hi: number } {
   const xs = d.filter(Number.isFinite);
   const n = xs.length;
   const m = (n * (n + 1)) / 2;
-  // count[s]: subsets of the ranks 1..n summing to s (the null distribution of W+ without ties).
-  const count = new Float64Array(m + 1);
-  count[0] = 1;
-  for (let r = 1; r <= n; r++) for (let s = (r * (r + 1)) / 2; s >= r; s--) count[s]! += count[s - r]!;
+  // The null distribution of W+ without ties: subsets of the ranks 1..n by their sum.
+  const count = subsetSums(Array.from({ length: n }, (_, i) => i + 1));
   const half = (1 - confidence) / 2;
   const total = 2 ** n;
   let c = 0;

@@ -39,9 +39,14 @@ describe('parley nightly arguments', () => {
       .catch((e: unknown) => e) as UsageError;
     expect(url.problems).toEqual(['--deploy applies to builds; running environments (--base-url/--head-url) are deployed already']);
   });
-  it('names a bad design', async () => {
+  it('names a bad design, and refuses pairs of clusters or of one environment given twice', async () => {
     const err = await nightly(['--design', 'triple']).catch((e: unknown) => e) as UsageError;
     expect(err.problems).toEqual(['--design must be one of serial, paired, got "triple"']);
+    const clusters = await nightly(['--deploy', 'cluster', '--design', 'paired']).catch((e: unknown) => e) as UsageError;
+    expect(clusters.problems).toEqual(['--design paired cannot run with --deploy cluster: two clusters at once would share two cores; clusters run serially']);
+    const env = ['--base-url', 'ws://a/ws', '--head-url', 'ws://a/ws', '--base-ops-url', 'http://a', '--head-ops-url', 'http://a', '--secret', 's'];
+    const twice = await nightly([...env, '--design', 'paired']).catch((e: unknown) => e) as UsageError;
+    expect(twice.problems).toEqual(["--design paired needs two environments: --base-ops-url and --head-ops-url are the same, so each run's server CPU would count both loads"]);
   });
   it('answers a usage error with exit 2 through the parley CLI', async () => {
     expect(await main(['nightly', '--battery', 'nope'])).toBe(2);

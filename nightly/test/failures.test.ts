@@ -9,8 +9,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { tempDir, TEST_SECRET } from '../../core/test/helpers.ts';
-import { BATTERIES } from '../batteries.ts';
+import { spawnServer, tempDir, TEST_SECRET } from '../../core/test/helpers.ts';
+import { BATTERIES, type Battery } from '../batteries.ts';
+import { InfrastructureError, runBattery } from '../battery.ts';
 import { nightly } from '../cli.ts';
 import { readHistory } from '../history.ts';
 
@@ -21,18 +22,18 @@ afterEach(() => {
 });
 
 it('shows the load\'s last stderr lines for nine discarded runs in the console, the report and summary.md, with the right counts', async () => {
-  // Ready and nothing else: /readyz 200, no /metrics; the load never gets as far as connecting.
-  const env = http.createServer((req, res) => { res.statusCode = req.url === '/readyz' ? 200 : 404; res.end(); });
-  await new Promise<void>((r) => env.listen(0, '127.0.0.1', r));
-  const port = (env.address() as AddressInfo).port;
+  // Two environments, ready and nothing else: /readyz 200, no /metrics; the load never gets as far as connecting.
+  const [env, other] = [readyOnly(), readyOnly()];
+  await Promise.all([env, other].map((e) => new Promise<void>((r) => e.listen(0, '127.0.0.1', r))));
+  const [port, port2] = [env, other].map((e) => (e.address() as AddressInfo).port);
   const out = tempDir('parley-nightly-fail-');
   const missing = path.join(out, 'missing-preload.cjs');
   const lines: string[] = [];
   try {
     process.env.NODE_OPTIONS = `--require ${missing}`;
     const code = await nightly([
-      '--base-url', `ws://127.0.0.1:${port}/ws`, '--base-ops-url', `http://127.0.0.1:${port}`, '--head-url', `ws://127.0.0.1:${port}/ws`,
-      '--head-ops-url', `http://127.0.0.1:${port}`, '--secret', TEST_SECRET, '--battery', 'smoke', '--out', out, '--waivers', path.join(out, 'none.json'),
+      '--base-url', `ws://127.0.0.1:${port}/ws`, '--base-ops-url', `http://127.0.0.1:${port}`, '--head-url', `ws://127.0.0.1:${port2}/ws`,
+      '--head-ops-url', `http://127.0.0.1:${port2}`, '--design', 'paired', '--secret', TEST_SECRET, '--battery', 'smoke', '--out', out, '--waivers', path.join(out, 'none.json'),
     ], (l) => lines.push(l));
     // Smoke runs base and head in pairs: both runs of every attempt fail, and each is counted.
     const attempts = BATTERIES.smoke!.maxRedos + 1;
@@ -60,6 +61,46 @@ it('shows the load\'s last stderr lines for nine discarded runs in the console, 
     expect(report).toContain(`${attempts} &times; base dm: parley load exited 1 without a result file`);
   } finally {
     env.close();
+    other.close();
     fs.rmSync(out, { recursive: true, force: true });
   }
 }, 120_000);
+
+function readyOnly(): http.Server {
+  return http.createServer((req, res) => { res.statusCode = req.url === '/readyz' ? 200 : 404; res.end(); });
+}
+
+it('counts the healthy run of a redone pair as discarded too, and says why', async () => {
+  // base: a real node; head: an environment where the load cannot connect. Every pair is redone.
+  const node = await spawnServer(tempDir());
+  const broken = readyOnly();
+  await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
+  const brokenPort = (broken.address() as AddressInfo).port;
+  const dm = BATTERIES.smoke!.scenarios[0]!;
+  const battery: Battery = {
+    ...BATTERIES.smoke!, plan: { initialBlocks: 1, maxBlocks: 1 }, maxRedos: 1,
+    scenarios: [{ ...dm, warmup: undefined, args: ['--users', '4', '--arrival-rate', '100', '--duration', '1s', '--rate', '5', '--drain', '200ms', '--max-lag', '1s'] }],
+  };
+  const runsDir = tempDir('parley-nightly-partner-');
+  const lines: string[] = [];
+  try {
+    const err = await runBattery({
+      battery, design: 'paired', secret: TEST_SECRET, runsDir, generatorCpu: 0, log: (l) => lines.push(l), compare: {},
+      providers: {
+        base: { acquire: async () => ({ wsUrl: node.wsUrl, opsUrl: `http://127.0.0.1:${node.opsPort}`, release: async () => {} }) },
+        head: { acquire: async () => ({ wsUrl: `ws://127.0.0.1:${brokenPort}/ws`, opsUrl: `http://127.0.0.1:${brokenPort}`, release: async () => {} }) },
+      },
+    }).then(() => undefined, (e: unknown) => e);
+    expect(err, lines.join('\n')).toBeInstanceOf(InfrastructureError);
+    const { runs, discarded } = (err as InfrastructureError).partial!;
+    // Two attempts of one pair: four runs thrown away, two per side; the base runs were healthy.
+    expect({ kept: runs.length, discarded: discarded.length, base: discarded.filter((d) => d.side === 'base').length }).toEqual({ kept: 0, discarded: 4, base: 2 });
+    for (const d of discarded.filter((x) => x.side === 'base')) expect(d.reason).toMatch(/^healthy, but the other run of its pair was discarded \(.+\)$/);
+    for (const d of discarded.filter((x) => x.side === 'head')) expect(d.reason).not.toMatch(/^healthy/);
+  } finally {
+    node.child.kill('SIGTERM');
+    await node.exited;
+    broken.close();
+    fs.rmSync(runsDir, { recursive: true, force: true });
+  }
+}, 60_000);

@@ -75,13 +75,16 @@ function syntheticNight(i: number, slowdown: number, seed: number): NightRecord 
 }
 
 describe('trends', () => {
-  it('follow one series: nights of another battery or deployed as a cluster are not points of a single-node trend', () => {
-    const nights = Array.from({ length: 6 }, (_, i) => syntheticNight(i + 1, 0, i + 1));
+  it('follow one series: nights of another battery, deployed as a cluster or measured in another design are not points of a single-node trend', () => {
+    const nights = Array.from({ length: 7 }, (_, i) => syntheticNight(i + 1, 0, i + 1));
     nights[1] = { ...nights[1]!, battery: 'nightly' };
     nights[3] = { ...nights[3]!, environment: { ...nights[3]!.environment, deploy: 'cluster: 2 nodes, a PostgreSQL database and a redis-server per run' } };
-    const last = nights.at(-1)!;
+    // A paired server shares its CPU with the other side's: its level is not a serial server's.
+    nights[6] = { ...nights[6]!, environment: { ...nights[6]!.environment, design: 'paired: base and head at once on the same CPU, compared pair by pair' } };
+    const last = nights[5]!;
     const [t] = trendsOf(nights, last.rows.slice(0, 1), last);
     expect(t!.points.map((p) => p.night)).toEqual([nights[0]!.id, nights[2]!.id, nights[4]!.id, nights[5]!.id]);
+    expect(trendsOf(nights, nights[6]!.rows.slice(0, 1), nights[6]!)[0]!.points.map((p) => p.night)).toEqual([nights[6]!.id]);
     const cluster = trendsOf(nights, nights[3]!.rows.slice(0, 1), nights[3]!);
     expect(cluster[0]!.points.map((p) => p.night)).toEqual([nights[3]!.id]);
   });

@@ -81,6 +81,15 @@ describe('verdicts', () => {
     expect(unpaired!.design).toBe('independent');
     expect(unpaired!.verdict).toBe('inconclusive');
   });
+  it('calls a paired metric unchanged when its pairs come out equal (a count that reproduces exactly)', () => {
+    const frames = { ...p50, key: 'signal_frames_per_user', threshold: 0.05 };
+    const same = [40, 41, 40, 42, 40, 41, 40, 40, 41, 40];
+    const [equal] = compareBattery([{ scenario: 'presence', spec: frames, base: same, head: [...same], paired: true }], { seed: 'x' });
+    expect({ verdict: equal!.verdict, ci: equal!.ci, finite: Number.isFinite(equal!.mde) }).toEqual({ verdict: 'unchanged', ci: { lo: 1, hi: 1 }, finite: true });
+    // Six of ten pairs equal, the rest within 2.5%: still a decision, not extra blocks up to the cap.
+    const [most] = compareBattery([{ scenario: 'presence', spec: frames, base: same, head: same.map((v, i) => (i < 4 ? v * (i % 2 ? 1.025 : 0.98) : v)), paired: true }], { seed: 'x' });
+    expect(most!.verdict).toBe('unchanged');
+  });
   it('falls back to the two-sample test for a paired metric with a zero (a count has no log ratio)', () => {
     const [r] = compareBattery([{ scenario: 'chat', spec: p50, base: [0, 1, 2, 1, 0, 1], head: [1, 0, 1, 2, 1, 0], paired: true }], { seed: 'x' });
     expect(r!.design).toBe('independent');
@@ -166,14 +175,19 @@ describe('calibration', () => {
   it('raises a threshold to three A/A spreads and stores it', () => {
     const ratios = [1.03, 0.97, 1.05, 0.95, 1.02, 0.98];
     const nights = ratios.map((r, i) => night(i, { aa: true, rows: [row({ ratio: r })] }));
-    const cal = calibrate([...nights, night(9, { rows: [row({ ratio: 2 })] })]);
+    const cal = calibrate([...nights, night(9, { rows: [row({ ratio: 2 })] })], 'paired');
     expect(cal.sessions).toBe(6);
     const spread = cal.metrics['deliver_ms.p50']!.spread;
     expect(cal.metrics['deliver_ms.p50']!.threshold).toBeCloseTo(Math.expm1(3 * spread), 12);
     expect(spread).toBeGreaterThan(0.025);
     const dir = tmp();
     saveCalibration(dir, cal);
-    expect(loadThresholds(dir)).toEqual({ 'deliver_ms.p50': cal.metrics['deliver_ms.p50']!.threshold });
+    expect(loadThresholds(dir, 'paired')).toEqual({ 'deliver_ms.p50': cal.metrics['deliver_ms.p50']!.threshold });
+    // A pair's spread is not a serial run's: each design keeps its own thresholds.
+    expect(loadThresholds(dir, 'serial')).toEqual({});
+    saveCalibration(dir, calibrate(nights.slice(0, 3), 'serial'));
+    expect(fs.readdirSync(dir).sort()).toEqual(['calibration-paired.json', 'calibration.json']);
+    expect(loadThresholds(dir, 'paired')).toEqual({ 'deliver_ms.p50': cal.metrics['deliver_ms.p50']!.threshold });
   });
 });
 
