@@ -49,7 +49,7 @@ export function isSource(relative: string): boolean {
 }
 
 /** True when dist/cli/main.js is at least as new as every source file. */
-export function compiledIsFresh(): boolean {
+function compiledIsFresh(): boolean {
   if (!fs.existsSync(COMPILED_MAIN)) return false;
   const builtAt = fs.statSync(COMPILED_MAIN).mtimeMs;
   for (const dir of SOURCE_DIRS) {

@@ -1,8 +1,8 @@
 /**
  * Runs a battery between two targets, in pairs (base and head at once, each server on the same
  * CPU with its own generator; two pairs per block, their start order alternating) or serially
- * (blocks of A B B A runs, alternating with B A A B), a fresh server per run when the targets are builds, `parley load` pinned away from the server, server
- * figures scraped during each run. Runs whose generator fell behind or whose machine was starved
+ * (blocks of A B B A runs, alternating with B A A B): a fresh server per run when the targets are
+ * builds, `parley load` pinned away from the server, server figures scraped during each run. Runs whose generator fell behind or whose machine was starved
  * are discarded and redone; a target that cannot be served is an infrastructure failure.
  */
 import { execFile } from 'node:child_process';

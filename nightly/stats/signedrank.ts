@@ -62,10 +62,9 @@ export function pairedHodgesLehmann(d: readonly number[]): number {
  * (Hollander and Wolfe): with M = n(n+1)/2 sorted Walsh averages and c the largest count such that
  * P(W+ < c) <= (1 - confidence) / 2 under the null, the interval runs from the c-th smallest to the
  * c-th largest. Without ties or zero differences the shifts inside are exactly those the two-sided
- * test does not reject, so the interval and the p-value agree (with ties, where the test uses
- * mid-ranks, they agree only approximately; zero differences count here, while the test drops
- * them, so with zeros too they agree only approximately). Unbounded when n is too small to reach the level (n < 6
- * at 95%).
+ * test does not reject, so the interval and the p-value agree. With ties (the test uses mid-ranks)
+ * or zero differences (counted here, dropped by the test) they agree only approximately.
+ * Unbounded when n is too small to reach the level (n < 6 at 95%).
  */
 export function pairedShiftInterval(d: readonly number[], confidence = 0.95): { lo: number; hi: number } {
   const xs = d.filter(Number.isFinite);
